@@ -1,0 +1,3 @@
+from xedgesim.cli import main
+
+main()

@@ -1,0 +1,157 @@
+"""The ``xedge`` command: thin wrappers that parse options and call one function each.
+
+Known errors become a message and exit code 2; nothing here is logic a test would have to
+drive through the command line to reach. Command groups that need heavy imports (the docker
+SDK, ansible-runner) are loaded only when invoked, so ``xedge --help`` and ``xedge simulate``
+stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import click
+
+from xedgesim import __version__
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+LAZY_COMMANDS: dict[str, str] = {}
+
+
+class LazyGroup(click.Group):
+    """A group whose heavier subcommands are imported by dotted path on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS:
+            module_name, _, attribute = LAZY_COMMANDS[name].partition(":")
+            return getattr(importlib.import_module(module_name), attribute)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="xedge")
+def main() -> None:
+    """Simulate an edge/IoT system deterministically, then ship the same images to a fleet.
+
+    \b
+    Start with:
+      xedge simulate scenarios/quickstart.yaml
+    """
+
+
+def _load(path: Path):
+    """Load a scenario or exit 2 with every problem listed; notices go to stderr."""
+    from xedgesim.scenario import ScenarioError, load_scenario
+
+    try:
+        scenario = load_scenario(path)
+    except ScenarioError as error:
+        click.echo(error.report(), err=True)
+        count = len(error.problems)
+        click.echo(f"{path}: {count} problem{'s' if count != 1 else ''}, nothing was run", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    for notice in scenario.notices:
+        click.echo(f"{path}: note: {notice}", err=True)
+    return scenario
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate(files: tuple[Path, ...]) -> None:
+    """Check scenario files and report every problem with file:line:col.
+
+    \b
+    Example:
+      xedge validate scenarios/quickstart.yaml
+    """
+    from xedgesim.scenario import ScenarioError, load_scenario
+
+    failed = False
+    for path in files:
+        try:
+            scenario = load_scenario(path)
+        except ScenarioError as error:
+            click.echo(error.report(), err=True)
+            failed = True
+            continue
+        for notice in scenario.notices:
+            click.echo(f"{path}: note: {notice}", err=True)
+        instances = sum(spec.count for spec in scenario.nodes)
+        click.echo(f"{path}: ok ({len(scenario.nodes)} nodes, {instances} instances, "
+                   f"{scenario.duration_ns / 1e9:g}s)")
+    if failed:
+        sys.exit(EXIT_BAD_INPUT)
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Run directory [default: runs/<scenario>-<seed>/, or runs/<scenario>-sweep/].")
+@click.option("--seed", type=int, help="Override the scenario's seed.")
+@click.option("--seeds", "seed_spec", metavar="SPEC",
+              help="Replicate over seeds, e.g. 1..20 or 1,4,9; reports mean and 95% CI.")
+@click.option("--jobs", type=click.IntRange(min=1), help="Parallel processes for --seeds.")
+@click.option("--records", is_flag=True, help="Also write records.csv, one row per message.")
+@click.option("--quiet", "-q", is_flag=True, help="Print no summary table.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar for long runs [default: when stderr is a terminal].")
+def simulate(file: Path, out: Path | None, seed: int | None, seed_spec: str | None,
+             jobs: int | None, records: bool, quiet: bool, progress: bool | None) -> None:
+    """Run a scenario under the virtual-time coordinator and write its metrics.
+
+    \b
+    Examples:
+      xedge simulate scenarios/quickstart.yaml
+      xedge simulate scenarios/quickstart.yaml --seeds 1..20 --out runs/qs-sweep
+    """
+    from dataclasses import replace
+
+    from xedgesim.report import OutputError, format_summary
+    from xedgesim.run import default_out, run_to_directory
+
+    scenario = _load(file)
+    if seed is not None:
+        scenario = replace(scenario, seed=seed)
+    try:
+        if seed_spec is not None:
+            _sweep(scenario, seed_spec, out, jobs, records, quiet)
+            return
+        out = out or default_out(scenario)
+        show_progress = sys.stderr.isatty() if progress is None else progress
+        bar = None
+        if show_progress:
+            from xedgesim.progress import ProgressBar
+
+            bar = ProgressBar(scenario.duration_ns)
+        result = run_to_directory(scenario, out, records=records, progress=bar)
+    except OutputError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: nothing was written", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    if not quiet:
+        click.echo(format_summary(result, out))
+
+
+def _sweep(scenario, seed_spec: str, out: Path | None, jobs: int | None, records: bool,
+           quiet: bool) -> None:
+    from xedgesim.sweep import format_sweep, parse_seeds, sweep
+
+    try:
+        seeds = parse_seeds(seed_spec)
+    except ValueError as error:
+        click.echo(f"error: --seeds: {error}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    out = out or Path("runs") / f"{scenario.name}-sweep"
+    result = sweep(scenario, seeds, out, jobs=jobs, records=records)
+    if not quiet:
+        click.echo(format_sweep(result))
+        click.echo(f"results in {out}/ (sweep.json, one directory per seed)")

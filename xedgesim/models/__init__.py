@@ -1,0 +1,1 @@
+"""Deterministic node behaviour: sensor, gateway, broker and cloud, as pure logic driven by the kernel."""

@@ -1,0 +1,66 @@
+"""What every node model gets from the run, and what it must offer back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from xedgesim.metrics import Histogram, NodeCounters
+from xedgesim.models.topics import TopicTable
+from xedgesim.scenario.model import NodeSpec, Scenario
+from xedgesim.sim.faults import FaultTimeline
+from xedgesim.sim.kernel import Kernel
+from xedgesim.sim.messages import MessageBatch
+from xedgesim.sim.network import Network
+from xedgesim.sim.topology import Group, Topology
+
+
+@dataclass
+class SimContext:
+    """The shared services of one run; models schedule through ``kernel`` and send through
+    ``network`` and never touch each other's state."""
+
+    scenario: Scenario
+    kernel: Kernel
+    topology: Topology
+    timeline: FaultTimeline
+    network: Network
+    counters: dict[str, NodeCounters]
+    topics: TopicTable = field(default_factory=TopicTable)
+    end_to_end: dict[str, Histogram] = field(default_factory=dict)
+    _next_message_id: int = 0
+
+    def message_ids(self, count: int) -> np.ndarray:
+        first = self._next_message_id
+        self._next_message_id += count
+        return np.arange(first, first + count, dtype=np.int64)
+
+
+class Node:
+    """A scenario node group. Subclasses override what they do; defaults do nothing."""
+
+    reacts_to_messages = False  # True when receive() may send (see sim.network.Mailbox)
+
+    def __init__(self, spec: NodeSpec, context: SimContext) -> None:
+        self.spec = spec
+        self.id = spec.id
+        self.context = context
+        self.group: Group = context.topology.groups[spec.id]
+        self.counters = context.counters[spec.id]
+
+    def start(self) -> None:
+        """Schedule the first timers; called once at virtual time 0."""
+
+    def receive(self, block: MessageBatch) -> None:
+        raise TypeError(f"node {self.id!r} ({self.spec.type}) cannot receive messages")
+
+    def crashed(self, instance: int | None) -> None:
+        """Lose volatile state; ``instance`` is None when the whole group went down."""
+
+    def restarted(self, instance: int | None) -> None:
+        """Come back with empty volatile state."""
+
+    def is_up(self, now: int, instance: int = 0) -> bool:
+        down = self.context.timeline.node_down(self.id, np.array([instance]), np.array([now]))
+        return not bool(down[0])

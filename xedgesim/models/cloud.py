@@ -1,0 +1,18 @@
+"""The cloud: a sink that records how old the data is when it finally arrives."""
+
+from __future__ import annotations
+
+from xedgesim.metrics import Histogram
+from xedgesim.models.base import Node, SimContext
+from xedgesim.scenario.model import NodeSpec
+from xedgesim.sim.messages import MessageBatch
+
+
+class CloudNode(Node):
+    def __init__(self, spec: NodeSpec, context: SimContext) -> None:
+        super().__init__(spec, context)
+        self.end_to_end = context.end_to_end.setdefault(spec.id, Histogram())
+
+    def receive(self, block: MessageBatch) -> None:
+        self.end_to_end.add(block.arrival - block.origin)
+        self.counters.add("readings_in", 0, int(block.n.sum()))

@@ -1,0 +1,136 @@
+"""A gateway: collects readings over a window and forwards one aggregate upstream.
+
+``GatewayLogic`` is the behaviour with no notion of how time passes or how messages move; the
+simulation drives it here (``GatewayNode``) and the MQTT service drives the very same class
+inside the gateway image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from xedgesim.models.base import Node, SimContext
+from xedgesim.models.topics import render
+from xedgesim.scenario.model import GatewayParams, NodeSpec
+from xedgesim.sim.kernel import TIMER
+from xedgesim.sim.messages import MessageBatch
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    count: int  # readings behind it
+    mean: float
+    minimum: float
+    maximum: float
+    oldest_origin_ns: int  # when its oldest reading was measured: the basis of end-to-end latency
+
+
+class GatewayLogic:
+    """Running count, sum, min, max and oldest origin of the readings of the current window.
+
+    Inputs may themselves be aggregates (``counts`` > 1), so gateways can be chained.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> int:
+        """Forget the current window; returns how many readings were discarded."""
+        discarded = getattr(self, "count", 0)
+        self.count = 0
+        self.total = 0.0
+        self.minimum = float("inf")
+        self.maximum = float("-inf")
+        self.oldest_origin_ns: int | None = None
+        return discarded
+
+    def add(
+        self,
+        means: np.ndarray,
+        minimums: np.ndarray,
+        maximums: np.ndarray,
+        counts: np.ndarray,
+        origins: np.ndarray,
+    ) -> None:
+        if len(means) == 0:
+            return
+        self.count += int(counts.sum())
+        self.total += float(np.dot(means, counts))
+        self.minimum = min(self.minimum, float(minimums.min()))
+        self.maximum = max(self.maximum, float(maximums.max()))
+        oldest = int(origins.min())
+        if self.oldest_origin_ns is None or oldest < self.oldest_origin_ns:
+            self.oldest_origin_ns = oldest
+
+    def flush(self) -> Aggregate | None:
+        """The aggregate of the window that just ended (None if it was empty); starts a new one."""
+        if self.count == 0:
+            return None
+        aggregate = Aggregate(self.count, self.total / self.count, self.minimum, self.maximum,
+                              self.oldest_origin_ns or 0)
+        self.reset()
+        return aggregate
+
+
+class GatewayNode(Node):
+    def __init__(self, spec: NodeSpec, context: SimContext) -> None:
+        super().__init__(spec, context)
+        params: GatewayParams = spec.params  # type: ignore[assignment]
+        self.params = params
+        self.logic = GatewayLogic()
+        self.link = None
+        self.topic_id = -1
+        if params.publish is not None:
+            publish = params.publish
+            self.link = context.network.link(spec.id, publish.to, publish.retry_interval_ns,
+                                             publish.max_retries)
+            self.topic_id = context.topics.intern(render(publish.topic, spec.id, 0))
+
+    def start(self) -> None:
+        self.context.kernel.schedule(self.params.aggregate_every_ns, TIMER, self._window_ends)
+
+    def receive(self, block: MessageBatch) -> None:
+        self.logic.add(block.value, block.vmin, block.vmax, block.n, block.origin)
+        self.counters.add("readings_in", 0, int(block.n.sum()))
+
+    def crashed(self, instance: int | None) -> None:
+        self.counters.add("readings_discarded_on_crash", 0, self.logic.reset())
+
+    def _window_ends(self, _: object) -> int:
+        kernel = self.context.kernel
+        kernel.schedule(kernel.now + self.params.aggregate_every_ns, TIMER, self._window_ends)
+        if not self.is_up(kernel.now):
+            return 1
+        aggregate = self.logic.flush()
+        if aggregate is None:
+            self.counters.add("empty_windows", 0)
+            return 1
+        self.counters.add("aggregates_sent", 0)
+        if self.link is not None:
+            self._send(aggregate, kernel.now)
+        return 1
+
+    def _send(self, aggregate: Aggregate, now: int) -> None:
+        publish = self.params.publish
+        one = np.ones(1, dtype=np.int64)
+        batch = MessageBatch(
+            id=self.context.message_ids(1),
+            src=one * self.group.first,
+            topic=one * self.topic_id,
+            size=one * publish.payload_bytes,
+            qos=np.full(1, publish.qos, dtype=np.int8),
+            retain=np.full(1, publish.retain),
+            origin=one * aggregate.oldest_origin_ns,
+            first_sent=one * now,
+            sent=one * now,
+            arrival=one * now,
+            attempt=one * 0,
+            value=np.array([aggregate.mean]),
+            vmin=np.array([aggregate.minimum]),
+            vmax=np.array([aggregate.maximum]),
+            n=one * aggregate.count,
+        )
+        self.counters.add("sent", 0)
+        self.link.send(batch)

@@ -1,0 +1,167 @@
+"""Run output: the run directory (written all at once or not at all) and the terminal summary.
+
+Files of a run directory:
+
+* ``summary.json`` - everything measured; byte-identical for the same scenario and seed;
+* ``nodes.csv``    - counters per node instance; byte-identical too;
+* ``records.csv``  - with ``--records``, one row per delivered or lost message; byte-identical;
+* ``timing.json``  - wall time and events per second: the only file that differs between runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from xedgesim.metrics import FlowStats
+from xedgesim.sim.faults import CAUSES
+from xedgesim.sim.messages import MessageBatch
+from xedgesim.simulation import RunResult
+
+RUN_FILES = ("summary.json", "nodes.csv", "records.csv", "timing.json")
+
+
+class OutputError(Exception):
+    """The output directory cannot be used; nothing was written."""
+
+
+@contextmanager
+def run_directory(out: Path) -> Iterator[Path]:
+    """A staging directory that replaces ``out`` only when the block completes.
+
+    On any error or Ctrl-C the staging directory is removed and ``out`` is untouched. ``out``
+    may be replaced only if it looks like an earlier run, so a typo never deletes a user's files.
+    """
+    out = Path(out)
+    if out.exists():
+        if not out.is_dir():
+            raise OutputError(f"{out} exists and is not a directory")
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in RUN_FILES)
+        if foreign:
+            raise OutputError(
+                f"{out} exists and holds files that are not from a run ({', '.join(foreign[:3])}); "
+                "choose another --out"
+            )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        yield staging
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            os.replace(out, old / out.name)
+            os.replace(staging, out)
+            shutil.rmtree(old)
+        else:
+            os.replace(staging, out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+def write_run(directory: Path, result: RunResult) -> None:
+    """Write summary, node counters and timing into ``directory``."""
+    summary = result.summary()
+    (directory / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    with open(directory / "nodes.csv", "w", newline="") as handle:
+        write_node_counters(handle, result)
+    timing = {
+        "wall_s": round(result.wall_s, 6),
+        "events_per_s": round(result.events / result.wall_s) if result.wall_s > 0 else None,
+    }
+    (directory / "timing.json").write_text(json.dumps(timing, indent=2) + "\n")
+
+
+def write_node_counters(handle: TextIO, result: RunResult) -> None:
+    """One row per node instance; a counter a node does not have is left empty."""
+    names = sorted({name for c in result.counters.values() for name in c.values})
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(["node", "group", "type", "implementation", *names])
+    for spec in result.scenario.nodes:
+        counters = result.counters[spec.id]
+        columns = [counters.values.get(name) for name in names]
+        for index, instance in enumerate(spec.instance_ids):
+            writer.writerow([instance, spec.id, spec.type, spec.implementation,
+                             *("" if c is None else int(c[index]) for c in columns)])
+
+
+class RecordWriter:
+    """Per-message rows, written as messages are delivered or lost (``--records``)."""
+
+    HEADER = "message_id,flow,sender,topic,first_sent_ns,arrival_ns,status,cause,attempt\n"
+
+    def __init__(self, handle: TextIO) -> None:
+        self.handle = handle
+        self.instance_ids: list[str] = []
+        self.topic_names: list[str] = []
+        handle.write(self.HEADER)
+
+    def start(self, instance_ids: list[str], topic_names: list[str]) -> None:
+        self.instance_ids = instance_ids
+        self.topic_names = topic_names  # the run's live table: topics appear as they are used
+
+    def delivered(self, flow: FlowStats, block: MessageBatch) -> None:
+        self._write(flow, block, block.arrival.tolist(), ["delivered"] * len(block),
+                    [""] * len(block))
+
+    def lost(self, flow: FlowStats, batch: MessageBatch, causes: np.ndarray) -> None:
+        names = [CAUSES[c - 1] for c in causes.tolist()]
+        self._write(flow, batch, [""] * len(batch), ["lost"] * len(batch), names)
+
+    def _write(self, flow: FlowStats, batch: MessageBatch, arrival: list, status: list,
+               cause: list) -> None:
+        ids, topics = self.instance_ids, self.topic_names
+        self.handle.writelines(
+            f"{m},{flow.name},{ids[s]},{topics[t]},{f},{a},{st},{c},{n}\n"
+            for m, s, t, f, a, st, c, n in zip(
+                batch.id.tolist(), batch.src.tolist(), batch.topic.tolist(),
+                batch.first_sent.tolist(), arrival, status, cause, batch.attempt.tolist(),
+            )
+        )
+
+
+def format_summary(result: RunResult, out: Path | None) -> str:
+    """The human summary table printed after a run."""
+    summary = result.summary()
+    rows = [("flow", "sent", "delivered", "lost (rand/fault)", "in flight", "p50 ms", "p95 ms",
+             "p99 ms", "max ms", "msg/s")]
+    for name, flow in summary["flows"].items():
+        lost = flow["lost"]
+        faults = sum(v for k, v in lost.items() if k != "random")
+        latency = flow["latency_ms"]
+        rows.append((name, f"{flow['sent']:,}", f"{flow['delivered']:,}",
+                     f"{lost['random']:,}/{faults:,}", f"{flow['in_flight']:,}",
+                     f"{latency['p50']:.3f}", f"{latency['p95']:.3f}", f"{latency['p99']:.3f}",
+                     f"{latency['max']:.3f}", f"{flow['throughput']['messages_per_s']:,.1f}"))
+    for node, latency in summary["end_to_end_ms"].items():
+        rows.append((f"end-to-end at {node}", "", f"{latency['count']:,}", "", "",
+                     f"{latency['p50']:.3f}", f"{latency['p95']:.3f}", f"{latency['p99']:.3f}",
+                     f"{latency['max']:.3f}", ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
+                  for i, (cell, w) in enumerate(zip(row, widths)))
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    messages = summary["messages"]
+    rate = result.events / result.wall_s if result.wall_s > 0 else 0.0
+    lines.append("")
+    lines.append(
+        f"{summary['scenario']} (seed {summary['seed']}, {summary['duration_s']:g}s virtual): "
+        f"{messages['delivered']:,} delivered, {messages['lost_random']:,} lost at random, "
+        f"{messages['lost_to_faults']:,} lost to faults, {messages['retransmissions']:,} "
+        f"retransmissions"
+    )
+    lines.append(f"{result.events:,} events in {result.wall_s:.2f}s wall ({rate:,.0f} events/s)")
+    if out is not None:
+        lines.append(f"results in {out}/")
+    return "\n".join(lines)

@@ -1,0 +1,180 @@
+"""The typed scenario: what the loader produces and everything downstream consumes.
+
+All times are integer nanoseconds, sizes bytes, bandwidths bits per second. Every object that
+came from the file keeps its ``Location`` so later checks can still point at a line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+DistributionKind = Literal["constant", "exponential", "normal", "uniform"]
+NodeType = Literal["sensor", "gateway", "broker", "cloud"]
+FaultAction = Literal["crash", "restart", "link_down", "link_up", "partition", "heal"]
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place in a scenario file, 1-based like editors show it."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A named distribution.
+
+    ``params`` by kind: constant ``(value,)``, exponential ``(mean,)``, normal ``(mean, std)``,
+    uniform ``(low, high)``. For latencies the values are nanoseconds and a normal draw is
+    truncated at zero (redrawn, not clipped).
+    """
+
+    kind: DistributionKind
+    params: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """Properties of one direction of a link; each direction has its own FIFO queue."""
+
+    latency_ns: int = 0
+    jitter: Distribution | None = None
+    loss: float = 0.0
+    bandwidth_bps: float | None = None  # None: unlimited, no serialisation delay
+
+
+@dataclass(frozen=True)
+class LinkOverride:
+    """A link between two scenario ids (a group id covers all its instances), both directions."""
+
+    a: str
+    b: str
+    spec: LinkSpec  # already merged over the default link
+    location: Location
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    default: LinkSpec = LinkSpec()
+    links: tuple[LinkOverride, ...] = ()
+
+
+@dataclass(frozen=True)
+class Publishing:
+    """How a node sends: where to, on which topic, with which MQTT delivery guarantee.
+
+    ``topic`` is a template: ``{id}`` becomes the instance id, ``{index}`` its index in the group.
+    QoS 1 messages lost on a hop are retransmitted every ``retry_interval_ns`` up to
+    ``max_retries`` times.
+    """
+
+    to: str
+    topic: str
+    qos: int = 0
+    retain: bool = False
+    payload_bytes: int = 64
+    retry_interval_ns: int = 1_000_000_000
+    max_retries: int = 5
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """Topic filters (MQTT ``+``/``#``) a node subscribes to at ``broker``."""
+
+    broker: str
+    topics: tuple[str, ...]
+    qos: int = 0
+
+
+@dataclass(frozen=True)
+class SensorParams:
+    publish: Publishing
+    interval_ns: int
+    process: Literal["periodic", "poisson"] = "periodic"
+    phase: Literal["random"] | int = "random"  # "random": first emission uniform in [0, interval)
+    value: Distribution = Distribution("normal", (20.0, 2.0))
+
+
+@dataclass(frozen=True)
+class GatewayParams:
+    publish: Publishing | None  # None: a gateway that only collects (a dead end, reported)
+    aggregate_every_ns: int = 10_000_000_000
+    subscription: Subscription | None = None
+
+
+@dataclass(frozen=True)
+class BrokerParams:
+    persistence: bool = True  # retained messages survive a crash
+    retry_interval_ns: int = 1_000_000_000
+    max_retries: int = 5
+
+
+@dataclass(frozen=True)
+class CloudParams:
+    subscription: Subscription | None = None
+
+
+NodeParams = SensorParams | GatewayParams | BrokerParams | CloudParams
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One entry of ``nodes:``; ``count > 1`` expands to instances ``<id>-<index>``."""
+
+    id: str
+    type: NodeType
+    implementation: str
+    params: NodeParams
+    location: Location
+    count: int = 1
+    image: str | None = None  # for implementation: docker
+    docker: dict[str, object] = field(default_factory=dict)  # raw docker options, checked later
+
+    @property
+    def instance_ids(self) -> tuple[str, ...]:
+        if self.count == 1:
+            return (self.id,)
+        width = len(str(self.count - 1))
+        return tuple(f"{self.id}-{i:0{width}d}" for i in range(self.count))
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """A scheduled fault.
+
+    ``crash``/``restart`` use ``node``; ``link_down``/``link_up`` use ``link`` (two ids, both
+    directions); ``partition``/``heal`` use ``groups`` (two or more lists of ids: links between
+    different groups are cut). ``duration_ns`` (from ``for:``) schedules the matching recovery.
+    """
+
+    at_ns: int
+    action: FaultAction
+    location: Location
+    node: str | None = None
+    link: tuple[str, str] | None = None
+    groups: tuple[tuple[str, ...], ...] | None = None
+    duration_ns: int | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    seed: int
+    duration_ns: int
+    network: NetworkSpec
+    nodes: tuple[NodeSpec, ...]
+    faults: tuple[FaultSpec, ...]
+    source: str
+    notices: tuple[str, ...] = ()  # e.g. "converted from the original xEdgeSim layout"
+
+    def node(self, node_id: str) -> NodeSpec:
+        for spec in self.nodes:
+            if spec.id == node_id:
+                return spec
+        raise KeyError(node_id)

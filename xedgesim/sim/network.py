@@ -1,0 +1,309 @@
+"""Links and mailboxes: how messages get from one node to another, or get lost on the way.
+
+A ``Link`` is every directed link from the instances of one sender group to one receiver;
+each instance has its own FIFO queue, its own loss and latency streams. A message's fate is
+decided when it is sent, because every fault is scheduled in advance: cut links and dead
+receivers are known, random loss and jitter come from counter-based streams. QoS 1 messages
+that are lost are sent again after ``retry_interval``, up to ``max_retries`` times.
+
+A ``Mailbox`` hands a receiver its arrivals in blocks. Any send made by an event at time t
+departs at t or later, so arrivals before the next queued event are complete and can be handed
+over together. A node whose handler sends (``reacts_to_messages``, the broker) takes blocks no
+longer than the network's smallest latency, so nothing it causes can come back inside the
+block: the result equals an event-by-event run, in far fewer steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+
+from xedgesim.metrics import FlowStats, NodeCounters
+from xedgesim.scenario.model import LinkSpec, NetworkSpec
+from xedgesim.sim.distributions import sample
+from xedgesim.sim.faults import CAUSES, NODE_DOWN, OK, RANDOM, FaultTimeline
+from xedgesim.sim.kernel import DELIVERY, NEVER, TIMER, Kernel
+from xedgesim.sim.messages import MessageBatch, arrival_order
+from xedgesim.sim.rng import Streams, occurrence_rank
+from xedgesim.sim.topology import Group, Topology
+
+
+class Receiver(Protocol):
+    id: str
+    reacts_to_messages: bool
+
+    def receive(self, block: MessageBatch) -> None: ...
+
+
+class Recorder(Protocol):
+    """Optional per-message output (``--records``)."""
+
+    def start(self, instance_ids: list[str], topic_names: list[str]) -> None: ...
+
+    def delivered(self, flow: FlowStats, block: MessageBatch) -> None: ...
+
+    def lost(self, flow: FlowStats, batch: MessageBatch, causes: np.ndarray) -> None: ...
+
+
+class Network:
+    def __init__(
+        self,
+        spec: NetworkSpec,
+        topology: Topology,
+        timeline: FaultTimeline,
+        kernel: Kernel,
+        seed: int,
+        counters: dict[str, NodeCounters],
+        recorder: Recorder | None = None,
+    ) -> None:
+        self.spec = spec
+        self.topology = topology
+        self.timeline = timeline
+        self.kernel = kernel
+        self.seed = seed
+        self.counters = counters
+        self.recorder = recorder
+        self.flows: dict[tuple[str, str], FlowStats] = {}
+        self.mailboxes: dict[str, Mailbox] = {}
+        self._links: dict[tuple[str, str], Link] = {}
+        latencies = [spec.default.latency_ns] + [o.spec.latency_ns for o in spec.links]
+        self.lookahead = max(1, min(latencies))
+
+    def link_spec(self, a: str, b: str) -> LinkSpec:
+        for override in self.spec.links:
+            if {override.a, override.b} == {a, b}:
+                return override.spec
+        return self.spec.default
+
+    def link(self, sender: str, receiver: str, retry_interval_ns: int, max_retries: int) -> Link:
+        """The link bundle from group ``sender`` to node ``receiver`` (created once)."""
+        key = (sender, receiver)
+        if key not in self._links:
+            flow = self.flows.setdefault(key, FlowStats(sender, receiver))
+            self._links[key] = Link(
+                self,
+                self.link_spec(sender, receiver),
+                self.topology.groups[sender],
+                self.topology.groups[receiver],
+                flow,
+                retry_interval_ns,
+                max_retries,
+            )
+        return self._links[key]
+
+    def attach(self, node: Receiver) -> None:
+        self.mailboxes[node.id] = Mailbox(self, node)
+
+    def in_mailboxes(self) -> int:
+        return sum(box.pending() for box in self.mailboxes.values())
+
+
+class Link:
+    def __init__(
+        self,
+        network: Network,
+        spec: LinkSpec,
+        sender: Group,
+        receiver: Group,
+        flow: FlowStats,
+        retry_interval_ns: int,
+        max_retries: int,
+    ) -> None:
+        self.network = network
+        self.spec = spec
+        self.sender = sender
+        self.receiver = receiver
+        self.flow = flow
+        self.retry_interval_ns = retry_interval_ns
+        self.max_retries = max_retries
+        seed, name = network.seed, f"link:{sender.id}->{receiver.id}"
+        self._loss = Streams(seed, name + ":loss", sender.count) if spec.loss > 0 else None
+        self._jitter = Streams(seed, name + ":jitter", sender.count) if spec.jitter else None
+        self._busy_until = (
+            np.zeros(sender.count, dtype=np.int64) if spec.bandwidth_bps else None
+        )
+        timeline = network.timeline
+        self._may_be_cut = timeline.affects_link(sender.id, receiver.id)
+        self._receiver_may_be_down = timeline.has_node_outages(receiver.id)
+        self._sender_may_be_down = timeline.has_node_outages(sender.id)
+
+    def send(self, batch: MessageBatch) -> None:
+        """First transmission of freshly sent messages (rows in order of ``sent``)."""
+        self.flow.sent += len(batch)
+        self._transmit(batch)
+
+    def _transmit(self, batch: MessageBatch) -> None:
+        network = self.network
+        local = batch.src - self.sender.first
+        cause = np.zeros(len(batch), dtype=np.int8)
+        if self._may_be_cut:
+            cause = network.timeline.link_cut(self.sender.id, self.receiver.id, batch.sent)
+        on_air = cause == OK
+        all_on_air = bool(on_air.all())
+        air_local = local if all_on_air else local[on_air]
+        departure = batch.sent if all_on_air else batch.sent[on_air]
+        if self._busy_until is not None:
+            departure = self._queue(air_local, departure, batch.size if all_on_air
+                                    else batch.size[on_air])
+        arrival = departure + self.spec.latency_ns
+        if self._jitter is not None:
+            jitter = sample(self.spec.jitter, self._jitter.uniform(air_local), truncate_at_zero=True)
+            arrival = arrival + np.rint(jitter).astype(np.int64)
+        air_cause = np.zeros(len(arrival), dtype=np.int8)
+        if self._loss is not None:
+            air_cause[self._loss.uniform(air_local) < self.spec.loss] = RANDOM
+        if self._receiver_may_be_down:
+            down = network.timeline.node_down(self.receiver.id, np.zeros(len(arrival), np.int64),
+                                              arrival)
+            air_cause[down & (air_cause == OK)] = NODE_DOWN
+        if all_on_air:
+            cause = air_cause
+        else:
+            cause[on_air] = air_cause
+            full_arrival = batch.sent.copy()
+            full_arrival[on_air] = arrival
+            arrival = full_arrival
+        arrived = cause == OK
+        if arrived.all():
+            self._arrive(batch.copy_with(arrival=arrival))
+            return
+        if arrived.any():
+            self._arrive(batch.select(arrived).copy_with(arrival=arrival[arrived]))
+        self._failed(batch.select(~arrived), cause[~arrived])
+
+    def _queue(self, local: np.ndarray, sent: np.ndarray, size: np.ndarray) -> np.ndarray:
+        """FIFO per sender instance: depart = max(sent, previous departure) + serialisation."""
+        busy = self._busy_until
+        serialisation = np.ceil(size * (8e9 / self.spec.bandwidth_bps)).astype(np.int64)
+        departure = np.empty(len(local), dtype=np.int64)
+        rank = occurrence_rank(local)
+        for r in range(int(rank.max()) + 1 if len(rank) else 0):
+            rows = np.flatnonzero(rank == r)
+            who = local[rows]
+            done = np.maximum(sent[rows], busy[who]) + serialisation[rows]
+            busy[who] = done
+            departure[rows] = done
+        return departure
+
+    def _arrive(self, batch: MessageBatch) -> None:
+        order = arrival_order(batch)
+        if order is not None:
+            batch = batch.select(order)
+        self.network.mailboxes[self.receiver.id].put(batch)
+
+    def _failed(self, batch: MessageBatch, cause: np.ndarray) -> None:
+        retry = (batch.qos > 0) & (batch.attempt < self.max_retries)
+        if retry.any():
+            again = batch.select(retry)
+            again = again.copy_with(sent=again.sent + self.retry_interval_ns,
+                                    attempt=again.attempt + 1)
+            self.network.kernel.schedule(int(again.sent.min()), TIMER, self._retry, again)
+        final = ~retry
+        if final.any():
+            self._lose(batch.select(final), cause[final])
+
+    def _lose(self, batch: MessageBatch, cause: np.ndarray) -> None:
+        counts = np.bincount(cause, minlength=len(CAUSES) + 1)
+        for code, name in enumerate(CAUSES, start=1):
+            self.flow.lost[name] += int(counts[code])
+        self.network.counters[self.sender.id].add("lost", batch.src - self.sender.first)
+        if self.network.recorder is not None:
+            self.network.recorder.lost(self.flow, batch, cause)
+
+    def _retry(self, batch: MessageBatch) -> int:
+        """Retransmit lost QoS 1 messages; a sender that is down by then has lost them."""
+        local = batch.src - self.sender.first
+        if self._sender_may_be_down:
+            down = self.network.timeline.node_down(self.sender.id, local, batch.sent)
+            if down.any():
+                self._lose(batch.select(down), np.full(int(down.sum()), NODE_DOWN, np.int8))
+                batch = batch.select(~down)
+                local = local[~down]
+        self.flow.retransmissions += len(batch)
+        self.network.counters[self.sender.id].add("retransmissions", local)
+        self._transmit(batch)
+        return len(batch)
+
+
+class Mailbox:
+    """Arrivals waiting for one node, handed over in safe blocks (see the module docstring)."""
+
+    def __init__(self, network: Network, node: Receiver) -> None:
+        self.network = network
+        self.node = node
+        self.kernel = network.kernel
+        self.node_group = network.topology.groups[node.id]
+        self._chunks: list[MessageBatch] = []
+        self._wakeup_at = NEVER
+        self._account: Callable[[MessageBatch], None] = self._account_deliveries
+
+    def put(self, batch: MessageBatch) -> None:
+        """Add arrivals sorted by (arrival, id); wake the node at the earliest one."""
+        self._chunks.append(batch)
+        earliest = int(batch.arrival[0])
+        if earliest < self._wakeup_at:
+            self._wakeup_at = earliest
+            self.kernel.schedule(earliest, DELIVERY, self._wake)
+
+    def pending(self) -> int:
+        return sum(len(chunk) for chunk in self._chunks)
+
+    def _wake(self, _: object) -> int:
+        now = self.kernel.now
+        if now != self._wakeup_at:
+            return 0  # superseded by an earlier wake-up that already handled these arrivals
+        bound = min(max(self.kernel.next_time(), now + 1), self.kernel.until)
+        if self.node.reacts_to_messages:
+            bound = min(bound, now + self.network.lookahead)
+        block = self._take_before(bound)
+        self._wakeup_at = NEVER
+        if self._chunks:
+            self._wakeup_at = min(int(chunk.arrival[0]) for chunk in self._chunks)
+            self.kernel.schedule(self._wakeup_at, DELIVERY, self._wake)
+        if block is None:
+            return 0
+        self._account(block)
+        self.node.receive(block)
+        return len(block)
+
+    def _take_before(self, bound: int) -> MessageBatch | None:
+        taken: list[MessageBatch] = []
+        kept: list[MessageBatch] = []
+        for chunk in self._chunks:
+            cut = int(np.searchsorted(chunk.arrival, bound, side="left"))
+            if cut == len(chunk):
+                taken.append(chunk)
+            elif cut == 0:
+                kept.append(chunk)
+            else:
+                taken.append(chunk.select(slice(0, cut)))
+                kept.append(chunk.select(slice(cut, None)))
+        self._chunks = kept
+        if not taken:
+            return None
+        block = MessageBatch.concat(taken)
+        order = arrival_order(block) if len(taken) > 1 else None
+        if order is not None:
+            block = block.select(order)
+        return block
+
+    def _account_deliveries(self, block: MessageBatch) -> None:
+        network = self.network
+        topology = network.topology
+        groups = topology.group_of_instance[block.src]
+        senders = np.unique(groups)
+        for group_index in senders:
+            sender = topology.group_list[int(group_index)]
+            rows = block if len(senders) == 1 else block.select(groups == group_index)
+            flow = network.flows[(sender.id, self.node.id)]
+            flow.delivered += len(rows)
+            flow.delivered_bytes += int(rows.size.sum())
+            flow.latency.add(rows.arrival - rows.first_sent)
+            network.counters[sender.id].add("delivered", rows.src - sender.first)
+            if network.recorder is not None:
+                network.recorder.delivered(flow, rows)
+        network.counters[self.node.id].add("received", 0, len(block))
+
+
