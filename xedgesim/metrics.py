@@ -114,7 +114,7 @@ class NodeCounters:
         column = self.values.get(name)
         if column is None:
             column = self.values[name] = np.zeros(self.count, dtype=np.int64)
-        if isinstance(local, int):
+        if isinstance(local, (int, np.integer)):
             column[local] += amount
         elif isinstance(amount, int) and amount == 1 and len(local) * 8 > self.count:
             column += np.bincount(local, minlength=self.count)

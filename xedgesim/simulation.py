@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from xedgesim import __version__
 from xedgesim.metrics import FlowStats, Histogram, NodeCounters
 from xedgesim.models.base import Node, SimContext
@@ -136,16 +138,15 @@ def simulate(
 def _apply_node_event(nodes: dict[str, Node], counters: dict[str, NodeCounters]):
     def apply(event: NodeEvent) -> int:
         node = nodes[event.group]
-        where = event.instance if event.instance is not None else 0
+        group_counters = counters[event.group]
+        where = np.arange(group_counters.count) if event.instance is None else event.instance
         if event.up:
-            node.restarted(event.instance)
-            counters[event.group].add("restarts", where)
+            group_counters.add("restarts", where)
             for other in nodes.values():
-                if hasattr(other, "subscriber_restarted"):
-                    other.subscriber_restarted(event.group, event.time)
+                other.node_restarted(event.group, event.time)
         else:
             node.crashed(event.instance)
-            counters[event.group].add("crashes", where)
+            group_counters.add("crashes", where)
         return 1
 
     return apply

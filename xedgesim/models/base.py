@@ -58,8 +58,8 @@ class Node:
     def crashed(self, instance: int | None) -> None:
         """Lose volatile state; ``instance`` is None when the whole group went down."""
 
-    def restarted(self, instance: int | None) -> None:
-        """Come back with empty volatile state."""
+    def node_restarted(self, node_id: str, now: int) -> None:
+        """Some node (maybe this one) came back at ``now``; a broker re-sends retained messages."""
 
     def is_up(self, now: int, instance: int = 0) -> bool:
         down = self.context.timeline.node_down(self.id, np.array([instance]), np.array([now]))

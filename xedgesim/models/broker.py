@@ -79,13 +79,14 @@ class BrokerNode(Node):
         if not self.params.persistence:
             self.retained.clear()
 
-    def subscriber_restarted(self, node: str, now: int) -> None:
-        """A subscriber that comes back re-subscribes and gets the retained messages it matches."""
+    def node_restarted(self, node: str, now: int) -> None:
+        """A subscriber that comes back subscribes again and gets the retained messages it
+        matches; when the broker itself comes back, every subscriber does."""
         if not self.retained or not self.is_up(now):
             return
         retained = MessageBatch.concat([self.retained[t] for t in sorted(self.retained)])
         for subscriber in self.subscribers:
-            if subscriber.node == node:
+            if node in (subscriber.node, self.id):
                 wanted = subscriber.matches(retained.topic, self.context.topics.names)
                 if wanted.any():
                     self._forward(subscriber, retained.select(wanted),

@@ -62,8 +62,12 @@ def sample(dist: Distribution, uniforms: np.ndarray, *, truncate_at_zero: bool =
         mean, std = params
         if std == 0.0:
             return np.full(uniforms.shape, max(mean, 0.0) if truncate_at_zero else mean)
-        lower = _normal_cdf(-mean / std) if truncate_at_zero else 0.0
-        return mean + std * normal_ppf(lower + uniforms * (1.0 - lower))
+        if not truncate_at_zero:
+            return mean + std * normal_ppf(uniforms)
+        # X >= 0 means Z >= -mean/std: sample the mirrored lower tail W = -Z <= mean/std, whose
+        # mass Phi(mean/std) stays representable even when the mean is far below zero.
+        above_zero = _normal_cdf(mean / std)
+        return np.maximum(mean - std * normal_ppf((1.0 - uniforms) * above_zero), 0.0)
     raise ValueError(f"unknown distribution {kind!r}")
 
 
