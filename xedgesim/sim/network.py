@@ -8,14 +8,13 @@ that are lost are sent again after ``retry_interval``, up to ``max_retries`` tim
 
 A ``Mailbox`` hands a receiver its arrivals in blocks. Any send made by an event at time t
 departs at t or later, so arrivals before the next queued event are complete and can be handed
-over together. A node whose handler sends (``reacts_to_messages``, the broker) takes blocks no
-longer than the network's smallest latency, so nothing it causes can come back inside the
-block: the result equals an event-by-event run, in far fewer steps.
+over together. A node whose handler sends (``reacts_to_messages``, the broker) to another such node takes
+blocks no longer than the network's smallest latency, so nothing it causes can come back inside
+the block: the result equals an event-by-event run, in far fewer steps.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -95,6 +94,14 @@ class Network:
 
     def attach(self, node: Receiver) -> None:
         self.mailboxes[node.id] = Mailbox(self, node)
+
+    def feeds_reactive_node(self, sender: str) -> bool:
+        """Can what ``sender`` sends make another node send at once (and so come back)?"""
+        return any(
+            self.mailboxes[receiver].node.reacts_to_messages
+            for (origin, receiver) in self._links
+            if origin == sender and receiver in self.mailboxes
+        )
 
     def in_mailboxes(self) -> int:
         return sum(box.pending() for box in self.mailboxes.values())
@@ -237,7 +244,7 @@ class Mailbox:
         self.node_group = network.topology.groups[node.id]
         self._chunks: list[MessageBatch] = []
         self._wakeup_at = NEVER
-        self._account: Callable[[MessageBatch], None] = self._account_deliveries
+        self._bounded: bool | None = None  # decided at the first delivery, once links exist
 
     def put(self, batch: MessageBatch) -> None:
         """Add arrivals sorted by (arrival, id); wake the node at the earliest one."""
@@ -255,7 +262,10 @@ class Mailbox:
         if now != self._wakeup_at:
             return 0  # superseded by an earlier wake-up that already handled these arrivals
         bound = min(max(self.kernel.next_time(), now + 1), self.kernel.until)
-        if self.node.reacts_to_messages:
+        if self._bounded is None:
+            self._bounded = self.node.reacts_to_messages and self.network.feeds_reactive_node(
+                self.node.id)
+        if self._bounded:
             bound = min(bound, now + self.network.lookahead)
         block = self._take_before(bound)
         self._wakeup_at = NEVER
@@ -264,7 +274,7 @@ class Mailbox:
             self.kernel.schedule(self._wakeup_at, DELIVERY, self._wake)
         if block is None:
             return 0
-        self._account(block)
+        self._account_deliveries(block)
         self.node.receive(block)
         return len(block)
 
