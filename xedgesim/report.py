@@ -87,10 +87,15 @@ def write_node_counters(handle: TextIO, result: RunResult) -> None:
     writer.writerow(["node", "group", "type", "implementation", *names])
     for spec in result.scenario.nodes:
         counters = result.counters[spec.id]
-        columns = [counters.values.get(name) for name in names]
-        for index, instance in enumerate(spec.instance_ids):
-            writer.writerow([instance, spec.id, spec.type, spec.implementation,
-                             *("" if c is None else int(c[index]) for c in columns)])
+        columns = [
+            counters.values[name].tolist() if name in counters.values else [""] * spec.count
+            for name in names
+        ]
+        fixed = (spec.id, spec.type, spec.implementation)
+        writer.writerows(
+            (instance, *fixed, *values)
+            for instance, *values in zip(spec.instance_ids, *columns, strict=True)
+        )
 
 
 class RecordWriter:
@@ -124,6 +129,7 @@ class RecordWriter:
             for m, s, t, f, a, st, c, n in zip(
                 batch.id.tolist(), batch.src.tolist(), batch.topic.tolist(),
                 batch.first_sent.tolist(), arrival, status, cause, batch.attempt.tolist(),
+                strict=True,
             )
         )
 
@@ -148,7 +154,7 @@ def format_summary(result: RunResult, out: Path | None) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
-                  for i, (cell, w) in enumerate(zip(row, widths)))
+                  for i, (cell, w) in enumerate(zip(row, widths, strict=True)))
         for row in rows
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))

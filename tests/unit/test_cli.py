@@ -110,7 +110,8 @@ def test_rerun_replaces_an_earlier_run(tmp_path: Path) -> None:
     out = tmp_path / "run"
     path = write(tmp_path, SMALL)
     for _ in range(2):
-        assert CliRunner().invoke(main, ["simulate", str(path), "--out", str(out), "-q"]).exit_code == 0
+        result = CliRunner().invoke(main, ["simulate", str(path), "--out", str(out), "-q"])
+        assert result.exit_code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "s.yaml"]
 
 

@@ -1,1 +1,1 @@
-"""Deterministic node behaviour: sensor, gateway, broker and cloud, as pure logic driven by the kernel."""
+"""Deterministic node behaviour (sensor, gateway, broker, cloud) as logic driven by the kernel."""

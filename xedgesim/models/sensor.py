@@ -28,11 +28,8 @@ class SensorFleet(Node):
         count, seed = spec.count, context.scenario.seed
         self.link = context.network.link(spec.id, publish.to, publish.retry_interval_ns,
                                          publish.max_retries)
-        self.topic_ids = np.array(
-            [context.topics.intern(render(publish.topic, instance, i))
-             for i, instance in enumerate(spec.instance_ids)],
-            dtype=np.int64,
-        )
+        topics = [render(publish.topic, name, i) for i, name in enumerate(spec.instance_ids)]
+        self.topic_ids = np.array(context.topics.intern_all(topics), dtype=np.int64)
         self._values = Streams(seed, f"node:{spec.id}:value", count)
         self._gaps = (
             Streams(seed, f"node:{spec.id}:gaps", count) if params.process == "poisson" else None

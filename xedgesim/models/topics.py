@@ -46,6 +46,8 @@ def matches(topic_filter: str, topic: str) -> bool:
 
 def render(template: str, instance_id: str, index: int) -> str:
     """A publish topic for one instance: ``{id}`` and ``{index}`` filled in."""
+    if "{" not in template:
+        return template
     return template.replace("{id}", instance_id).replace("{index}", str(index))
 
 
@@ -55,6 +57,15 @@ class TopicTable:
     def __init__(self) -> None:
         self.names: list[str] = []
         self._ids: dict[str, int] = {}
+
+    def intern_all(self, topics: list[str]) -> list[int]:
+        """Ids for many topics at once (a fleet's worth), in order."""
+        ids = self._ids
+        for topic in topics:
+            if topic not in ids:
+                ids[topic] = len(self.names)
+                self.names.append(topic)
+        return [ids[topic] for topic in topics]
 
     def intern(self, topic: str) -> int:
         topic_id = self._ids.get(topic)

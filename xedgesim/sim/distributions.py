@@ -44,7 +44,9 @@ def _normal_cdf(x: float) -> float:
     return 0.5 * math.erfc(-x / math.sqrt(2.0))
 
 
-def sample(dist: Distribution, uniforms: np.ndarray, *, truncate_at_zero: bool = False) -> np.ndarray:
+def sample(
+    dist: Distribution, uniforms: np.ndarray, *, truncate_at_zero: bool = False
+) -> np.ndarray:
     """Turn uniforms in [0, 1) into draws of ``dist``.
 
     With ``truncate_at_zero`` a normal is conditioned on being >= 0 (used for latency jitter):

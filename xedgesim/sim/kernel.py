@@ -39,12 +39,15 @@ class Kernel:
         self._queue: list[tuple[int, int, int, Callback, Any]] = []
         self._sequence = itertools.count()
 
-    def schedule(self, time_ns: int, priority: int, callback: Callback, argument: Any = None) -> None:
+    def schedule(
+        self, time_ns: int, priority: int, callback: Callback, argument: Any = None
+    ) -> None:
         """Run ``callback(argument)`` at ``time_ns``; scheduling into the past is a bug."""
         if time_ns < self.now:
             raise ValueError(f"cannot schedule at {time_ns} ns, before now ({self.now} ns)")
         if time_ns < self.until:
-            heapq.heappush(self._queue, (time_ns, priority, next(self._sequence), callback, argument))
+            entry = (time_ns, priority, next(self._sequence), callback, argument)
+            heapq.heappush(self._queue, entry)
 
     def next_time(self) -> int:
         """When the next event is due (``NEVER`` when none is): the horizon up to which a node

@@ -79,13 +79,12 @@ class MessageBatch:
         )
 
 
-def arrival_order(batch: MessageBatch) -> np.ndarray | None:
-    """The permutation that sorts ``batch`` by (arrival, id), or None if it is sorted already.
+def arrival_order(arrival: np.ndarray, ids: np.ndarray) -> np.ndarray | None:
+    """The permutation that sorts messages by (arrival, id), or None if they are sorted already.
 
     A stable sort on arrival alone is enough unless two equal arrivals have their ids out of
     order, which is rare; only then is the slower two-key sort paid for.
     """
-    arrival, ids = batch.arrival, batch.id
     if len(arrival) < 2:
         return None
     ordered = arrival[1:] > arrival[:-1]
@@ -94,9 +93,9 @@ def arrival_order(batch: MessageBatch) -> np.ndarray | None:
     ):
         return None
     order = np.argsort(arrival, kind="stable")
-    arrival, ids = arrival[order], ids[order]
-    if ((arrival[1:] == arrival[:-1]) & (ids[1:] < ids[:-1])).any():
-        order = np.lexsort((batch.id, batch.arrival))
+    by_arrival, by_id = arrival[order], ids[order]
+    if ((by_arrival[1:] == by_arrival[:-1]) & (by_id[1:] < by_id[:-1])).any():
+        order = np.lexsort((ids, arrival))
     return order
 
 

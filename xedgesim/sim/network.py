@@ -8,9 +8,9 @@ that are lost are sent again after ``retry_interval``, up to ``max_retries`` tim
 
 A ``Mailbox`` hands a receiver its arrivals in blocks. Any send made by an event at time t
 departs at t or later, so arrivals before the next queued event are complete and can be handed
-over together. A node whose handler sends (``reacts_to_messages``, the broker) to another such node takes
-blocks no longer than the network's smallest latency, so nothing it causes can come back inside
-the block: the result equals an event-by-event run, in far fewer steps.
+over together. A node whose handler sends (``reacts_to_messages``, the broker) to another such
+node takes blocks no longer than the network's smallest latency, so nothing it causes can come
+back inside the block: the result equals an event-by-event run, in far fewer steps.
 """
 
 from __future__ import annotations
@@ -156,7 +156,8 @@ class Link:
                                     else batch.size[on_air])
         arrival = departure + self.spec.latency_ns
         if self._jitter is not None:
-            jitter = sample(self.spec.jitter, self._jitter.uniform(air_local), truncate_at_zero=True)
+            uniforms = self._jitter.uniform(air_local)
+            jitter = sample(self.spec.jitter, uniforms, truncate_at_zero=True)
             arrival = arrival + np.rint(jitter).astype(np.int64)
         air_cause = np.zeros(len(arrival), dtype=np.int8)
         if self._loss is not None:
@@ -173,12 +174,16 @@ class Link:
             full_arrival[on_air] = arrival
             arrival = full_arrival
         arrived = cause == OK
-        if arrived.all():
-            self._arrive(batch.copy_with(arrival=arrival))
-            return
         if arrived.any():
-            self._arrive(batch.select(arrived).copy_with(arrival=arrival[arrived]))
-        self._failed(batch.select(~arrived), cause[~arrived])
+            # One copy of the arrived rows, already in (arrival, id) order.
+            rows = np.flatnonzero(arrived)
+            order = arrival_order(arrival[rows], batch.id[rows])
+            if order is not None:
+                rows = rows[order]
+            self.network.mailboxes[self.receiver.id].put(
+                batch.select(rows).copy_with(arrival=arrival[rows]))
+        if not arrived.all():
+            self._failed(batch.select(~arrived), cause[~arrived])
 
     def _queue(self, local: np.ndarray, sent: np.ndarray, size: np.ndarray) -> np.ndarray:
         """FIFO per sender instance: depart = max(sent, previous departure) + serialisation."""
@@ -193,12 +198,6 @@ class Link:
             busy[who] = done
             departure[rows] = done
         return departure
-
-    def _arrive(self, batch: MessageBatch) -> None:
-        order = arrival_order(batch)
-        if order is not None:
-            batch = batch.select(order)
-        self.network.mailboxes[self.receiver.id].put(batch)
 
     def _failed(self, batch: MessageBatch, cause: np.ndarray) -> None:
         retry = (batch.qos > 0) & (batch.attempt < self.max_retries)
@@ -294,7 +293,7 @@ class Mailbox:
         if not taken:
             return None
         block = MessageBatch.concat(taken)
-        order = arrival_order(block) if len(taken) > 1 else None
+        order = arrival_order(block.arrival, block.id) if len(taken) > 1 else None
         if order is not None:
             block = block.select(order)
         return block

@@ -1,0 +1,181 @@
+"""Human units for durations, sizes and bandwidths.
+
+Virtual time is kept as integer nanoseconds everywhere: integers compare exactly, so event
+order never depends on floating-point rounding. A quantity must carry its unit: a bare ``5`` in a
+scenario is ambiguous (seconds? milliseconds?) and is refused with a hint; only ``0`` may be bare.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+
+NS_PER_S = 1_000_000_000
+
+DURATION_UNITS: dict[str, int] = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,  # micro sign
+    "μs": 1_000,  # greek mu
+    "ms": 1_000_000,
+    "s": NS_PER_S,
+    "min": 60 * NS_PER_S,
+    "h": 3600 * NS_PER_S,
+}
+SIZE_UNITS: dict[str, int] = {
+    "B": 1,
+    "kB": 1_000,
+    "KB": 1_000,
+    "KiB": 1_024,
+    "MB": 1_000_000,
+    "MiB": 1_048_576,
+    "GB": 1_000_000_000,
+    "GiB": 1_073_741_824,
+}
+BANDWIDTH_UNITS: dict[str, int] = {
+    "bit": 1,
+    "bps": 1,
+    "bit/s": 1,
+    "kbit": 1_000,
+    "Kbit": 1_000,
+    "kbps": 1_000,
+    "kbit/s": 1_000,
+    "Mbit": 1_000_000,
+    "Mbps": 1_000_000,
+    "Mbit/s": 1_000_000,
+    "Gbit": 1_000_000_000,
+    "Gbps": 1_000_000_000,
+    "Gbit/s": 1_000_000_000,
+}
+
+_KINDS: dict[str, tuple[dict[str, int], str]] = {
+    "duration": (DURATION_UNITS, "5ms"),
+    "size": (SIZE_UNITS, "64B"),
+    "bandwidth": (BANDWIDTH_UNITS, "10Mbit"),
+}
+# The units shown in hints (the tables above also accept a few other spellings).
+_SHOWN = {
+    "duration": ("ns", "us", "ms", "s", "min", "h"),
+    "size": ("B", "kB", "MB", "GB", "KiB", "MiB", "GiB"),
+    "bandwidth": ("bit", "kbit", "Mbit", "Gbit", "bps", "kbps", "Mbps", "Gbps"),
+}
+# How to fix a bare number N: the units it most likely meant.
+_LIKELY = {"duration": ("s", "ms"), "size": ("B", "kB"), "bandwidth": ("Mbit", "kbit")}
+# Spellings people reach for that we do not accept, and what to write instead.
+_ALIASES: dict[str, str] = {
+    "sec": "s", "secs": "s", "second": "s", "seconds": "s",
+    "msec": "ms", "msecs": "ms", "millisecond": "ms", "milliseconds": "ms",
+    "usec": "us", "usecs": "us", "microsecond": "us", "microseconds": "us",
+    "nsec": "ns", "nsecs": "ns", "nanosecond": "ns", "nanoseconds": "ns",
+    "m": "min", "mins": "min", "minute": "min", "minutes": "min",
+    "hr": "h", "hrs": "h", "hour": "h", "hours": "h",
+    "b": "B", "byte": "B", "bytes": "B", "kib": "KiB", "mib": "MiB", "gib": "GiB",
+    "bits": "bit", "mbit": "Mbit", "gbit": "Gbit",
+}  # fmt: skip
+_QUANTITY = re.compile(
+    r"(?P<num>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE](?P<exp>[+-]?[0-9]+))?\s*(?P<unit>[A-Za-zµμ/]*)"
+)
+
+
+class UnitError(ValueError):
+    """A quantity could not be read.
+
+    ``reason`` completes a sentence whose subject is the field ("'latency' <reason>"), so the
+    scenario loader can name the field; ``hint`` says how to fix it.
+    """
+
+    def __init__(self, what: str, reason: str, hint: str | None = None) -> None:
+        self.what = what
+        self.reason = reason
+        self.hint = hint
+        super().__init__(f"a {what} {reason}" + (f" ({hint})" if hint else ""))
+
+
+def unit_list(what: str) -> str:
+    """The accepted units of a kind of quantity, for hints: 'duration units: ns, us, ...'."""
+    return f"{what} units: {', '.join(_SHOWN[what])}"
+
+
+def _bare_hint(what: str, number: str) -> str:
+    first, second = _LIKELY[what]
+    example = f"e.g. '{number}{first}' or '{number}{second}'"
+    return f"write the unit after the number, {example}; {unit_list(what)}"
+
+
+def _unit_hint(what: str, unit: str) -> str:
+    units = _KINDS[what][0]
+    guess = _ALIASES.get(unit) or _ALIASES.get(unit.lower())
+    if guess is None or guess not in units:
+        folded = {name.lower(): name for name in units}
+        guess = folded.get(unit.lower())
+    if guess is None:
+        close = difflib.get_close_matches(unit, list(units), n=1, cutoff=0.6)
+        guess = close[0] if close else None
+    listing = unit_list(what)
+    return listing if guess is None else f"did you mean '{guess}'? {listing}"
+
+
+def _parse(text: object, what: str) -> float:
+    units, example = _KINDS[what]
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+        raise UnitError(what, f"must be written like {example!r}: found {text!r}")
+    if isinstance(text, (int, float)):
+        if text < 0:
+            raise UnitError(what, f"cannot be negative: found {text!r}")
+        if text == 0:
+            return 0.0
+        raise UnitError(
+            what, f"needs a unit: found the bare number {text!r}", _bare_hint(what, f"{text:g}")
+        )
+    stripped = text.strip()
+    if stripped.startswith("-"):
+        raise UnitError(what, f"cannot be negative: found {text!r}")
+    match = _QUANTITY.fullmatch(stripped.lstrip("+"))
+    if match is None:
+        raise UnitError(what, f"must be written like {example!r}: found {text!r}")
+    unit = match["unit"]
+    value = float(f"{match['num']}e{match['exp'] or 0}")
+    if not unit:
+        if value == 0:
+            return 0.0
+        raise UnitError(what, f"needs a unit: found {text!r}", _bare_hint(what, stripped))
+    if unit not in units:
+        for other, (other_units, _) in _KINDS.items():
+            if other != what and unit in other_units:
+                raise UnitError(
+                    what,
+                    f"needs a {what} unit, not the {other} unit {unit!r}: found {text!r}",
+                    unit_list(what),
+                )
+        raise UnitError(
+            what, f"has an unknown unit {unit!r}: found {text!r}", _unit_hint(what, unit)
+        )
+    result = value * units[unit]
+    if not math.isfinite(result) or result > 2**62:
+        raise UnitError(what, f"is too large: found {text!r}")
+    return result
+
+
+def parse_duration(text: object) -> int:
+    """'5ms', '1.5s', '2min' -> integer nanoseconds (never negative: a sign is not accepted)."""
+    return round(_parse(text, "duration"))
+
+
+def parse_size(text: object) -> int:
+    """'64B', '250kB', '1MiB' -> bytes."""
+    return round(_parse(text, "size"))
+
+
+def parse_bandwidth(text: object) -> float:
+    """'10Mbit', '250kbit/s' -> bits per second."""
+    return _parse(text, "bandwidth")
+
+
+def format_duration(ns: int) -> str:
+    """The shortest exact human spelling of a duration, for messages and reports."""
+    for unit in ("h", "min", "s", "ms", "us"):
+        size = DURATION_UNITS[unit]
+        if ns and ns % size == 0:
+            return f"{ns // size}{unit}"
+    return f"{ns}ns"
