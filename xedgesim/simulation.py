@@ -15,7 +15,6 @@ from xedgesim import __version__
 from xedgesim.metrics import FlowStats, Histogram, NodeCounters
 from xedgesim.models.base import Node, SimContext
 from xedgesim.registry import node_class
-from xedgesim.scenario.errors import Problem, ScenarioError
 from xedgesim.scenario.model import Scenario
 from xedgesim.sim.faults import CAUSES, FAULT_CAUSES, FaultTimeline, NodeEvent
 from xedgesim.sim.kernel import FAULT, Kernel, Progress
@@ -80,18 +79,6 @@ class RunResult:
         }
 
 
-def check_runnable(scenario: Scenario) -> None:
-    """What the loader accepts but this engine cannot run yet, reported like a load error."""
-    problems = [
-        Problem(spec.location, f"node {spec.id!r}: 'count' is only supported for sensors "
-                f"(found count: {spec.count} on a {spec.type})", None)
-        for spec in scenario.nodes
-        if spec.count > 1 and spec.type != "sensor"
-    ]
-    if problems:
-        raise ScenarioError(problems)
-
-
 def simulate(
     scenario: Scenario,
     *,
@@ -99,7 +86,6 @@ def simulate(
     progress: Progress | None = None,
 ) -> RunResult:
     """Run ``scenario`` to its end and return what it measured."""
-    check_runnable(scenario)
     started = time.perf_counter()
     kernel = Kernel(scenario.duration_ns)
     topology = Topology(scenario)

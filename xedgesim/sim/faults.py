@@ -70,7 +70,10 @@ class FaultTimeline:
                 )
                 self.link_outages[pair].append((fault.at_ns, end))
             elif fault.action == "partition":
-                end = _recovery(fault, ordered, "heal", lambda f: True)
+                cut = _sides(fault.groups)
+                end = _recovery(
+                    fault, ordered, "heal", lambda f, c=cut: not f.groups or _sides(f.groups) == c
+                )
                 side = {
                     topology.resolve(member)[0].id: number
                     for number, members in enumerate(fault.groups or ())
@@ -111,6 +114,11 @@ class FaultTimeline:
             p.side.get(a) is not None and p.side.get(b) is not None and p.side[a] != p.side[b]
             for p in self.partitions
         )
+
+
+def _sides(groups: tuple[tuple[str, ...], ...] | None) -> frozenset[frozenset[str]]:
+    """A partition's groups, in no particular order: what a ``heal`` must repeat to end it."""
+    return frozenset(frozenset(members) for members in groups or ())
 
 
 def _recovery(fault: FaultSpec, ordered: list[FaultSpec], action: str, same) -> int:

@@ -1,0 +1,116 @@
+"""Durations, sizes and bandwidths: exact integers, a unit always, helpful refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from xedgesim.units import (
+    UnitError,
+    format_duration,
+    parse_bandwidth,
+    parse_duration,
+    parse_size,
+    unit_list,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "ns"),
+    [
+        ("5ms", 5_000_000),
+        ("1.5s", 1_500_000_000),
+        ("2min", 120_000_000_000),
+        ("1h", 3_600_000_000_000),
+        ("250us", 250_000),
+        ("250µs", 250_000),
+        ("250μs", 250_000),
+        ("7ns", 7),
+        ("1e3us", 1_000_000),
+        (".5s", 500_000_000),
+        ("2 min", 120_000_000_000),
+        ("0", 0),
+        (0, 0),
+        ("0.0s", 0),
+    ],
+)
+def test_durations(text: object, ns: int) -> None:
+    assert parse_duration(text) == ns
+
+
+def test_sizes_and_bandwidths() -> None:
+    assert parse_size("64B") == 64
+    assert parse_size("250kB") == 250_000
+    assert parse_size("1KiB") == 1024
+    assert parse_size("1MiB") == 1_048_576
+    assert parse_bandwidth("10Mbit") == 10_000_000
+    assert parse_bandwidth("250kbit/s") == 250_000
+    assert parse_bandwidth("1Gbps") == 1_000_000_000
+
+
+def test_bare_number_needs_a_unit_and_the_hint_lists_units() -> None:
+    with pytest.raises(UnitError) as info:
+        parse_duration(5)
+    assert info.value.reason == "needs a unit: found the bare number 5"
+    assert info.value.hint is not None
+    assert "'5s' or '5ms'" in info.value.hint
+    assert unit_list("duration") in info.value.hint
+    with pytest.raises(UnitError) as info:
+        parse_duration("5")
+    assert info.value.reason == "needs a unit: found '5'"
+
+
+def test_negative_is_refused() -> None:
+    for text in ("-5ms", -1, " -1s"):
+        with pytest.raises(UnitError, match="cannot be negative"):
+            parse_duration(text)
+
+
+def test_unit_of_another_kind_is_named() -> None:
+    with pytest.raises(UnitError) as info:
+        parse_duration("10Mbit")
+    assert info.value.reason == (
+        "needs a duration unit, not the bandwidth unit 'Mbit': found '10Mbit'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "guess"), [("5sec", "s"), ("5MS", "ms"), ("3 m", "min"), ("2hours", "h")]
+)
+def test_unknown_unit_suggests_the_intended_one(text: str, guess: str) -> None:
+    with pytest.raises(UnitError) as info:
+        parse_duration(text)
+    assert info.value.hint is not None
+    assert info.value.hint.startswith(f"did you mean '{guess}'?")
+
+
+@pytest.mark.parametrize("text", ["fast", "", "5ms5", True, None, [1], "inf s"])
+def test_malformed_values(text: object) -> None:
+    with pytest.raises(UnitError, match="must be written like '5ms'"):
+        parse_duration(text)
+
+
+def test_absurdly_large_values_are_refused() -> None:
+    for text in ("1e400s", "1e30h"):
+        with pytest.raises(UnitError, match="too large"):
+            parse_duration(text)
+
+
+def test_message_reads_as_a_sentence() -> None:
+    with pytest.raises(UnitError) as info:
+        parse_size(64)
+    assert str(info.value).startswith("a size needs a unit: found the bare number 64 (")
+
+
+@pytest.mark.parametrize(
+    ("ns", "text"),
+    [
+        (0, "0ns"),
+        (5_000_000, "5ms"),
+        (90_000_000_000, "90s"),
+        (120_000_000_000, "2min"),
+        (1, "1ns"),
+    ],
+)
+def test_format_duration(ns: int, text: str) -> None:
+    assert format_duration(ns) == text
+    assert parse_duration(text) == ns

@@ -1,0 +1,116 @@
+"""Scenario file -> ``Scenario``, or one ``ScenarioError`` listing every problem in it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from xedgesim.scenario.errors import Problem, ScenarioError
+from xedgesim.scenario.faults import read_faults
+from xedgesim.scenario.legacy import LEGACY_MARKER, convert_legacy
+from xedgesim.scenario.model import Location, NetworkSpec, Scenario
+from xedgesim.scenario.network import read_network
+from xedgesim.scenario.nodes import NodeDraft, NodeIndex, build_node, read_drafts
+from xedgesim.scenario.reader import Reader, label
+from xedgesim.scenario.yaml_tree import YMap, parse_yaml
+
+TOP_KEYS = ("name", "seed", "duration", "network", "nodes", "faults")
+DEFAULT_SEED = 1
+
+
+def load_scenario(path: str | os.PathLike[str]) -> Scenario:
+    """Read and check a scenario file; raise ``ScenarioError`` with all its problems."""
+    filename = os.fspath(path)
+    try:
+        data = Path(filename).read_bytes()
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise ScenarioError(
+            [Problem(None, f"cannot read scenario '{filename}': {reason}")]
+        ) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        raise ScenarioError(
+            [Problem(Location(filename, line, column), "the file is not UTF-8 text")]
+        ) from None
+    return load_scenario_text(text, filename)
+
+
+def load_scenario_text(text: str, filename: str = "<scenario>") -> Scenario:
+    """Like ``load_scenario`` for text already in memory; ``filename`` is used in locations."""
+    root, problems = parse_yaml(text, filename)
+    reader = Reader()
+    reader.problems.extend(problems)
+    if root is None:
+        if not problems:
+            reader.report(
+                Location(filename, 1, 1),
+                "the scenario is empty",
+                "a scenario needs at least 'duration:' and 'nodes:'; see docs/scenario.md",
+            )
+        raise ScenarioError(reader.problems)
+    top = reader.mapping(root, "a scenario", "duration: 60s, nodes: [...]")
+    if top is None:
+        raise ScenarioError(reader.problems)
+    if LEGACY_MARKER in top:
+        top = convert_legacy(reader, top)
+    scenario = _read_scenario(reader, top, filename)
+    if reader.problems or scenario is None:
+        raise ScenarioError(reader.problems)
+    return scenario
+
+
+def _read_scenario(reader: Reader, top: YMap, filename: str) -> Scenario | None:
+    context = "the scenario"
+    reader.check_keys(top, TOP_KEYS, context)
+    name: str | None = Path(filename).stem or "scenario"
+    if "name" in top:
+        name = reader.string(top.entries["name"].value, label("name", context))
+    seed: int | None = DEFAULT_SEED
+    if "seed" in top:
+        seed = reader.integer(top.entries["seed"].value, label("seed", context), minimum=0)
+    duration_node = reader.require(top, "duration", context)
+    duration = None
+    if duration_node is not None:
+        duration = reader.duration(duration_node, label("duration", context), positive=True)
+    drafts = _read_nodes(reader, top)
+    index = NodeIndex(drafts or [])
+    specs = [build_node(reader, draft, index) for draft in drafts or []]
+    network = NetworkSpec()
+    if "network" in top:
+        network = read_network(reader, top.entries["network"].value, index)
+    faults = []
+    if "faults" in top:
+        faults = read_faults(reader, top.entries["faults"].value, index, duration)
+    if name is None or seed is None or duration is None or not drafts:
+        return None
+    built = [spec for spec in specs if spec is not None]
+    if len(built) != len(specs):
+        return None
+    return Scenario(
+        name=name,
+        seed=seed,
+        duration_ns=duration,
+        network=network,
+        nodes=tuple(built),
+        faults=tuple(faults),
+        source=filename,
+        notices=tuple(reader.notices),
+    )
+
+
+def _read_nodes(reader: Reader, top: YMap) -> list[NodeDraft] | None:
+    """The first-pass drafts, or ``None`` when there is no usable, non-empty ``nodes:`` list."""
+    node = reader.require(top, "nodes", "the scenario")
+    if node is None:
+        return None
+    seq = reader.sequence(node, "'nodes'", "[{id: s1, type: sensor, ...}]")
+    if seq is None:
+        return None
+    if not seq.items:
+        reader.report(seq, "'nodes' is empty", "a scenario needs at least one node")
+        return None
+    return read_drafts(reader, seq)

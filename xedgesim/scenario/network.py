@@ -1,0 +1,150 @@
+"""The ``network:`` section: the default link and per-pair overrides merged over it."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from xedgesim.scenario.distributions import read_distribution
+from xedgesim.scenario.model import LinkOverride, LinkSpec, NetworkSpec
+from xedgesim.scenario.nodes import NodeIndex
+from xedgesim.scenario.reader import Reader, label
+from xedgesim.scenario.yaml_tree import YMap, YNode, YScalar
+
+LINK_KEYS = ("latency", "jitter", "loss", "bandwidth")
+END_KEYS = ("between", "from", "to")
+
+
+def read_link(reader: Reader, ymap: YMap, context: str, base: LinkSpec) -> LinkSpec:
+    """``base`` with the properties given in ``ymap`` put over it (unreadable ones are skipped)."""
+    spec = base
+    node = ymap.get("latency")
+    latency = None if node is None else reader.duration(node, label("latency", context))
+    if latency is not None:
+        spec = dataclasses.replace(spec, latency_ns=latency)
+    node = ymap.get("jitter")
+    what = label("jitter", context)
+    jitter = None if node is None else read_distribution(reader, node, what, "duration")
+    if jitter is not None:
+        spec = dataclasses.replace(spec, jitter=jitter)
+    node = ymap.get("loss")
+    loss = None if node is None else reader.probability(node, label("loss", context))
+    if loss is not None:
+        spec = dataclasses.replace(spec, loss=loss)
+    node = ymap.get("bandwidth")
+    bandwidth = None if node is None else reader.bandwidth(node, label("bandwidth", context))
+    if bandwidth is not None:
+        unlimited = bandwidth == math.inf
+        spec = dataclasses.replace(spec, bandwidth_bps=None if unlimited else bandwidth)
+    return spec
+
+
+def read_network(reader: Reader, node: YNode, index: NodeIndex) -> NetworkSpec:
+    ymap = reader.mapping(node, "'network'", "default: {...}, links: [...]")
+    if ymap is None:
+        return NetworkSpec()
+    reader.check_keys(ymap, ("default", "links"), "'network'")
+    default = LinkSpec()
+    default_node = ymap.get("default")
+    if default_node is not None:
+        default_map = reader.mapping(default_node, "the default link", "latency: 5ms, loss: 0.01")
+        if default_map is not None:
+            reader.check_keys(default_map, LINK_KEYS, "the default link")
+            default = read_link(reader, default_map, "the default link", default)
+    links: list[LinkOverride] = []
+    links_node = ymap.get("links")
+    if links_node is not None:
+        seq = reader.sequence(links_node, "'links' in 'network'", "[{between: [a, b], ...}]")
+        for position, item in enumerate(seq.items if seq is not None else [], start=1):
+            link = _read_link(reader, item, position, index, default, links)
+            if link is not None:
+                links.append(link)
+    return NetworkSpec(default, tuple(links))
+
+
+def _read_link(
+    reader: Reader,
+    item: YNode,
+    position: int,
+    index: NodeIndex,
+    default: LinkSpec,
+    earlier: list[LinkOverride],
+) -> LinkOverride | None:
+    ymap = reader.mapping(item, f"link #{position}", "between: [a, b], latency: 20ms")
+    if ymap is None:
+        return None
+    before = len(reader.problems)
+    ends = _ends(reader, ymap, f"link #{position}", index)
+    context = f"the link {ends[0]}–{ends[1]}" if ends is not None else f"link #{position}"
+    reader.check_keys(ymap, LINK_KEYS + END_KEYS, context)
+    spec = read_link(reader, ymap, context, default)
+    if ends is not None:
+        pair = frozenset(ends)
+        for other in earlier:
+            if frozenset((other.a, other.b)) == pair:
+                reader.report(
+                    ymap,
+                    f"{context} is given twice",
+                    f"first at line {other.location.line}; a link covers both directions",
+                )
+                return None
+    if ends is None or len(reader.problems) > before:
+        return None
+    return LinkOverride(ends[0], ends[1], spec, ymap.location)
+
+
+def _ends(reader: Reader, ymap: YMap, context: str, index: NodeIndex) -> tuple[str, str] | None:
+    """The two nodes of a link, written ``between: [a, b]`` or ``from: a, to: b``."""
+    if "between" in ymap:
+        for key in ("from", "to"):
+            if key in ymap:
+                reader.report(
+                    ymap.entries[key].key,
+                    f"{context} gives both 'between' and '{key}'",
+                    "use either between: [a, b] or from: a, to: b",
+                )
+                return None
+        what = label("between", context)
+        nodes = read_pair(reader, ymap.entries["between"].value, what)
+        if nodes is None:
+            return None
+        whats = (what, what)
+    else:
+        if "from" not in ymap and "to" not in ymap:
+            reader.report(ymap, f"{context} does not say which nodes it joins", "between: [a, b]")
+            return None
+        first, second = reader.require(ymap, "from", context), reader.require(ymap, "to", context)
+        if first is None or second is None:
+            return None
+        nodes = (first, second)
+        whats = (label("from", context), label("to", context))
+    return resolve_pair(reader, nodes, whats, context, index)
+
+
+def read_pair(reader: Reader, node: YNode, what: str) -> tuple[YNode, YNode] | None:
+    seq = reader.sequence(node, what, "[gw1, cloud]")
+    if seq is None:
+        return None
+    if len(seq.items) != 2:
+        reader.report(seq, f"{what} must name exactly two nodes, found {len(seq.items)}")
+        return None
+    return seq.items[0], seq.items[1]
+
+
+def resolve_pair(
+    reader: Reader,
+    nodes: tuple[YNode, YNode],
+    whats: tuple[str, str],
+    context: str,
+    index: NodeIndex,
+) -> tuple[str, str] | None:
+    """Both ends resolved to node ids, and not the same node twice."""
+    first = index.resolve(reader, nodes[0], whats[0])
+    second = index.resolve(reader, nodes[1], whats[1])
+    if first is None or second is None:
+        return None
+    if first == second:
+        where = nodes[1] if isinstance(nodes[1], YScalar) else nodes[0]
+        reader.report(where, f"{context} joins node '{first}' to itself")
+        return None
+    return first, second

@@ -1,0 +1,238 @@
+"""Typed reading of a position tree that records problems instead of raising.
+
+Every reader returns the value, or ``None`` after recording exactly one problem (or none, when the
+value was already reported: ``YInvalid``). Callers treat ``None`` as "skip the checks that depend
+on this", which is what keeps one mistake from producing a cascade of messages.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Collection, Iterable, Mapping
+
+from xedgesim import units
+from xedgesim.scenario.errors import Problem
+from xedgesim.scenario.model import Location
+from xedgesim.scenario.yaml_tree import YInvalid, YMap, YNode, YScalar, YSeq, describe
+
+_PARSERS: dict[str, Callable[[object], float]] = {
+    "duration": units.parse_duration,
+    "size": units.parse_size,
+    "bandwidth": units.parse_bandwidth,
+}
+_EXAMPLES = {"duration": "5ms", "size": "64B", "bandwidth": "10Mbit"}
+
+
+def did_you_mean(word: str, options: Iterable[str]) -> str | None:
+    """A hint naming the closest known spelling, if one is close enough to be a typo."""
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+def label(key: str, context: str) -> str:
+    """How a field is named in messages: ``'latency' in the default link``."""
+    return f"'{key}' in {context}"
+
+
+def english_list(words: Iterable[str], conjunction: str = "and") -> str:
+    items = list(words)
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} {conjunction} {items[-1]}"
+
+
+class Reader:
+    """Collects problems and notices while the loader walks the tree."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        self.notices: list[str] = []
+
+    def report(self, where: YNode | Location | None, message: str, hint: str | None = None) -> None:
+        location = where.location if isinstance(where, YNode) else where
+        self.problems.append(Problem(location, message, hint))
+
+    def notice(self, where: YNode | Location | None, message: str) -> None:
+        """A remark that does not stop loading; prefixed by its line (tools add the file)."""
+        location = where.location if isinstance(where, YNode) else where
+        self.notices.append(message if location is None else f"line {location.line}: {message}")
+
+    # -- shapes ------------------------------------------------------------------------------
+
+    def mapping(self, node: YNode, what: str, example: str = "key: value") -> YMap | None:
+        if isinstance(node, YMap):
+            return node
+        if not isinstance(node, YInvalid):
+            self.report(node, f"{what} must be a mapping ({example}), found {describe(node)}")
+        return None
+
+    def sequence(self, node: YNode, what: str, example: str = "[a, b]") -> YSeq | None:
+        if isinstance(node, YSeq):
+            return node
+        if not isinstance(node, YInvalid):
+            self.report(node, f"{what} must be a list ({example}), found {describe(node)}")
+        return None
+
+    def check_keys(
+        self,
+        ymap: YMap,
+        allowed: Collection[str],
+        context: str,
+        elsewhere: Mapping[str, str] | None = None,
+    ) -> None:
+        """Report keys that are not ``allowed``; ``elsewhere`` gives a better message for some."""
+        for entry in ymap:
+            key = entry.key.value
+            if key in allowed:
+                continue
+            if not isinstance(key, str):
+                self.report(entry.key, f"unknown key {entry.key.text!r} in {context}")
+            elif elsewhere is not None and key in elsewhere:
+                self.report(entry.key, elsewhere[key])
+            else:
+                self.report(
+                    entry.key, f"unknown key '{key}' in {context}", did_you_mean(key, allowed)
+                )
+
+    def require(self, ymap: YMap, key: str, context: str) -> YNode | None:
+        node = ymap.get(key)
+        if node is None:
+            self.report(ymap, f"missing required key '{key}' in {context}")
+        return node
+
+    # -- scalars -----------------------------------------------------------------------------
+
+    def _scalar(self, node: YNode) -> YScalar | None:
+        return node if isinstance(node, YScalar) else None
+
+    def _wrong(self, node: YNode, message: str, hint: str | None = None) -> None:
+        if not isinstance(node, YInvalid):
+            self.report(node, message, hint)
+
+    def string(self, node: YNode, what: str, hint: str | None = None) -> str | None:
+        scalar = self._scalar(node)
+        if scalar is None or not isinstance(scalar.value, str) or not scalar.value:
+            found = "an empty text" if scalar is not None and scalar.value == "" else describe(node)
+            self._wrong(node, f"{what} must be text, found {found}", hint)
+            return None
+        return scalar.value
+
+    def integer(
+        self, node: YNode, what: str, minimum: int | None = None, maximum: int | None = None
+    ) -> int | None:
+        scalar = self._scalar(node)
+        if scalar is None or isinstance(scalar.value, bool) or not isinstance(scalar.value, int):
+            self._wrong(node, f"{what} must be a whole number, found {describe(node)}")
+            return None
+        value = scalar.value
+        if minimum is not None and value < minimum:
+            self.report(node, f"{what} must be at least {minimum}, found {value}")
+            return None
+        if maximum is not None and value > maximum:
+            self.report(node, f"{what} must be at most {maximum}, found {value}")
+            return None
+        return value
+
+    def number(
+        self, node: YNode, what: str, minimum: float | None = None, maximum: float | None = None
+    ) -> float | None:
+        scalar = self._scalar(node)
+        value = None if scalar is None else scalar.value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self._wrong(node, f"{what} must be a number, found {describe(node)}")
+            return None
+        if not math.isfinite(value):
+            self.report(node, f"{what} must be a finite number, found {describe(node)}")
+            return None
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            if minimum is not None and maximum is not None:
+                bounds = f"between {minimum:g} and {maximum:g}"
+            elif minimum is not None:
+                bounds = f"at least {minimum:g}"
+            else:
+                bounds = f"at most {maximum:g}"
+            self.report(node, f"{what} must be {bounds}, found {describe(node)}")
+            return None
+        return float(value)
+
+    def probability(self, node: YNode, what: str) -> float | None:
+        """A number in [0, 1], or a percentage written as text ('1%')."""
+        scalar = self._scalar(node)
+        if scalar is not None and isinstance(scalar.value, str) and scalar.value.endswith("%"):
+            try:
+                percent = float(scalar.value[:-1])
+            except ValueError:
+                percent = math.nan
+            if not 0 <= percent <= 100:
+                self.report(node, f"{what} must be between 0% and 100%, found {describe(node)}")
+                return None
+            return percent / 100
+        return self.number(node, what, 0, 1)
+
+    def boolean(self, node: YNode, what: str) -> bool | None:
+        scalar = self._scalar(node)
+        if scalar is None or not isinstance(scalar.value, bool):
+            self._wrong(node, f"{what} must be true or false, found {describe(node)}")
+            return None
+        return scalar.value
+
+    def choice(self, node: YNode, what: str, options: Collection[str]) -> str | None:
+        scalar = self._scalar(node)
+        if scalar is not None and isinstance(scalar.value, str) and scalar.value in options:
+            return scalar.value
+        hint = None
+        if scalar is not None and isinstance(scalar.value, str):
+            hint = did_you_mean(scalar.value, options)
+        self._wrong(
+            node,
+            f"{what} must be one of {english_list(options, 'or')}, found {describe(node)}",
+            hint,
+        )
+        return None
+
+    # -- quantities with units ---------------------------------------------------------------
+
+    def _quantity(self, node: YNode, what: str, kind: str) -> float | None:
+        scalar = self._scalar(node)
+        if scalar is None:
+            example = _EXAMPLES[kind]
+            self._wrong(
+                node, f"{what} must be a {kind} such as '{example}', found {describe(node)}"
+            )
+            return None
+        try:
+            return _PARSERS[kind](scalar.value)
+        except units.UnitError as error:
+            self.report(node, f"{what} {error.reason}", error.hint)
+            return None
+
+    def duration(self, node: YNode, what: str, positive: bool = False) -> int | None:
+        """Integer nanoseconds; ``positive`` refuses zero (an interval, a scenario length)."""
+        value = self._quantity(node, what, "duration")
+        if value is not None and positive and value <= 0:
+            self.report(node, f"{what} must be greater than zero, found {describe(node)}")
+            return None
+        return None if value is None else int(value)
+
+    def size(self, node: YNode, what: str) -> int | None:
+        value = self._quantity(node, what, "size")
+        if value is not None and value <= 0:
+            self.report(node, f"{what} must be greater than zero, found {describe(node)}")
+            return None
+        return None if value is None else int(value)
+
+    def bandwidth(self, node: YNode, what: str) -> float | None:
+        """Bits per second; ``unlimited`` gives ``math.inf`` (no serialisation delay)."""
+        scalar = self._scalar(node)
+        if scalar is not None and scalar.value == "unlimited":
+            return math.inf
+        value = self._quantity(node, what, "bandwidth")
+        if value is not None and value <= 0:
+            self.report(
+                node,
+                f"{what} must be greater than zero, found {describe(node)}",
+                "leave it out or write 'unlimited' for no bandwidth limit",
+            )
+            return None
+        return value

@@ -1,0 +1,244 @@
+"""YAML text -> a tree of values that remember where they were written.
+
+``yaml.safe_load`` throws positions away and silently keeps the last of two equal keys; both
+matter for good error messages. So we compose the document into PyYAML's node graph (which has
+marks), build our own small tree from it, and report duplicates and syntax errors as ``Problem``s.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable, Iterator
+from dataclasses import dataclass, field
+
+import yaml
+
+from xedgesim.scenario.errors import Problem
+from xedgesim.scenario.model import Location
+
+# libyaml composes about ten times faster; both give the same nodes and marks.
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
+# YAML 1.2 floats that PyYAML (YAML 1.1) leaves as strings, such as 1e-3.
+_FLOAT_12 = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+")
+
+
+@dataclass(eq=False)
+class YNode:
+    """A value of the document and the place where it starts."""
+
+    location: Location
+
+
+@dataclass(eq=False)
+class YScalar(YNode):
+    """A scalar: ``value`` as YAML types it (str, int, float, bool, None), ``text`` as written."""
+
+    value: object
+    text: str
+    plain: bool  # written without quotes
+
+
+@dataclass(eq=False)
+class YSeq(YNode):
+    items: list[YNode] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class YEntry:
+    key: YScalar
+    value: YNode
+
+
+@dataclass(eq=False)
+class YMap(YNode):
+    """A mapping; keys are the scalar values, insertion (file) order kept."""
+
+    entries: dict[Hashable, YEntry] = field(default_factory=dict)
+
+    def get(self, key: str) -> YNode | None:
+        entry = self.entries.get(key)
+        return None if entry is None else entry.value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.entries
+
+    def __iter__(self) -> Iterator[YEntry]:
+        return iter(self.entries.values())
+
+
+@dataclass(eq=False)
+class YInvalid(YNode):
+    """A value already reported as wrong: readers skip it quietly, so one mistake is one line."""
+
+
+def describe(node: YNode | None) -> str:
+    """How a value is shown in messages: what the user wrote, or what kind of thing it is."""
+    if node is None or isinstance(node, YInvalid):
+        return "nothing"
+    if isinstance(node, YMap):
+        return "a mapping"
+    if isinstance(node, YSeq):
+        return "a list"
+    assert isinstance(node, YScalar)
+    if node.value is None:
+        return "nothing"
+    if isinstance(node.value, str) or not node.plain:
+        return repr(node.text)
+    return node.text
+
+
+def to_python(node: YNode) -> object:
+    """Plain Python data, for parts of a scenario that are passed on unread (``docker:``)."""
+    if isinstance(node, YMap):
+        return {entry.key.value: to_python(entry.value) for entry in node}
+    if isinstance(node, YSeq):
+        return [to_python(item) for item in node.items]
+    if isinstance(node, YScalar):
+        return node.value
+    return None
+
+
+def parse_yaml(text: str, filename: str) -> tuple[YNode | None, list[Problem]]:
+    """Compose ``text`` into a position tree; ``None`` for an empty document or bad syntax."""
+    try:
+        loader = _LOADER(text)
+    except yaml.reader.ReaderError as error:
+        return None, [_character_problem(error, text, filename)]
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None, []
+        builder = _Builder(loader, filename)
+        return builder.build(root), builder.problems
+    except yaml.MarkedYAMLError as error:
+        return None, [_syntax_problem(error, text, filename)]
+    except yaml.reader.ReaderError as error:
+        return None, [_character_problem(error, text, filename)]
+    finally:
+        loader.dispose()
+
+
+def _location(mark: yaml.Mark, filename: str) -> Location:
+    return Location(filename, mark.line + 1, mark.column + 1)
+
+
+def _character_problem(error: yaml.reader.ReaderError, text: str, filename: str) -> Problem:
+    position = max(0, min(error.position, len(text)))
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    return Problem(
+        Location(filename, line, column),
+        f"invalid YAML: the control character #x{error.character:04x} is not allowed",
+    )
+
+
+def _syntax_problem(error: yaml.MarkedYAMLError, text: str, filename: str) -> Problem:
+    mark = error.problem_mark or error.context_mark
+    message = f"invalid YAML: {error.problem or error.context}"
+    if mark is None:  # PyYAML always marks its syntax errors; this is for the type checker
+        return Problem(Location(filename, 1, 1), message)
+    hint = None
+    lines = text.split("\n")
+    line = lines[mark.line] if mark.line < len(lines) else ""
+    if line[mark.column : mark.column + 1] == "\t":
+        hint = "YAML indentation and separators must be spaces, not tabs"
+    elif error.context and error.problem:
+        hint = error.context
+        if error.context_mark is not None and error.context_mark.line != mark.line:
+            hint += f" that starts at line {error.context_mark.line + 1}"
+    return Problem(_location(mark, filename), message, hint)
+
+
+class _Builder:
+    """Walks PyYAML's node graph once, sharing anchored nodes and refusing recursive ones."""
+
+    def __init__(self, loader: yaml.SafeLoader, filename: str) -> None:
+        self.loader = loader
+        self.filename = filename
+        self.problems: list[Problem] = []
+        self._done: dict[int, YNode] = {}
+        self._active: set[int] = set()
+
+    def build(self, node: yaml.Node) -> YNode:
+        here = _location(node.start_mark, self.filename)
+        if id(node) in self._done:
+            return self._done[id(node)]
+        if id(node) in self._active:
+            self.problems.append(Problem(here, "a YAML alias refers to a value that contains it"))
+            return YInvalid(here)
+        self._active.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                result: YNode = self._mapping(node, here)
+            elif isinstance(node, yaml.SequenceNode):
+                result = YSeq(here, [self.build(item) for item in node.value])
+            elif isinstance(node, yaml.ScalarNode):
+                result = self._scalar(node, here)
+            else:  # not produced by PyYAML's composer
+                result = YInvalid(here)
+        finally:
+            self._active.discard(id(node))
+        self._done[id(node)] = result
+        return result
+
+    def _scalar(self, node: yaml.ScalarNode, here: Location) -> YNode:
+        plain = not node.style  # None from PyYAML, '' from libyaml
+        try:
+            value = self.loader.construct_object(node)
+        except yaml.constructor.ConstructorError as error:
+            message = error.problem or "cannot read this value"
+            if "could not determine a constructor" in message:
+                message = f"unsupported YAML tag {node.tag!r}"
+            self.problems.append(Problem(here, message))
+            return YInvalid(here)
+        except ValueError:  # e.g. an integer with more digits than Python will convert
+            self.problems.append(Problem(here, f"cannot read the value {node.value[:40]!r}"))
+            return YInvalid(here)
+        if plain and node.tag == _STR_TAG and _FLOAT_12.fullmatch(node.value):
+            value = float(node.value)
+        return YScalar(here, value, node.value, plain)
+
+    def _mapping(self, node: yaml.MappingNode, here: Location) -> YMap:
+        result = YMap(here)
+        merged: list[YMap] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                merged.extend(self._merge_sources(value_node))
+                continue
+            key = self.build(key_node)
+            if not isinstance(key, YScalar):
+                if not isinstance(key, YInvalid):
+                    self.problems.append(Problem(key.location, "a key must be a plain value"))
+                continue
+            if not isinstance(key.value, Hashable):
+                self.problems.append(Problem(key.location, f"unusable key {key.text!r}"))
+                continue
+            first = result.entries.get(key.value)
+            if first is not None:
+                self.problems.append(
+                    Problem(
+                        key.location,
+                        f"duplicate key {key.text!r}",
+                        f"already given at line {first.key.location.line}; "
+                        "YAML would silently keep only the last one",
+                    )
+                )
+                continue
+            result.entries[key.value] = YEntry(key, self.build(value_node))
+        for source in merged:
+            for entry in source:
+                result.entries.setdefault(entry.key.value, entry)
+        return result
+
+    def _merge_sources(self, node: yaml.Node) -> list[YMap]:
+        items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        sources = []
+        for item in items:
+            built = self.build(item)
+            if isinstance(built, YMap):
+                sources.append(built)
+            elif not isinstance(built, YInvalid):
+                self.problems.append(Problem(built.location, "'<<' can only merge mappings"))
+        return sources
