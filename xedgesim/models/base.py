@@ -41,6 +41,7 @@ class Node:
     """A scenario node group. Subclasses override what they do; defaults do nothing."""
 
     reacts_to_messages = False  # True when receive() may send (see sim.network.Mailbox)
+    block_limit_ns: int | None = None  # longest block of deliveries receive() may take
 
     def __init__(self, spec: NodeSpec, context: SimContext) -> None:
         self.spec = spec

@@ -41,6 +41,9 @@ class BrokerNode(Node):
     def __init__(self, spec: NodeSpec, context: SimContext) -> None:
         super().__init__(spec, context)
         self.params: BrokerParams = spec.params  # type: ignore[assignment]
+        # A forward that fails is retried one retry interval later; blocks stay shorter than
+        # that, so a retry never falls due inside a block whose forwards have already gone out.
+        self.block_limit_ns = self.params.retry_interval_ns
         self.subscribers: list[_Subscriber] = []
         self.retained: dict[int, MessageBatch] = {}
 

@@ -35,14 +35,19 @@ class SensorFleet(Node):
             Streams(seed, f"node:{spec.id}:gaps", count) if params.process == "poisson" else None
         )
         everyone = np.arange(count)
-        if params.phase == "random":
+        if params.phase != "random":
+            self.next_time = np.full(count, params.phase, dtype=np.int64)
+        elif self._gaps is not None:
+            self.next_time = self._gap(everyone)  # a Poisson process already in its steady state
+        else:
             phase = Streams(seed, f"node:{spec.id}:phase", count).uniform(everyone)
             self.next_time = (phase * params.interval_ns).astype(np.int64)
-        else:
-            self.next_time = np.full(count, params.phase, dtype=np.int64)
-        if self._gaps is not None:
-            self.next_time += self._gap(everyone)
         self._phase_order = np.argsort(self.next_time, kind="stable")
+        # One window of emissions goes out at once; with QoS 1 it must be shorter than the
+        # retry interval, so no retry can fall due inside a window already sent.
+        self.window_ns = params.interval_ns
+        if publish.qos > 0:
+            self.window_ns = min(self.window_ns, publish.retry_interval_ns)
         self._may_be_down = context.timeline.has_node_outages(spec.id)
 
     def start(self) -> None:
@@ -81,7 +86,7 @@ class SensorFleet(Node):
     def _emit_window(self, _: object) -> int:
         kernel = self.context.kernel
         start = kernel.now
-        end = min(start + self.params.interval_ns, kernel.until)
+        end = min(start + self.window_ns, kernel.until)
         instances, times = self._due(end)
         if end < kernel.until:
             kernel.schedule(end, TIMER, self._emit_window)

@@ -32,6 +32,7 @@ from xedgesim.sim.topology import Group, Topology
 class Receiver(Protocol):
     id: str
     reacts_to_messages: bool
+    block_limit_ns: int | None
 
     def receive(self, block: MessageBatch) -> None: ...
 
@@ -135,10 +136,23 @@ class Link:
         self._may_be_cut = timeline.affects_link(sender.id, receiver.id)
         self._receiver_may_be_down = timeline.has_node_outages(receiver.id)
         self._sender_may_be_down = timeline.has_node_outages(sender.id)
+        self._retries: MessageBatch | None = None  # waiting QoS 1 retries, by (sent, id)
+        self._retry_at = NEVER
 
     def send(self, batch: MessageBatch) -> None:
-        """First transmission of freshly sent messages (rows in order of ``sent``)."""
+        """First transmissions (rows in order of ``sent``).
+
+        Retries that fall due before the last of them go out in the same batch, in send-time
+        order, so the FIFO queue and the random streams see messages exactly as an
+        event-by-event run would. Callers keep each batch shorter than ``retry_interval``, so
+        no retry can fall due inside a batch that has already gone out.
+        """
         self.flow.sent += len(batch)
+        if self._retries is not None:
+            due = self._take_due_retries(before=int(batch.sent[-1]) + 1)
+            if due is not None:
+                batch = MessageBatch.concat([due, batch])
+                batch = batch.select(np.lexsort((batch.id, batch.sent)))
         self._transmit(batch)
 
     def _transmit(self, batch: MessageBatch) -> None:
@@ -166,6 +180,7 @@ class Link:
             down = network.timeline.node_down(self.receiver.id, np.zeros(len(arrival), np.int64),
                                               arrival)
             air_cause[down & (air_cause == OK)] = NODE_DOWN
+        late = arrival >= network.kernel.until  # still travelling when the run ends: in flight
         if all_on_air:
             cause = air_cause
         else:
@@ -173,17 +188,21 @@ class Link:
             full_arrival = batch.sent.copy()
             full_arrival[on_air] = arrival
             arrival = full_arrival
-        arrived = cause == OK
+            full_late = np.zeros(len(batch), dtype=bool)
+            full_late[on_air] = late
+            late = full_late
+        arrived = (cause == OK) & ~late
         if arrived.any():
             # One copy of the arrived rows, already in (arrival, id) order.
             rows = np.flatnonzero(arrived)
             order = arrival_order(arrival[rows], batch.id[rows])
             if order is not None:
                 rows = rows[order]
-            self.network.mailboxes[self.receiver.id].put(
+            network.mailboxes[self.receiver.id].put(
                 batch.select(rows).copy_with(arrival=arrival[rows]))
-        if not arrived.all():
-            self._failed(batch.select(~arrived), cause[~arrived])
+        failed = (cause != OK) & ~late
+        if failed.any():
+            self._failed(batch.select(failed), cause[failed])
 
     def _queue(self, local: np.ndarray, sent: np.ndarray, size: np.ndarray) -> np.ndarray:
         """FIFO per sender instance: depart = max(sent, previous departure) + serialisation."""
@@ -200,15 +219,66 @@ class Link:
         return departure
 
     def _failed(self, batch: MessageBatch, cause: np.ndarray) -> None:
+        """QoS 1 messages with retries left wait for their retry; the others are lost."""
         retry = (batch.qos > 0) & (batch.attempt < self.max_retries)
         if retry.any():
             again = batch.select(retry)
             again = again.copy_with(sent=again.sent + self.retry_interval_ns,
                                     attempt=again.attempt + 1)
-            self.network.kernel.schedule(int(again.sent.min()), TIMER, self._retry, again)
+            again = again.select(again.sent < self.network.kernel.until)  # else in flight
+            if len(again):
+                self._add_retries(again)
         final = ~retry
         if final.any():
             self._lose(batch.select(final), cause[final])
+
+    def _add_retries(self, batch: MessageBatch) -> None:
+        if self._retries is not None:
+            batch = MessageBatch.concat([self._retries, batch])
+        self._retries = batch.select(np.lexsort((batch.id, batch.sent)))
+        earliest = int(self._retries.sent[0])
+        if earliest < self._retry_at:
+            self._retry_at = earliest
+            self.network.kernel.schedule(earliest, TIMER, self._retry_due)
+
+    def _take_due_retries(self, before: int) -> MessageBatch | None:
+        """Pending retries sent before ``before``; a sender that is down by then loses them."""
+        pending = self._retries
+        cut = int(np.searchsorted(pending.sent, before, side="left"))
+        if cut == 0:
+            return None
+        due = pending.select(slice(0, cut))
+        self._retries = pending.select(slice(cut, None)) if cut < len(pending) else None
+        if self._sender_may_be_down:
+            down = self.network.timeline.node_down(self.sender.id, due.src - self.sender.first,
+                                                   due.sent)
+            if down.any():
+                self._lose(due.select(down), np.full(int(down.sum()), NODE_DOWN, np.int8))
+                due = due.select(~down)
+        if not len(due):
+            return None
+        self.flow.retransmissions += len(due)
+        self.network.counters[self.sender.id].add("retransmissions", due.src - self.sender.first)
+        return due
+
+    def _retry_due(self, _: object) -> int:
+        """Send the retries due before the next event, within one retry interval."""
+        kernel = self.network.kernel
+        now = kernel.now
+        if now != self._retry_at:
+            return 0  # superseded by an earlier retry event
+        self._retry_at = NEVER
+        if self._retries is None:
+            return 0  # already sent along with a later batch
+        bound = min(max(kernel.next_time(), now + 1), now + self.retry_interval_ns)
+        due = self._take_due_retries(before=bound)
+        if self._retries is not None:
+            self._retry_at = int(self._retries.sent[0])
+            kernel.schedule(self._retry_at, TIMER, self._retry_due)
+        if due is None:
+            return 0
+        self._transmit(due)
+        return len(due)
 
     def _lose(self, batch: MessageBatch, cause: np.ndarray) -> None:
         counts = np.bincount(cause, minlength=len(CAUSES) + 1)
@@ -217,20 +287,6 @@ class Link:
         self.network.counters[self.sender.id].add("lost", batch.src - self.sender.first)
         if self.network.recorder is not None:
             self.network.recorder.lost(self.flow, batch, cause)
-
-    def _retry(self, batch: MessageBatch) -> int:
-        """Retransmit lost QoS 1 messages; a sender that is down by then has lost them."""
-        local = batch.src - self.sender.first
-        if self._sender_may_be_down:
-            down = self.network.timeline.node_down(self.sender.id, local, batch.sent)
-            if down.any():
-                self._lose(batch.select(down), np.full(int(down.sum()), NODE_DOWN, np.int8))
-                batch = batch.select(~down)
-                local = local[~down]
-        self.flow.retransmissions += len(batch)
-        self.network.counters[self.sender.id].add("retransmissions", local)
-        self._transmit(batch)
-        return len(batch)
 
 
 class Mailbox:
@@ -266,6 +322,8 @@ class Mailbox:
                 self.node.id)
         if self._bounded:
             bound = min(bound, now + self.network.lookahead)
+        if self.node.block_limit_ns is not None:
+            bound = min(bound, now + self.node.block_limit_ns)
         block = self._take_before(bound)
         self._wakeup_at = NEVER
         if self._chunks:

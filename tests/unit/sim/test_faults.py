@@ -1,0 +1,314 @@
+"""Faults (cut links, partitions, crashes and restarts) and QoS 1 retransmission.
+
+The scenarios are deterministic (fixed phases, constant latencies), so most expectations are
+exact: which message is lost, with which cause, on which attempt it finally arrives.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+MS = 1_000_000
+S = 1_000_000_000
+
+
+def _one_sensor(faults: str, *, latency: str = "10ms", publish: str = "", duration: str = "10s",
+                interval: str = "1s", phase: str = "0s") -> str:
+    """Sensor ``s`` -> ``cloud`` once per ``interval`` from ``phase``, with ``faults``."""
+    return f"""
+        duration: {duration}
+        network:
+          default: {{latency: {latency}}}
+        nodes:
+          - {{id: s, type: sensor, interval: {interval}, phase: {phase}, to: cloud{publish}}}
+          - {{id: cloud, type: cloud}}
+        faults:
+        {faults}
+        """
+
+
+def _seconds(rows) -> list[float]:
+    return [row.first_sent / S for row in rows]
+
+
+# -- link_down ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        "  - {at: 3s, action: link_down, link: [s, cloud], for: 3s}",
+        "  - {at: 3s, action: link_down, link: [cloud, s]}\n"
+        "          - {at: 6s, action: link_up, link: [s, cloud]}",
+    ],
+    ids=["for", "link_up"],
+)
+def test_link_down_loses_what_is_sent_while_it_lasts(sim, faults: str) -> None:
+    run = sim.run_yaml(_one_sensor(faults))
+    # Cut during [3 s, 6 s): the sends at 3, 4 and 5 s; the one at 6 s goes through.
+    assert _seconds(run.lost_on("s->cloud")) == [3, 4, 5]
+    assert {row.cause for row in run.lost_on("s->cloud")} == {"link_down"}
+    assert _seconds(run.delivered_on("s->cloud")) == [0, 1, 2, 6, 7, 8, 9]
+    assert run.flow("s->cloud")["lost"] == {
+        "random": 0, "link_down": 3, "partition": 0, "node_down": 0}
+
+
+def test_link_down_decides_at_send_time_not_at_arrival(sim) -> None:
+    """A message sent just before the cut and arriving during it still arrives."""
+    run = sim.run_yaml(_one_sensor("  - {at: 2500ms, action: link_down, link: [s, cloud], "
+                                   "for: 1s}", latency="800ms"))
+    assert _seconds(run.lost_on("s->cloud")) == [3]
+    assert 2 in _seconds(run.delivered_on("s->cloud"))
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        "  - {at: 3s, action: link_down, link: [s, cloud], for: 2500ms}",
+        "  - {at: 3s, action: link_down, link: [s, cloud]}\n"
+        "          - {at: 5500ms, action: link_up, link: [s, cloud]}",
+    ],
+    ids=["for", "link_up"],
+)
+def test_qos1_messages_cut_by_link_down_are_retried_and_delivered_after_it(sim, faults) -> None:
+    run = sim.run_yaml(_one_sensor(faults, publish=", qos: 1, retry_interval: 1s, max_retries: 5"))
+    flow = run.flow("s->cloud")
+    assert flow["sent"] == flow["delivered"] == 10
+    assert sum(flow["lost"].values()) == 0
+    by_send = {row.first_sent // S: row for row in run.delivered_on("s->cloud")}
+    # 3 s: cut at 3, 4, 5 s, through at 6 s; 4 s: cut at 4, 5 s; 5 s: cut at 5 s.
+    assert [(by_send[t].attempt, by_send[t].arrival) for t in (3, 4, 5)] == [
+        (3, 6010 * MS), (2, 6010 * MS), (1, 6010 * MS)]
+    assert all(by_send[t].attempt == 0 for t in (0, 1, 2, 6, 7, 8, 9))
+    assert flow["retransmissions"] == 3 + 2 + 1
+    assert run.counter("s", "retransmissions") == 6
+    # The hop latency counts from the first attempt.
+    assert by_send[3].latency == 3010 * MS
+
+
+# -- partition ---------------------------------------------------------------------------------
+
+
+_PARTITION_NODES = """
+        duration: 10s
+        network:
+          default: {latency: 10ms}
+        nodes:
+          - {id: s, type: sensor, interval: 1s, phase: 0s, to: broker, topic: "t/{id}"}
+          - {id: s2, type: sensor, interval: 1s, phase: 0s, to: cloud}
+          - {id: s3, type: sensor, interval: 1s, phase: 0s, to: gw}
+          - {id: broker, type: broker}
+          - {id: gw, type: gateway, aggregate_every: 1s}
+          - {id: cloud, type: cloud, subscribe: ["t/#"]}
+        faults:
+        """
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        "  - {at: 2s, action: partition, groups: [[s, broker], [cloud, gw]], for: 3s}",
+        "  - {at: 2s, action: partition, groups: [[s, broker], [cloud, gw]]}\n"
+        "          - {at: 5s, action: heal}",
+        "  - {at: 2s, action: partition, groups: [[s, broker], [cloud, gw]]}\n"
+        "          - {at: 5s, action: heal, groups: [[gw, cloud], [broker, s]]}",
+    ],
+    ids=["for", "heal-all", "heal-groups"],
+)
+def test_partition_cuts_only_links_between_its_groups(sim, faults: str) -> None:
+    run = sim.run_yaml(_PARTITION_NODES + faults)
+    # s -> broker: same side, never cut.
+    assert run.flow("s->broker")["delivered"] == 10
+    # broker -> cloud: across the cut during [2 s, 5 s); the broker forwards at 10 ms past.
+    assert _seconds(run.lost_on("broker->cloud")) == [2.01, 3.01, 4.01]
+    assert {row.cause for row in run.lost_on("broker->cloud")} == {"partition"}
+    assert run.flow("broker->cloud")["delivered"] == 7
+    # s2 and s3 are in no group: their links are not cut, though they reach the other side.
+    assert run.flow("s2->cloud")["delivered"] == 10
+    assert run.flow("s3->gw")["delivered"] == 10
+
+
+def test_a_heal_of_one_partition_leaves_another_in_place(sim) -> None:
+    run = sim.run_yaml("""
+        duration: 8s
+        network:
+          default: {latency: 10ms}
+        nodes:
+          - {id: a, type: sensor, interval: 1s, phase: 0s, to: c1}
+          - {id: b, type: sensor, interval: 1s, phase: 0s, to: c2}
+          - {id: c1, type: cloud}
+          - {id: c2, type: cloud}
+        faults:
+          - {at: 1s, action: partition, groups: [[a], [c1]]}
+          - {at: 2s, action: partition, groups: [[b], [c2]]}
+          - {at: 3s, action: heal, groups: [[b], [c2]]}
+          - {at: 5s, action: heal, groups: [[a], [c1]]}
+        """)
+    assert _seconds(run.lost_on("b->c2")) == [2]
+    assert _seconds(run.lost_on("a->c1")) == [1, 2, 3, 4], (
+        "the heal of the partition b|c2 at 3 s also ended the partition a|c1 (healed at 5 s)")
+
+
+# -- crash and restart -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        "  - {at: 3s, node: cloud, action: crash, for: 2s}",
+        "  - {at: 3s, node: cloud, action: crash}\n"
+        "          - {at: 5s, node: cloud, action: restart}",
+    ],
+    ids=["for", "restart"],
+)
+def test_a_crashed_receiver_loses_what_arrives_while_down(sim, faults: str) -> None:
+    run = sim.run_yaml(_one_sensor(faults, latency="500ms"))
+    assert _seconds(run.lost_on("s->cloud")) == [3, 4]  # arriving at 3.5 s and 4.5 s
+    assert {row.cause for row in run.lost_on("s->cloud")} == {"node_down"}
+    assert _seconds(run.delivered_on("s->cloud")) == [0, 1, 2, 5, 6, 7, 8, 9]
+    assert run.counter("cloud", "crashes") == 1
+    assert run.counter("cloud", "restarts") == 1
+
+
+def test_a_crash_at_t_wins_over_a_delivery_at_t_and_a_restart_at_t_does_too(sim) -> None:
+    """Faults run before deliveries at the same instant: the message arriving at 3 s (the
+    crash) is lost, the one arriving at 5 s (the restart) is delivered."""
+    run = sim.run_yaml(_one_sensor("  - {at: 3s, node: cloud, action: crash, for: 2s}",
+                                   latency="1s"))
+    lost = run.lost_on("s->cloud")
+    assert [(row.first_sent / S, row.cause) for row in lost] == [(2, "node_down"),
+                                                                  (3, "node_down")]
+    assert [row.arrival / S for row in run.delivered_on("s->cloud")] == [1, 2, 5, 6, 7, 8, 9]
+
+
+def test_a_crashed_sensor_emits_nothing_while_down(sim) -> None:
+    run = sim.run_yaml("""
+        duration: 10s
+        nodes:
+          - {id: s, type: sensor, count: 3, interval: 1s, phase: 0s, to: cloud}
+          - {id: cloud, type: cloud}
+        faults:
+          - {at: 3s, node: s-1, action: crash}
+          - {at: 6s, node: s-1, action: restart}
+        """)
+    assert list(run.counters("s", "sent")) == [10, 7, 10]
+    assert list(run.counters("s", "suppressed_while_down")) == [0, 3, 0]
+    sent_by_s1 = [row.first_sent / S for row in run.sent_on("s->cloud") if row.sender == "s-1"]
+    assert sent_by_s1 == [0, 1, 2, 6, 7, 8, 9]
+    assert list(run.counters("s", "crashes")) == [0, 1, 0]
+    assert list(run.counters("s", "restarts")) == [0, 1, 0]
+    assert run.flow("s->cloud")["lost"]["node_down"] == 0
+
+
+def test_a_crash_of_a_whole_fleet_silences_every_sensor(sim) -> None:
+    run = sim.run_yaml("""
+        duration: 10s
+        nodes:
+          - {id: s, type: sensor, count: 4, interval: 500ms, phase: random, to: cloud}
+          - {id: cloud, type: cloud}
+        faults:
+          - {at: 2s, node: s, action: crash, for: 5s}
+        """)
+    assert list(run.counters("s", "suppressed_while_down")) == [10] * 4
+    assert list(run.counters("s", "sent")) == [10] * 4
+    assert not [row for row in run.sent_on("s->cloud") if 2 * S <= row.first_sent < 7 * S]
+    assert list(run.counters("s", "crashes")) == [1] * 4
+
+
+# -- QoS 1 -------------------------------------------------------------------------------------
+
+
+def test_qos1_with_heavy_loss_almost_always_gets_through(sim) -> None:
+    """Loss 0.5, ten retries: a message is lost with probability 0.5^11 and is sent again
+    min(G, 10) times, G geometric: E = 1 - 0.5^10 retransmissions per message."""
+    run = sim.run_yaml("""
+        duration: 10s
+        network:
+          default: {latency: 1ms, loss: 0.5}
+        nodes:
+          - {id: s, type: sensor, count: 20, interval: 100ms, phase: 0s, to: cloud, qos: 1,
+             retry_interval: 1ms, max_retries: 10}
+          - {id: cloud, type: cloud}
+        """)
+    flow = run.flow("s->cloud")
+    n = flow["sent"]
+    assert n == 2000
+    assert flow["in_flight"] == 0  # the last retry of the last message is due at 9.91 s
+    lost = sum(flow["lost"].values())
+    assert lost == flow["lost"]["random"]
+    assert lost <= 8  # expected 0.98
+    assert all(row.attempt == 10 for row in run.lost)
+    expected = n * (1 - 0.5**10)
+    sd = math.sqrt(n * 2.0)  # the variance of min(G, 10) is just under 2
+    assert abs(flow["retransmissions"] - expected) <= 5 * sd
+    # Every retransmission is accounted for by the attempt a message finally ended on.
+    attempts = [row.attempt for row in run.delivered + run.lost]
+    assert flow["retransmissions"] == sum(attempts)
+    first_try = sum(1 for a in attempts if a == 0) / n
+    assert abs(first_try - 0.5) <= 5 * math.sqrt(0.25 / n)
+    # Each attempt costs exactly one retry interval (plus the 1 ms hop).
+    assert {row.latency - row.attempt * MS for row in run.delivered} == {1 * MS}
+
+
+@pytest.mark.parametrize(
+    ("faults", "last_cause"),
+    [
+        ("  - {at: 500ms, action: link_down, link: [s, cloud], for: 1s}\n"
+         "          - {at: 1800ms, node: cloud, action: crash}", "node_down"),
+        ("  - {at: 500ms, node: cloud, action: crash, for: 1s}\n"
+         "          - {at: 1800ms, action: link_down, link: [s, cloud]}", "link_down"),
+    ],
+    ids=["cut-then-down", "down-then-cut"],
+)
+def test_qos1_retries_exhausted_lose_the_message_with_its_last_cause(
+    sim, faults: str, last_cause: str
+) -> None:
+    run = sim.run_yaml(_one_sensor(
+        faults, interval="100s", phase="1s", duration="5s",
+        publish=", qos: 1, retry_interval: 1s, max_retries: 2"))
+    flow = run.flow("s->cloud")
+    assert (flow["sent"], flow["delivered"], flow["in_flight"]) == (1, 0, 0)
+    assert flow["retransmissions"] == 2
+    [lost] = run.lost_on("s->cloud")
+    assert (lost.cause, lost.attempt, lost.sent) == (last_cause, 2, 3 * S)
+    assert flow["lost"][last_cause] == 1
+
+
+def test_qos1_sender_down_when_a_retry_is_due_loses_it_as_node_down(sim) -> None:
+    run = sim.run_yaml(_one_sensor(
+        "  - {at: 500ms, action: link_down, link: [s, cloud], for: 1s}\n"
+        "          - {at: 1500ms, node: s, action: crash, for: 5s}",
+        interval="100s", phase="1s", duration="5s",
+        publish=", qos: 1, retry_interval: 1s, max_retries: 5"))
+    flow = run.flow("s->cloud")
+    assert flow["retransmissions"] == 0
+    [lost] = run.lost_on("s->cloud")
+    assert (lost.cause, lost.sent) == ("node_down", 2 * S)
+    assert flow["lost"] == {"random": 0, "link_down": 0, "partition": 0, "node_down": 1}
+    assert run.counter("s", "lost") == 1
+
+
+def test_qos1_retry_due_after_the_end_leaves_the_message_in_flight(sim) -> None:
+    """Every first attempt is cut; a retry due at or after the end (1.5 s) never happens, so
+    its message is in flight, not retransmitted, and not lost."""
+    run = sim.run_yaml("""
+        duration: 1500ms
+        seed: 3
+        nodes:
+          - {id: s, type: sensor, count: 20, interval: 1s, phase: random, to: cloud, qos: 1,
+             retry_interval: 1s, max_retries: 1}
+          - {id: cloud, type: cloud}
+        faults:
+          - {at: 0s, action: link_down, link: [s, cloud], for: 1h}
+        """)
+    first = run.sent_on("s->cloud")
+    retried_in_time = [row for row in first if row.first_sent + S < 1500 * MS]
+    retried_late = [row for row in first if row.first_sent + S >= 1500 * MS]
+    assert retried_in_time and retried_late  # the seed puts phases on both sides of 0.5 s
+    flow = run.flow("s->cloud")
+    assert all(row.sent < 1500 * MS for row in run.lost), "a retransmission after the end"
+    assert flow["retransmissions"] == len(retried_in_time)
+    assert flow["lost"]["link_down"] == len(retried_in_time)
+    assert flow["in_flight"] == len(retried_late)
