@@ -1,0 +1,21 @@
+"""Errors of the image builder: each says what went wrong and what to do about it."""
+
+from __future__ import annotations
+
+SETUP_HINT = "run scripts/setup-host"
+
+
+class ImagesError(Exception):
+    """A build or listing failed for a reason the user can act on; the message says how."""
+
+
+class EngineUnavailable(ImagesError):
+    """No Docker engine answered."""
+
+
+class HostNotReady(ImagesError):
+    """A host tool (debootstrap, qemu binfmt handler) needed for the build is missing."""
+
+
+class BuildFailed(ImagesError):
+    """debootstrap, the image load or a Dockerfile build failed; the message has the log tail."""
