@@ -19,7 +19,9 @@ from xedgesim import __version__
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
-LAZY_COMMANDS: dict[str, str] = {}
+LAZY_COMMANDS: dict[str, str] = {
+    "images": "xedgesim.images.commands:images",
+}
 
 
 class LazyGroup(click.Group):
