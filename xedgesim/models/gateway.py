@@ -7,6 +7,7 @@ inside the gateway image.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +31,8 @@ class Aggregate:
 class GatewayLogic:
     """Running count, sum, min, max and oldest origin of the readings of the current window.
 
-    Inputs may themselves be aggregates (``counts`` > 1), so gateways can be chained.
+    Inputs may themselves be aggregates (``counts`` > 1), so gateways can be chained. Inputs
+    are added a block at a time; the same blocks in the same order give bit-identical results.
     """
 
     def __init__(self) -> None:
@@ -57,7 +59,9 @@ class GatewayLogic:
         if len(means) == 0:
             return
         self.count += int(counts.sum())
-        self.total += float(np.dot(means, counts))
+        # fsum is exactly rounded, so the result does not depend on the numpy or BLAS build:
+        # the same inputs give the same bits in-process and inside the gateway image.
+        self.total += math.fsum(means * counts)
         self.minimum = min(self.minimum, float(minimums.min()))
         self.maximum = max(self.maximum, float(maximums.max()))
         oldest = int(origins.min())
