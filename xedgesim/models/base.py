@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,6 +15,9 @@ from xedgesim.sim.kernel import Kernel
 from xedgesim.sim.messages import MessageBatch
 from xedgesim.sim.network import Network
 from xedgesim.sim.topology import Group, Topology
+
+if TYPE_CHECKING:
+    from xedgesim.docker.containers import ContainerSession
 
 
 @dataclass
@@ -28,6 +32,7 @@ class SimContext:
     network: Network
     counters: dict[str, NodeCounters]
     topics: TopicTable = field(default_factory=TopicTable)
+    containers: ContainerSession | None = None  # set when the scenario has docker nodes
     end_to_end: dict[str, Histogram] = field(default_factory=dict)
     _next_message_id: int = 0
 
@@ -52,6 +57,9 @@ class Node:
 
     def start(self) -> None:
         """Schedule the first timers; called once at virtual time 0."""
+
+    def stop(self) -> None:
+        """The run is over (or failed): release what ``__init__`` acquired, e.g. a connection."""
 
     def receive(self, block: MessageBatch) -> None:
         raise TypeError(f"node {self.id!r} ({self.spec.type}) cannot receive messages")

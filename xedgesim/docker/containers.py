@@ -1,0 +1,268 @@
+"""The containers of one run: created, started, health-waited, logged and always removed.
+
+Every container carries the labels ``org.xedgesim.managed=true`` and ``org.xedgesim.run=<id>``,
+so ``xedge clean`` can find leftovers of a run that was killed outright. Within a run a
+``ContainerSession`` removes its containers on success, on error, on Ctrl-C and on SIGTERM.
+Ports are published on 127.0.0.1 only, on ports the engine picks free.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+LABEL_MANAGED = "org.xedgesim.managed"
+LABEL_RUN = "org.xedgesim.run"
+LABEL_NODE = "org.xedgesim.node"
+SETUP_HINT = "start one with: sudo bash scripts/setup-host"
+
+
+class ContainerError(Exception):
+    """A container could not be started or became unhealthy; the message names the node."""
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    node: str  # scenario node id; the container is xedgesim-<run>-<node>
+    image: str  # a locally built image: never pulled
+    command: list[str] | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    ports: tuple[int, ...] = ()  # container TCP ports to publish on 127.0.0.1
+    volumes: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+@dataclass
+class RunningContainer:
+    node: str
+    container: Any  # docker.models.containers.Container
+    host_ports: dict[int, int]  # container port -> port on 127.0.0.1
+
+    @property
+    def name(self) -> str:
+        return self.container.name
+
+    def address(self, port: int) -> tuple[str, int]:
+        """Where the host reaches ``port`` of this container."""
+        return ("127.0.0.1", self.host_ports[port])
+
+
+def connect() -> Any:
+    """A docker SDK client whose engine answered, or ContainerError saying how to get one."""
+    import docker
+    import requests
+
+    try:
+        client = docker.from_env(timeout=120)
+        client.ping()
+    except (docker.errors.DockerException, requests.RequestException) as error:
+        raise ContainerError(f"no Docker engine answers ({error}); {SETUP_HINT}") from None
+    return client
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+class ContainerSession:
+    """All containers of one run; leaving the ``with`` block removes every one of them."""
+
+    def __init__(self, run_id: str, log_dir: Path | None = None, client: Any = None) -> None:
+        self.run_id = run_id
+        self.log_dir = log_dir
+        self._client = client
+        self.running: list[RunningContainer] = []
+        self._network: Any = None
+
+    @property
+    def network_name(self) -> str:
+        """The run's own bridge network: containers reach each other by node id there."""
+        return f"xedgesim-{self.run_id}"
+
+    def _ensure_network(self) -> Any:
+        if self._network is None:
+            self._network = self.client.networks.create(
+                self.network_name, driver="bridge",
+                labels={LABEL_MANAGED: "true", LABEL_RUN: self.run_id},
+            )
+        return self._network
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = connect()
+        return self._client
+
+    def __enter__(self) -> ContainerSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def start(self, spec: ContainerSpec, timeout_s: float = 60.0) -> RunningContainer:
+        """Create and start a container, and wait until it is healthy (or its ports answer)."""
+        import docker
+
+        client = self.client
+        try:
+            client.images.get(spec.image)
+        except docker.errors.ImageNotFound:
+            raise ContainerError(
+                f"node {spec.node!r}: image {spec.image!r} is not built locally "
+                "(run: xedge images build); xedgesim never pulls images"
+            ) from None
+        try:
+            network = self._ensure_network()
+            container = client.containers.create(
+                spec.image,
+                command=spec.command,
+                name=f"xedgesim-{self.run_id}-{spec.node}",
+                labels={LABEL_MANAGED: "true", LABEL_RUN: self.run_id, LABEL_NODE: spec.node},
+                environment=spec.environment,
+                ports={f"{port}/tcp": ("127.0.0.1", None) for port in spec.ports},
+                volumes=spec.volumes,
+                detach=True,
+                network=network.name,
+                networking_config={
+                    network.name: client.api.create_endpoint_config(aliases=[spec.node])
+                },
+            )
+        except docker.errors.APIError as error:
+            raise ContainerError(
+                f"node {spec.node!r}: cannot create a container: {error}") from None
+        running = RunningContainer(spec.node, container, {})
+        self.running.append(running)
+        try:
+            container.start()
+            self._wait_until_ready(running, spec, timeout_s)
+        except docker.errors.APIError as error:
+            raise ContainerError(f"node {spec.node!r}: cannot start: {error}") from None
+        return running
+
+    def _wait_until_ready(self, running: RunningContainer, spec: ContainerSpec,
+                          timeout_s: float) -> None:
+        container = running.container
+        deadline = time.monotonic() + timeout_s
+        while True:
+            container.reload()
+            state = container.attrs["State"]
+            if state["Status"] in ("exited", "dead"):
+                raise ContainerError(
+                    f"node {spec.node!r}: container exited with code {state.get('ExitCode')} "
+                    f"while starting; last log lines:\n{_tail(container)}"
+                )
+            if state["Status"] == "running":
+                running.host_ports = _published_ports(container, spec.ports)
+                health = state.get("Health", {}).get("Status")
+                if health == "healthy" or (health is None and _ports_answer(running)):
+                    return
+                if health == "unhealthy":
+                    raise ContainerError(
+                        f"node {spec.node!r}: container is unhealthy; last log lines:\n"
+                        f"{_tail(container)}"
+                    )
+            if time.monotonic() > deadline:
+                raise ContainerError(
+                    f"node {spec.node!r}: not healthy after {timeout_s:g}s; last log lines:\n"
+                    f"{_tail(container)}"
+                )
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        """Save every container's log into ``log_dir`` and remove the container."""
+        import docker
+
+        with _signals_deferred():
+            while self.running:
+                running = self.running.pop()
+                try:
+                    if self.log_dir is not None:
+                        self.log_dir.mkdir(parents=True, exist_ok=True)
+                        logs = running.container.logs(stdout=True, stderr=True)
+                        (self.log_dir / f"{running.node}.log").write_bytes(logs)
+                except docker.errors.APIError:
+                    pass  # a container that vanished has no log to keep
+                finally:
+                    with suppress(docker.errors.NotFound):
+                        running.container.remove(force=True, v=True)
+            if self._network is not None:
+                with suppress(docker.errors.APIError):
+                    self._network.remove()
+                self._network = None
+
+
+def remove_leftovers(client: Any = None, run_id: str | None = None) -> list[str]:
+    """Remove containers of earlier runs (all, or one run's); returns their names."""
+    client = client or connect()
+    labels = [f"{LABEL_MANAGED}=true", LABEL_RUN if run_id is None else f"{LABEL_RUN}={run_id}"]
+    removed = []
+    for container in client.containers.list(all=True, filters={"label": labels}):
+        container.remove(force=True, v=True)
+        removed.append(container.name)
+    for network in client.networks.list(filters={"label": labels}):
+        network.remove()
+        removed.append(f"network {network.name}")
+    return sorted(removed)
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C while containers run, so the same cleanup path removes them."""
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM while removing containers, so cleanup itself is not cut short."""
+    pending: list[int] = []
+    handlers = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        handlers[signum] = signal.signal(signum, lambda s, f: pending.append(s))
+    try:
+        yield
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        if pending:
+            raise KeyboardInterrupt
+
+
+def _published_ports(container: Any, ports: tuple[int, ...]) -> dict[int, int]:
+    published = container.attrs["NetworkSettings"]["Ports"] or {}
+    found = {}
+    for port in ports:
+        bindings = published.get(f"{port}/tcp") or []
+        if bindings:
+            found[port] = int(bindings[0]["HostPort"])
+    return found
+
+
+def _ports_answer(running: RunningContainer) -> bool:
+    for port in running.host_ports:
+        try:
+            with socket.create_connection(running.address(port), timeout=0.2):
+                pass
+        except OSError:
+            return False
+    return True
+
+
+def _tail(container: Any, lines: int = 20) -> str:
+    try:
+        return container.logs(tail=lines).decode(errors="replace").rstrip() or "(no output)"
+    except Exception as error:  # the log is a courtesy; never mask the real error
+        return f"(log unavailable: {error})"
