@@ -16,6 +16,7 @@ import click
 
 from xedgesim import __version__
 
+EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
@@ -104,8 +105,12 @@ def validate(files: tuple[Path, ...]) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="Print no summary table.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar for long runs [default: when stderr is a terminal].")
+@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True,
+              help="With wall-clock services (a docker broker): virtual seconds per wall second.")
 def simulate(file: Path, out: Path | None, seed: int | None, seed_spec: str | None,
-             jobs: int | None, records: bool, quiet: bool, progress: bool | None) -> None:
+             jobs: int | None, records: bool, quiet: bool, progress: bool | None,
+             speed: float) -> None:
     """Run a scenario under the virtual-time coordinator and write its metrics.
 
     \b
@@ -115,6 +120,7 @@ def simulate(file: Path, out: Path | None, seed: int | None, seed_spec: str | No
     """
     from dataclasses import replace
 
+    from xedgesim.errors import NodeFailure
     from xedgesim.report import OutputError, format_summary
     from xedgesim.run import default_out, run_to_directory
 
@@ -123,7 +129,7 @@ def simulate(file: Path, out: Path | None, seed: int | None, seed_spec: str | No
         scenario = replace(scenario, seed=seed)
     try:
         if seed_spec is not None:
-            _sweep(scenario, seed_spec, out, jobs, records, quiet)
+            _sweep(scenario, seed_spec, out, jobs, records, quiet, speed)
             return
         out = out or default_out(scenario)
         show_progress = sys.stderr.isatty() if progress is None else progress
@@ -132,10 +138,14 @@ def simulate(file: Path, out: Path | None, seed: int | None, seed_spec: str | No
             from xedgesim.progress import ProgressBar
 
             bar = ProgressBar(scenario.duration_ns)
-        result = run_to_directory(scenario, out, records=records, progress=bar)
+        result = run_to_directory(scenario, out, records=records, progress=bar, speed=speed)
     except OutputError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_BAD_INPUT)
+    except NodeFailure as error:
+        click.echo(f"error: {error}\nthe run stopped; no container is left and nothing was "
+                   "written", err=True)
+        sys.exit(EXIT_FAILED)
     except KeyboardInterrupt:
         click.echo("\ninterrupted: nothing was written", err=True)
         sys.exit(EXIT_INTERRUPTED)
@@ -143,8 +153,29 @@ def simulate(file: Path, out: Path | None, seed: int | None, seed_spec: str | No
         click.echo(format_summary(result, out))
 
 
+@main.command()
+def clean() -> None:
+    """Remove containers and networks left by runs that were killed outright.
+
+    Runs remove their own containers on success, on failure and on Ctrl-C; this is for a run
+    killed with SIGKILL or a machine that lost power.
+    """
+    from xedgesim.errors import NodeFailure
+
+    try:
+        from xedgesim.docker.containers import remove_leftovers
+
+        removed = remove_leftovers()
+    except NodeFailure as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_FAILED)
+    for name in removed:
+        click.echo(f"removed {name}")
+    click.echo(f"{len(removed)} leftover{'s' if len(removed) != 1 else ''} removed")
+
+
 def _sweep(scenario, seed_spec: str, out: Path | None, jobs: int | None, records: bool,
-           quiet: bool) -> None:
+           quiet: bool, speed: float) -> None:
     from xedgesim.sweep import format_sweep, parse_seeds, sweep
 
     try:
@@ -153,7 +184,7 @@ def _sweep(scenario, seed_spec: str, out: Path | None, jobs: int | None, records
         click.echo(f"error: --seeds: {error}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     out = out or Path("runs") / f"{scenario.name}-sweep"
-    result = sweep(scenario, seeds, out, jobs=jobs, records=records)
+    result = sweep(scenario, seeds, out, jobs=jobs, records=records, speed=speed)
     if not quiet:
         click.echo(format_sweep(result))
         click.echo(f"results in {out}/ (sweep.json, one directory per seed)")

@@ -13,6 +13,8 @@ NODE_CLASSES: dict[tuple[str, str], str] = {
     ("gateway", "python_model"): "xedgesim.models.gateway:GatewayNode",
     ("broker", "python_model"): "xedgesim.models.broker:BrokerNode",
     ("cloud", "python_model"): "xedgesim.models.cloud:CloudNode",
+    ("broker", "docker"): "xedgesim.docker.broker:MosquittoBroker",
+    ("gateway", "docker"): "xedgesim.docker.nodes:gateway",
 }
 
 NODE_TYPES: tuple[str, ...] = ("sensor", "gateway", "broker", "cloud")
@@ -25,7 +27,7 @@ def implementations(node_type: str) -> list[str]:
 
 
 def node_class(node_type: str, implementation: str) -> type:
-    """Import and return the class for a node; unknown pairs name the known ones."""
+    """Import and return the class (or factory) for a node; unknown pairs name the known ones."""
     try:
         dotted = NODE_CLASSES[(node_type, implementation)]
     except KeyError:

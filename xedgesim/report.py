@@ -5,7 +5,8 @@ Files of a run directory:
 * ``summary.json`` - everything measured; byte-identical for the same scenario and seed;
 * ``nodes.csv``    - counters per node instance; byte-identical too;
 * ``records.csv``  - with ``--records``, one row per delivered or lost message; byte-identical;
-* ``timing.json``  - wall time and events per second: the only file that differs between runs.
+* ``timing.json``  - wall time and events per second: the only file that differs between runs;
+* ``logs/``        - one log file per container node, when the scenario has any.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from xedgesim.sim.faults import CAUSES
 from xedgesim.sim.messages import MessageBatch
 from xedgesim.simulation import RunResult
 
-RUN_FILES = ("summary.json", "nodes.csv", "records.csv", "timing.json")
+RUN_FILES = ("summary.json", "nodes.csv", "records.csv", "timing.json", "logs")
 
 
 class OutputError(Exception):
@@ -168,6 +169,11 @@ def format_summary(result: RunResult, out: Path | None) -> str:
         f"retransmissions"
     )
     lines.append(f"{result.events:,} events in {result.wall_s:.2f}s wall ({rate:,.0f} events/s)")
+    if result.pacing is not None:
+        lag = result.pacing["lag_ms"]
+        lines.append(
+            f"paced at {result.pacing['speed']:g}x real time with wall-clock services: lag p95 "
+            f"{lag['p95']:.3f} ms, max {lag['max']:.3f} ms; a statistical run (use --seeds)")
     if out is not None:
         lines.append(f"results in {out}/")
     return "\n".join(lines)

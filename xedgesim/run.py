@@ -15,16 +15,21 @@ def default_out(scenario: Scenario) -> Path:
 
 
 def run_to_directory(
-    scenario: Scenario, out: Path, *, records: bool = False, progress: ProgressBar | None = None
+    scenario: Scenario,
+    out: Path,
+    *,
+    records: bool = False,
+    progress: ProgressBar | None = None,
+    speed: float = 1.0,
 ) -> RunResult:
     """Simulate ``scenario`` and replace ``out`` with the results only if the run completes."""
     with run_directory(out) as staging:
+        options = {"progress": progress, "log_dir": staging / "logs", "speed": speed}
         if records:
             with open(staging / "records.csv", "w") as handle:
-                recorder = RecordWriter(handle)
-                result = simulate(scenario, recorder=recorder, progress=progress)
+                result = simulate(scenario, recorder=RecordWriter(handle), **options)
         else:
-            result = simulate(scenario, progress=progress)
+            result = simulate(scenario, **options)
         if progress is not None:
             progress.close()
         write_run(staging, result)

@@ -7,7 +7,11 @@ kernel, and hands back plain results; writing files and printing is ``report``'s
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +25,9 @@ from xedgesim.sim.kernel import FAULT, Kernel, Progress
 from xedgesim.sim.network import Network, Recorder
 from xedgesim.sim.topology import Topology
 
+if TYPE_CHECKING:
+    from xedgesim.docker.containers import ContainerSession
+
 NS_PER_S = 1_000_000_000
 
 
@@ -32,6 +39,7 @@ class RunResult:
     counters: dict[str, NodeCounters]
     events: int
     wall_s: float
+    pacing: dict | None = None  # set when wall-clock services made the run paced
 
     def summary(self) -> dict:
         """Everything a run measured, deterministic for a given scenario and seed (no wall time)."""
@@ -58,7 +66,7 @@ class RunResult:
             "scenario": self.scenario.name,
             "seed": self.scenario.seed,
             "duration_s": duration_s,
-            "mode": "deterministic",
+            "mode": "deterministic" if self.pacing is None else "statistical",
             "xedgesim_version": __version__,
             "events_processed": self.events,
             "messages": {
@@ -72,6 +80,7 @@ class RunResult:
             },
             "flows": flows,
             "end_to_end_ms": {node: h.summary_ms() for node, h in self.end_to_end.items()},
+            **({"pacing": self.pacing} if self.pacing is not None else {}),
             "nodes": {
                 group: {name: int(column.sum()) for name, column in sorted(c.values.items())}
                 for group, c in self.counters.items()
@@ -84,8 +93,15 @@ def simulate(
     *,
     recorder: Recorder | None = None,
     progress: Progress | None = None,
+    log_dir: Path | None = None,
+    speed: float = 1.0,
 ) -> RunResult:
-    """Run ``scenario`` to its end and return what it measured."""
+    """Run ``scenario`` to its end and return what it measured.
+
+    Docker nodes get their containers from one session that removes them all when the run
+    ends, fails or is interrupted; their logs go to ``log_dir``. When a node runs on the wall
+    clock (a real broker), the whole run is paced at ``speed`` times real time.
+    """
     started = time.perf_counter()
     kernel = Kernel(scenario.duration_ns)
     topology = Topology(scenario)
@@ -96,21 +112,22 @@ def simulate(
     context = SimContext(scenario, kernel, topology, timeline, network, counters)
     if recorder is not None:
         recorder.start(topology.instance_ids, context.topics.names)
-    nodes: dict[str, Node] = {}
-    for spec in scenario.nodes:
-        node = node_class(spec.type, spec.implementation)(spec, context)
-        nodes[spec.id] = node
-        if spec.type != "sensor":
-            network.attach(node)
-    for spec in scenario.nodes:
-        subscription = getattr(spec.params, "subscription", None)
-        if subscription is not None:
-            nodes[subscription.broker].subscribe(spec.id, subscription.topics, subscription.qos)
-    for event in timeline.node_events:
-        kernel.schedule(event.time, FAULT, _apply_node_event(nodes, counters), event)
-    for node in nodes.values():
-        node.start()
-    kernel.run(progress)
+    with ExitStack() as cleanup:
+        if any(spec.implementation == "docker" for spec in scenario.nodes):
+            from xedgesim.sim.pacing import Pacer
+
+            context.containers = cleanup.enter_context(_container_session(log_dir))
+            context.pacer = Pacer(speed)
+        nodes = _build_nodes(scenario, context, cleanup)
+        for event in timeline.node_events:
+            kernel.schedule(event.time, FAULT, _apply_node_event(nodes, counters), event)
+        for node in nodes.values():
+            node.start()
+        pacer = context.pacer if any(node.wall_clock for node in nodes.values()) else None
+        if pacer is not None:
+            kernel.run_paced(pacer, progress)
+        else:
+            kernel.run(progress)
     return RunResult(
         scenario=scenario,
         flows=sorted(network.flows.values(), key=lambda f: (f.sender, f.receiver)),
@@ -118,7 +135,35 @@ def simulate(
         counters=counters,
         events=kernel.events,
         wall_s=time.perf_counter() - started,
+        pacing=pacer.summary() if pacer is not None else None,
     )
+
+
+@contextmanager
+def _container_session(log_dir: Path | None) -> Iterator[ContainerSession]:
+    from xedgesim.docker.containers import ContainerSession, new_run_id, sigterm_as_interrupt
+
+    with sigterm_as_interrupt(), ContainerSession(new_run_id(), log_dir=log_dir) as session:
+        yield session
+
+
+def _build_nodes(scenario: Scenario, context: SimContext, cleanup: ExitStack) -> dict[str, Node]:
+    """Every node, its mailbox and its subscriptions; each node is stopped when the run ends."""
+    built: dict[str, Node] = {}
+    # Brokers first: services in other containers connect to them as they start.
+    for spec in sorted(scenario.nodes, key=lambda s: s.type != "broker"):
+        node = node_class(spec.type, spec.implementation)(spec, context)
+        built[spec.id] = node
+        cleanup.callback(node.stop)
+    nodes = {spec.id: built[spec.id] for spec in scenario.nodes}  # scenario order from here on
+    for spec in scenario.nodes:
+        if spec.type != "sensor":
+            context.network.attach(nodes[spec.id])
+    for spec in scenario.nodes:
+        subscription = getattr(spec.params, "subscription", None)
+        if subscription is not None:
+            nodes[subscription.broker].subscribe(spec.id, subscription.topics, subscription.qos)
+    return nodes
 
 
 def _apply_node_event(nodes: dict[str, Node], counters: dict[str, NodeCounters]):

@@ -47,16 +47,17 @@ def t95(df: int) -> float:
     return _T95[df - 1] if df <= len(_T95) else 1.96
 
 
-def _run_one(job: tuple[Scenario, Path, bool]) -> dict:
-    scenario, out, records = job
-    return run_to_directory(scenario, out, records=records).summary()
+def _run_one(job: tuple[Scenario, Path, bool, float]) -> dict:
+    scenario, out, records, speed = job
+    return run_to_directory(scenario, out, records=records, speed=speed).summary()
 
 
 def sweep(scenario: Scenario, seeds: list[int], out: Path, *, jobs: int | None = None,
-          records: bool = False) -> dict:
+          records: bool = False, speed: float = 1.0) -> dict:
     """Run every seed into ``out/seed-<n>/`` and write ``out/sweep.json``; returns its content."""
     out.mkdir(parents=True, exist_ok=True)
-    work = [(replace(scenario, seed=seed), out / f"seed-{seed}", records) for seed in seeds]
+    work = [(replace(scenario, seed=seed), out / f"seed-{seed}", records, speed)
+            for seed in seeds]
     workers = max(1, min(jobs or os.cpu_count() or 1, len(work)))
     if workers == 1:
         summaries = [_run_one(job) for job in work]

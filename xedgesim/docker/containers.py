@@ -19,13 +19,15 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from xedgesim.errors import NodeFailure
+
 LABEL_MANAGED = "org.xedgesim.managed"
 LABEL_RUN = "org.xedgesim.run"
 LABEL_NODE = "org.xedgesim.node"
 SETUP_HINT = "start one with: sudo bash scripts/setup-host"
 
 
-class ContainerError(Exception):
+class ContainerError(NodeFailure):
     """A container could not be started or became unhealthy; the message names the node."""
 
 

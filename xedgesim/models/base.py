@@ -18,6 +18,7 @@ from xedgesim.sim.topology import Group, Topology
 
 if TYPE_CHECKING:
     from xedgesim.docker.containers import ContainerSession
+    from xedgesim.sim.pacing import Pacer
 
 
 @dataclass
@@ -33,6 +34,7 @@ class SimContext:
     counters: dict[str, NodeCounters]
     topics: TopicTable = field(default_factory=TopicTable)
     containers: ContainerSession | None = None  # set when the scenario has docker nodes
+    pacer: Pacer | None = None  # set when a wall-clock node makes the run paced
     end_to_end: dict[str, Histogram] = field(default_factory=dict)
     _next_message_id: int = 0
 
@@ -46,6 +48,7 @@ class Node:
     """A scenario node group. Subclasses override what they do; defaults do nothing."""
 
     reacts_to_messages = False  # True when receive() may send (see sim.network.Mailbox)
+    wall_clock = False  # True for real services that do not advance in lockstep: run paced
     block_limit_ns: int | None = None  # longest block of deliveries receive() may take
 
     def __init__(self, spec: NodeSpec, context: SimContext) -> None:

@@ -232,7 +232,7 @@ def _implementation(reader: Reader, draft: NodeDraft) -> str | None:
         return name
     available = registry.implementations(draft.type)
     if name not in available:
-        every = {impl for _, impl in registry.NODE_CLASSES}
+        every = {impl for _, impl in registry.NODE_CLASSES} - {name}  # a typo, not another type's
         hint = did_you_mean(name, every) or f"available: {', '.join(available) or 'none'}"
         reader.report(
             node, f"implementation '{name}' is not available for {draft.type} nodes", hint

@@ -22,7 +22,10 @@ import heapq
 import itertools
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from xedgesim.sim.pacing import Pacer
 
 FAULT, TIMER, DELIVERY = 0, 1, 2
 NEVER = 2**63 - 1
@@ -53,6 +56,32 @@ class Kernel:
         """When the next event is due (``NEVER`` when none is): the horizon up to which a node
         may safely handle its deliveries in one block."""
         return self._queue[0][0] if self._queue else NEVER
+
+    def run_paced(self, pacer: Pacer, progress: Progress | None = None) -> None:
+        """Like ``run``, but each event waits for its wall-clock time, and actions injected
+        from other threads (messages from real services) run at the virtual time they came."""
+        queue, pop = self._queue, heapq.heappop
+        pacer.start()
+        next_report = time.monotonic()
+        while True:
+            due = queue[0][0] if queue else self.until
+            injected = pacer.wait(due)
+            if injected:
+                self.now = min(max(self.now, pacer.virtual_now()), due)
+                for action in injected:
+                    action(self.now)
+                continue
+            if not queue:
+                break
+            when, _, _, callback, argument = pop(queue)
+            self.now = when
+            pacer.record_lag(when)
+            handled = callback(argument)
+            self.events += 1 if handled is None else handled
+            if progress is not None and time.monotonic() >= next_report:
+                progress(when, self.events)
+                next_report = time.monotonic() + 0.25
+        self.now = self.until
 
     def run(self, progress: Progress | None = None, progress_every_s: float = 0.25) -> None:
         """Pop and run events in order until none is left before ``until``."""

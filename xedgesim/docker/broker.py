@@ -1,0 +1,114 @@
+"""``type: broker, implementation: docker``: a real Mosquitto in the loop.
+
+The coordinator publishes each message that reaches the broker node (after the network model
+has delayed or dropped it on the way in) through paho at the virtual time it arrives, and
+subscribes on behalf of every python-model subscriber; what Mosquitto delivers is injected
+back into the run at the virtual time it comes, and crosses the model's broker->subscriber
+link. Mosquitto answers on the wall clock, so the run is paced (see ``sim.pacing``).
+Subscribers that are themselves real services (``docker: {mode: service}``) connect to the
+broker container on the run's network and need no bridge.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+from xedgesim.docker.containers import ContainerError, ContainerSpec
+from xedgesim.docker.mqtt import connected_client
+from xedgesim.models.base import Node, SimContext
+from xedgesim.scenario.model import BrokerParams, NodeSpec
+from xedgesim.services import payload
+from xedgesim.sim.messages import MessageBatch
+
+MQTT_PORT = 1883
+
+
+class MosquittoBroker(Node):
+    wall_clock = True
+    block_limit_ns = 1_000_000  # publish within 1 ms (virtual) of each message's arrival
+
+    def __init__(self, spec: NodeSpec, context: SimContext) -> None:
+        super().__init__(spec, context)
+        self.params: BrokerParams = spec.params  # type: ignore[assignment]
+        if context.containers is None or spec.image is None:
+            raise ContainerError(f"node {spec.id!r}: a docker broker needs an image")
+        self.container = context.containers.start(
+            ContainerSpec(node=spec.id, image=spec.image, ports=(MQTT_PORT,),
+                          environment={"XEDGESIM_BROKER_PROFILE": "simulation"})
+        )
+        self.address = self.container.address(MQTT_PORT)
+        self.publisher = connected_client(self.address, f"xedgesim-{spec.id}-bridge")
+        self.bridges: list[Any] = []
+
+    def subscribe(self, node: str, filters: tuple[str, ...], qos: int) -> None:
+        """Subscribe on behalf of ``node`` unless it talks MQTT itself."""
+        if self.context.scenario.node(node).docker.get("mode") == "service":
+            return
+        link = self.context.network.link(self.id, node, self.params.retry_interval_ns,
+                                         self.params.max_retries)
+        pacer = self.context.pacer
+        if pacer is None:
+            raise ContainerError(f"node {self.id!r}: a wall-clock broker needs a paced run")
+
+        def on_message(_client: Any, _userdata: Any, message: Any) -> None:
+            pacer.inject(lambda now: self._deliver(link, message, now))
+
+        client = connected_client(self.address, f"xedgesim-{node}", on_message=on_message)
+        subscribed = threading.Event()
+        client.on_subscribe = lambda *_: subscribed.set()
+        client.subscribe([(topic, qos) for topic in filters])
+        if not subscribed.wait(10):
+            raise ContainerError(f"node {self.id!r}: no SUBACK for {node}'s subscription")
+        self.bridges.append(client)
+
+    def receive(self, block: MessageBatch) -> None:
+        names = self.context.topics.names
+        for row in range(len(block)):
+            self.publisher.publish(
+                names[int(block.topic[row])],
+                payload.encode(
+                    id=int(block.id[row]), value=float(block.value[row]),
+                    vmin=float(block.vmin[row]), vmax=float(block.vmax[row]),
+                    n=int(block.n[row]), origin_ns=int(block.origin[row]),
+                ),
+                qos=int(block.qos[row]),
+                retain=bool(block.retain[row]),
+            )
+        self.counters.add("published", 0, len(block))
+
+    def _deliver(self, link: Any, message: Any, now: int) -> None:
+        """What Mosquitto delivered to a bridged subscriber enters the run now."""
+        try:
+            fields = payload.decode(message.payload)
+        except ValueError:
+            self.counters.add("undecodable", 0)
+            return
+        one = np.ones(1, dtype=np.int64)
+        batch = MessageBatch(
+            id=one * fields["id"],
+            src=one * self.group.first,
+            topic=one * self.context.topics.intern(message.topic),
+            size=one * len(message.payload),
+            qos=np.full(1, message.qos, dtype=np.int8),
+            retain=np.full(1, bool(message.retain)),
+            origin=one * fields["origin_ns"],
+            first_sent=one * now,
+            sent=one * now,
+            arrival=one * now,
+            attempt=one * 0,
+            value=np.array([fields["value"]]),
+            vmin=np.array([fields["vmin"]]),
+            vmax=np.array([fields["vmax"]]),
+            n=one * fields["n"],
+        )
+        self.counters.add("forwarded", 0)
+        link.send(batch)
+
+    def stop(self) -> None:
+        for client in [self.publisher, *self.bridges]:
+            client.disconnect()
+            client.loop_stop()
+        self.bridges.clear()
