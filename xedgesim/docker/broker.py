@@ -14,8 +14,6 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import numpy as np
-
 from xedgesim.docker.containers import ContainerError, ContainerSpec
 from xedgesim.docker.mqtt import connected_client
 from xedgesim.models.base import Node, SimContext
@@ -86,23 +84,11 @@ class MosquittoBroker(Node):
         except ValueError:
             self.counters.add("undecodable", 0)
             return
-        one = np.ones(1, dtype=np.int64)
-        batch = MessageBatch(
-            id=one * fields["id"],
-            src=one * self.group.first,
-            topic=one * self.context.topics.intern(message.topic),
-            size=one * len(message.payload),
-            qos=np.full(1, message.qos, dtype=np.int8),
-            retain=np.full(1, bool(message.retain)),
-            origin=one * fields["origin_ns"],
-            first_sent=one * now,
-            sent=one * now,
-            arrival=one * now,
-            attempt=one * 0,
-            value=np.array([fields["value"]]),
-            vmin=np.array([fields["vmin"]]),
-            vmax=np.array([fields["vmax"]]),
-            n=one * fields["n"],
+        batch = MessageBatch.one(
+            id=fields["id"], src=self.group.first,
+            topic=self.context.topics.intern(message.topic), size=len(message.payload),
+            qos=message.qos, retain=bool(message.retain), origin=fields["origin_ns"], sent=now,
+            value=fields["value"], vmin=fields["vmin"], vmax=fields["vmax"], n=fields["n"],
         )
         self.counters.add("forwarded", 0)
         link.send(batch)

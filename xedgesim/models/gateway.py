@@ -118,23 +118,11 @@ class GatewayNode(Node):
 
     def _send(self, aggregate: Aggregate, now: int) -> None:
         publish = self.params.publish
-        one = np.ones(1, dtype=np.int64)
-        batch = MessageBatch(
-            id=self.context.message_ids(1),
-            src=one * self.group.first,
-            topic=one * self.topic_id,
-            size=one * publish.payload_bytes,
-            qos=np.full(1, publish.qos, dtype=np.int8),
-            retain=np.full(1, publish.retain),
-            origin=one * aggregate.oldest_origin_ns,
-            first_sent=one * now,
-            sent=one * now,
-            arrival=one * now,
-            attempt=one * 0,
-            value=np.array([aggregate.mean]),
-            vmin=np.array([aggregate.minimum]),
-            vmax=np.array([aggregate.maximum]),
-            n=one * aggregate.count,
+        batch = MessageBatch.one(
+            id=int(self.context.message_ids(1)[0]), src=self.group.first, topic=self.topic_id,
+            size=publish.payload_bytes, qos=publish.qos, retain=publish.retain,
+            origin=aggregate.oldest_origin_ns, sent=now, value=aggregate.mean,
+            vmin=aggregate.minimum, vmax=aggregate.maximum, n=aggregate.count,
         )
         self.counters.add("sent", 0)
         self.link.send(batch)

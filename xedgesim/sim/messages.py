@@ -47,6 +47,35 @@ class MessageBatch:
         return cls(*(np.concatenate([getattr(b, name) for b in batches]) for name in FIELD_NAMES))
 
     @classmethod
+    def one(
+        cls,
+        *,
+        id: int,
+        src: int,
+        topic: int,
+        size: int,
+        qos: int,
+        retain: bool,
+        origin: int,
+        sent: int,
+        value: float,
+        vmin: float,
+        vmax: float,
+        n: int,
+    ) -> MessageBatch:
+        """A batch of one message sent at ``sent`` (an aggregate, or one from a real broker)."""
+        def ints(number: int) -> np.ndarray:
+            return np.array([number], dtype=np.int64)
+
+        return cls(
+            id=ints(id), src=ints(src), topic=ints(topic), size=ints(size),
+            qos=np.array([qos], dtype=np.int8), retain=np.array([retain]),
+            origin=ints(origin), first_sent=ints(sent), sent=ints(sent), arrival=ints(sent),
+            attempt=ints(0), value=np.array([value]), vmin=np.array([vmin]),
+            vmax=np.array([vmax]), n=ints(n),
+        )
+
+    @classmethod
     def readings(
         cls,
         ids: np.ndarray,
