@@ -154,18 +154,20 @@ def simulate(file: Path, out: Path | None, seed: int | None, seed_spec: str | No
 
 
 @main.command()
-def clean() -> None:
+@click.option("--all", "include_live", is_flag=True,
+              help="Also remove the containers of runs that are still going.")
+def clean(include_live: bool) -> None:
     """Remove containers and networks left by runs that were killed outright.
 
     Runs remove their own containers on success, on failure and on Ctrl-C; this is for a run
-    killed with SIGKILL or a machine that lost power.
+    killed with SIGKILL or a machine that lost power. Runs still going are spared.
     """
     from xedgesim.errors import NodeFailure
 
     try:
         from xedgesim.docker.containers import remove_leftovers
 
-        removed = remove_leftovers()
+        removed = remove_leftovers(include_live=include_live)
     except NodeFailure as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_FAILED)

@@ -85,14 +85,16 @@ def write_node_counters(handle: TextIO, result: RunResult) -> None:
     """One row per node instance; a counter a node does not have is left empty."""
     names = sorted({name for c in result.counters.values() for name in c.values})
     writer = csv.writer(handle, lineterminator="\n")
-    writer.writerow(["node", "group", "type", "implementation", *names])
+    # How a node ran (python_model, docker) is left out on purpose: the same scenario run
+    # either way must give the same bytes.
+    writer.writerow(["node", "group", "type", *names])
     for spec in result.scenario.nodes:
         counters = result.counters[spec.id]
         columns = [
             counters.values[name].tolist() if name in counters.values else [""] * spec.count
             for name in names
         ]
-        fixed = (spec.id, spec.type, spec.implementation)
+        fixed = (spec.id, spec.type)
         writer.writerows(
             (instance, *fixed, *values)
             for instance, *values in zip(spec.instance_ids, *columns, strict=True)

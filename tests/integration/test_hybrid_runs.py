@@ -149,3 +149,26 @@ def test_clean_removes_leftovers_of_a_killed_run(docker_client: Any, broker_imag
         for thing in (container, network):
             with contextlib.suppress(Exception):  # already removed by the command under test
                 thing.remove()
+
+
+def test_clean_spares_a_run_that_is_still_going(docker_client: Any, broker_image: str) -> None:
+    import os
+    import socket
+
+    from click.testing import CliRunner
+
+    from xedgesim.cli import main
+    from xedgesim.docker.containers import LABEL_OWNER
+
+    labels = {LABEL_MANAGED: "true", LABEL_RUN: "live-run",
+              LABEL_OWNER: f"{socket.gethostname()}:{os.getpid()}"}
+    container = docker_client.containers.create(broker_image, name="xedgesim-live-run-broker",
+                                                labels=labels)
+    try:
+        assert "xedgesim-live-run-broker" not in CliRunner().invoke(main, ["clean"]).output
+        container.reload()  # still there
+        result = CliRunner().invoke(main, ["clean", "--all"])
+        assert "removed xedgesim-live-run-broker" in result.output
+    finally:
+        with contextlib.suppress(Exception):
+            container.remove(force=True)

@@ -33,7 +33,7 @@ def output_of(launch: Callable[..., Any], image: str, *command: str) -> str:
 
 
 def test_amd64_images_are_labelled(amd64_build: Any, docker_client: Any) -> None:
-    assert {s.name for s in amd64_build.services} == {"broker", "edge-host"}
+    assert {s.name for s in amd64_build.services} == {"broker", "edge-host", "gateway"}
     for tag in amd64_build.tags:
         attrs = docker_client.images.get(tag).attrs
         labels = attrs["Config"]["Labels"]

@@ -85,7 +85,7 @@ def test_simulate_writes_run_directory_and_table(tmp_path: Path) -> None:
     assert len(records) - 1 == delivered + lost
     nodes = (out / "nodes.csv").read_text().splitlines()
     assert len(nodes) == 1 + 22
-    assert nodes[0].startswith("node,group,type,implementation,")
+    assert nodes[0].startswith("node,group,type,")
 
 
 def test_default_out_is_runs_name_seed(tmp_path: Path, monkeypatch) -> None:

@@ -8,6 +8,7 @@ Ports are published on 127.0.0.1 only, on ports the engine picks free.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import time
@@ -24,6 +25,7 @@ from xedgesim.errors import NodeFailure
 LABEL_MANAGED = "org.xedgesim.managed"
 LABEL_RUN = "org.xedgesim.run"
 LABEL_NODE = "org.xedgesim.node"
+LABEL_OWNER = "org.xedgesim.owner"  # host:pid of the coordinator, so clean spares live runs
 SETUP_HINT = "start one with: sudo bash scripts/setup-host"
 
 
@@ -88,12 +90,14 @@ class ContainerSession:
         """The run's own bridge network: containers reach each other by node id there."""
         return f"xedgesim-{self.run_id}"
 
+    @property
+    def labels(self) -> dict[str, str]:
+        return {LABEL_MANAGED: "true", LABEL_RUN: self.run_id, LABEL_OWNER: _owner()}
+
     def _ensure_network(self) -> Any:
         if self._network is None:
             self._network = self.client.networks.create(
-                self.network_name, driver="bridge",
-                labels={LABEL_MANAGED: "true", LABEL_RUN: self.run_id},
-            )
+                self.network_name, driver="bridge", labels=self.labels)
         return self._network
 
     @property
@@ -126,7 +130,7 @@ class ContainerSession:
                 spec.image,
                 command=spec.command,
                 name=f"xedgesim-{self.run_id}-{spec.node}",
-                labels={LABEL_MANAGED: "true", LABEL_RUN: self.run_id, LABEL_NODE: spec.node},
+                labels={**self.labels, LABEL_NODE: spec.node},
                 environment=spec.environment,
                 ports={f"{port}/tcp": ("127.0.0.1", None) for port in spec.ports},
                 volumes=spec.volumes,
@@ -200,18 +204,47 @@ class ContainerSession:
                 self._network = None
 
 
-def remove_leftovers(client: Any = None, run_id: str | None = None) -> list[str]:
-    """Remove containers of earlier runs (all, or one run's); returns their names."""
+def remove_leftovers(client: Any = None, *, include_live: bool = False) -> list[str]:
+    """Remove the containers and networks of runs whose coordinator is gone; returns names.
+
+    A run still going on this host (its coordinator process is alive) is spared unless
+    ``include_live``: cleaning up must not kill someone else's run.
+    """
     client = client or connect()
-    labels = [f"{LABEL_MANAGED}=true", LABEL_RUN if run_id is None else f"{LABEL_RUN}={run_id}"]
+    labels = {"label": [f"{LABEL_MANAGED}=true", LABEL_RUN]}
     removed = []
-    for container in client.containers.list(all=True, filters={"label": labels}):
-        container.remove(force=True, v=True)
-        removed.append(container.name)
-    for network in client.networks.list(filters={"label": labels}):
-        network.remove()
-        removed.append(f"network {network.name}")
+    for container in client.containers.list(all=True, filters=labels):
+        if include_live or not _owner_alive(container.labels.get(LABEL_OWNER)):
+            container.remove(force=True, v=True)
+            removed.append(container.name)
+    for network in client.networks.list(filters=labels):
+        network.reload()
+        if network.containers:
+            continue  # still in use by a live run's containers
+        if include_live or not _owner_alive(network.attrs.get("Labels", {}).get(LABEL_OWNER)):
+            network.remove()
+            removed.append(f"network {network.name}")
     return sorted(removed)
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_alive(owner: str | None) -> bool:
+    """Is the coordinator that labelled a container still running on this host?"""
+    if not owner or ":" not in owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's run: its owner cannot be checked from here
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @contextmanager

@@ -33,7 +33,6 @@ from xedgesim.services.protocol import (
     decode,
     encode,
 )
-from xedgesim.units import format_duration
 
 DEFAULT_TIMEOUT_S = 10.0  # per request; a node's ``docker: {timeout: ...}`` overrides it
 CONNECT_TIMEOUT_S = 30.0  # until a starting container answers INIT
@@ -65,7 +64,7 @@ class _Channel:
         """Some bytes; b'' at the end of the stream; TimeoutError past the deadline."""
         raise NotImplementedError
 
-    def close(self) -> None:
+    def close(self, patience_s: float = 2.0) -> None:
         raise NotImplementedError
 
     def read_line(self, deadline: float) -> bytes:
@@ -100,7 +99,7 @@ class _SocketChannel(_Channel):
         self.sock.settimeout(_remaining(deadline))
         return self.sock.recv(1 << 16)
 
-    def close(self) -> None:
+    def close(self, patience_s: float = 2.0) -> None:
         self.sock.close()
 
 
@@ -132,12 +131,13 @@ class _PipeChannel(_Channel):
                 if not select.select([self._in], [], [], _remaining(deadline))[0]:
                     raise TimeoutError from None
 
-    def close(self) -> None:
+    def close(self, patience_s: float = 2.0) -> None:
+        """Close its stdin (a healthy node then ends) and wait; kill it when out of patience."""
         for stream in (self.process.stdin, self.process.stdout):
             if stream is not None:
                 stream.close()
         try:
-            self.process.wait(timeout=2)
+            self.process.wait(timeout=patience_s)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
@@ -290,19 +290,24 @@ class ProtocolClient:
         self.request({"type": SHUTDOWN}, BYE)
 
     def close(self) -> None:
+        """Close the connection; a local process that broke the protocol is killed at once."""
         if self._channel is not None:
             channel, self._channel = self._channel, None
-            channel.close()
+            channel.close(patience_s=0 if self.broken else 2.0)
 
     def request(self, message: Message, expect: str) -> Message:
         """Send ``message`` and return the reply of type ``expect``, or raise ProtocolError."""
-        what = message["type"] + (f" at {format_duration(message['t'])}" if "t" in message
+        what = message["type"] + (f" at {virtual_time(message['t'])}" if "t" in message
                                   else "")
         if self.broken or self._channel is None:
             raise ProtocolError(f"node {self.node!r}: {what} after the connection was lost")
+        try:
+            data = encode(message)
+        except ValueError as error:  # a NaN or an infinity: JSON cannot carry it
+            raise ProtocolError(f"node {self.node!r}: cannot send {what}: {error}") from None
         deadline = time.monotonic() + self.timeout_s
         try:
-            self._channel.send(encode(message), deadline)
+            self._channel.send(data, deadline)
             line = self._channel.read_line(deadline)
         except TimeoutError:
             raise self.failure(
@@ -336,6 +341,12 @@ class ProtocolClient:
         self.broken = True
         closed = issubclass(kind, ConnectionClosed)
         return kind(_with_diagnosis(f"node {self.node!r}: {what}", self.diagnose, closed))
+
+
+def virtual_time(t: int) -> str:
+    """Nanoseconds as exact seconds for messages: 1480563061 -> '1.480563061s', 10**10 -> '10s'."""
+    seconds, rest = divmod(t, 1_000_000_000)
+    return f"{seconds}.{rest:09d}".rstrip("0").rstrip(".") + "s"
 
 
 def _with_diagnosis(message: str, diagnose: Diagnose | None, closed: bool) -> str:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import xedgesim
 from xedgesim.images import engine, naming, registry
 from xedgesim.images.bootstrap import DEFAULT_SUITE, BaseImage, BaseSpec, ensure_base
-from xedgesim.images.layered import ServiceImage, build_service
+from xedgesim.images.layered import ServiceImage, build_service, package_source
 from xedgesim.images.mirror import find_mirror
 
 if TYPE_CHECKING:
@@ -74,7 +74,8 @@ def build_images(
         bases = tuple(pool.map(one_base, arches))
     services = tuple(
         build_service(
-            client, spec.name, contexts / spec.name, arch, base.tag, version, host, progress
+            client, spec.name, contexts / spec.name, arch, base.tag, version, host, progress,
+            package_source() if spec.includes_package else None,
         )
         for arch, base in zip(arches, bases, strict=True)
         for spec in specs

@@ -3,12 +3,19 @@ image, which the Dockerfile receives as the build argument ``BASE_IMAGE``.
 
 The engine's build cache makes an unchanged rebuild take seconds; the labels are part of the
 build, so they are cached too as long as the version and the context hash stay the same.
+
+An image that runs the project's own Python is built from a staged copy of its context with the
+``xedgesim`` package's ``.py`` files added under ``xedgesim/``; the source hash then covers the
+code too, so changing the package changes the label and the build.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +29,7 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 _LOG_TAIL = 20
+PACKAGE_DIR = "xedgesim"  # where a context that includes the package finds it
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,33 @@ def service_tags(name: str, version: str, arch: str, host_arch: str) -> tuple[st
     return tuple(tags)
 
 
+def package_source() -> Path:
+    """The ``xedgesim`` package directory this process runs (in a checkout: its source)."""
+    return Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def staged_context(context: Path, package: Path | None) -> Iterator[Path]:
+    """``context`` itself, or a temporary copy of it with the ``.py`` files of ``package``
+    (no bytecode, no caches) under ``xedgesim/``, removed afterwards."""
+    if package is None:
+        yield context
+        return
+    with tempfile.TemporaryDirectory(prefix="xedgesim-context-") as temporary:
+        staged = Path(temporary) / context.name
+        shutil.copytree(context, staged, symlinks=True)
+        target = staged / PACKAGE_DIR
+        if target.exists():
+            raise BuildFailed(f"{context}: {PACKAGE_DIR}/ is reserved for the package source")
+        for source in sorted(package.rglob("*.py")):
+            relative = source.relative_to(package)
+            if "__pycache__" in relative.parts:
+                continue
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / relative)
+        yield staged
+
+
 def build_service(
     client: docker.DockerClient,
     name: str,
@@ -54,12 +89,28 @@ def build_service(
     version: str,
     host_arch: str,
     progress: Progress,
+    package: Path | None = None,
 ) -> ServiceImage:
     """Build ``images/<name>`` for ``arch`` on ``base_tag`` and tag it; raise with the log tail.
 
+    With ``package``, the build context also holds that package's source (``staged_context``).
     The build uses the host's network so that ``RUN apt-get`` reaches the same Debian mirror
     the host does, whatever the engine's bridge allows.
     """
+    with staged_context(context, package) as staged:
+        return _build(client, name, staged, arch, base_tag, version, host_arch, progress)
+
+
+def _build(
+    client: docker.DockerClient,
+    name: str,
+    context: Path,
+    arch: str,
+    base_tag: str,
+    version: str,
+    host_arch: str,
+    progress: Progress,
+) -> ServiceImage:
     import docker
 
     started = time.monotonic()

@@ -14,12 +14,14 @@ from xedgesim.images.errors import ImagesError
 
 @dataclass(frozen=True)
 class ImageSpec:
-    """One service image: its name (= context directory under images/) and whether it is
-    built only for the host's architecture."""
+    """One service image: its name (= context directory under images/), whether it is built
+    only for the host's architecture, and whether its context also gets the ``xedgesim``
+    package source (at ``xedgesim/``), for images that run the project's own Python."""
 
     name: str
     summary: str
     native_only: bool = False
+    includes_package: bool = False
 
     def builds_for(self, arch: str, host_arch: str) -> bool:
         """Whether a build for ``arch`` on a ``host_arch`` machine includes this image."""
@@ -30,6 +32,7 @@ IMAGES: tuple[ImageSpec, ...] = (
     ImageSpec("broker", "Mosquitto with simulation and production configs"),
     # A simulated Pi runs its own engine, which does not run under qemu-user emulation.
     ImageSpec("edge-host", "a simulated Raspberry Pi: sshd and its own Docker engine", True),
+    ImageSpec("gateway", "gateway MQTT service and node protocol server", includes_package=True),
 )
 
 BASE_CONTEXT = "base"
