@@ -192,9 +192,13 @@ def test_readings_come_out_as_one_aggregate_per_window(
     assert mean == pytest.approx(math.fsum(values) / 12, rel=1e-15)
     if len(aggregates) == 1:  # one window: the very bits of GatewayLogic's fsum / count
         assert aggregates[0]["value"] == math.fsum(values) / 12
+    window_line = re.compile(r"window \d+: \d+ readings, mean .* -> ")
+    deadline = time.monotonic() + 5  # the window's log line follows its publish
+    while not window_line.search(logs(gateway)) and time.monotonic() < deadline:
+        time.sleep(0.1)
     text = logs(gateway)
     assert "subscribed to site/+/temp, site/+/humidity" in text
-    assert re.search(r"window \d+: \d+ readings, mean ", text)
+    assert window_line.search(text), text
     assert f"-> {topic}" in text
 
     stopping = time.monotonic()
