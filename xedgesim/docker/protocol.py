@@ -262,9 +262,11 @@ class ProtocolClient:
 
     def init(self, kind: str, params: dict[str, Any]) -> None:
         """INIT; the node must answer READY in our protocol version."""
+        # The first answer comes after the node's imports, which a busy machine slows down:
+        # the per-request timeout is for hangs in the run, not for a slow start.
         reply = self.request(
             {"type": INIT, "protocol": PROTOCOL, "node": self.node, "kind": kind,
-             "params": params}, READY)
+             "params": params}, READY, timeout_s=max(self.timeout_s, CONNECT_TIMEOUT_S))
         if reply.get("protocol") != PROTOCOL:
             self.broken = True
             raise ProtocolError(
@@ -295,8 +297,9 @@ class ProtocolClient:
             channel, self._channel = self._channel, None
             channel.close(patience_s=0 if self.broken else 2.0)
 
-    def request(self, message: Message, expect: str) -> Message:
+    def request(self, message: Message, expect: str, timeout_s: float | None = None) -> Message:
         """Send ``message`` and return the reply of type ``expect``, or raise ProtocolError."""
+        timeout_s = self.timeout_s if timeout_s is None else timeout_s
         what = message["type"] + (f" at {virtual_time(message['t'])}" if "t" in message
                                   else "")
         if self.broken or self._channel is None:
@@ -305,13 +308,13 @@ class ProtocolClient:
             data = encode(message)
         except ValueError as error:  # a NaN or an infinity: JSON cannot carry it
             raise ProtocolError(f"node {self.node!r}: cannot send {what}: {error}") from None
-        deadline = time.monotonic() + self.timeout_s
+        deadline = time.monotonic() + timeout_s
         try:
             self._channel.send(data, deadline)
             line = self._channel.read_line(deadline)
         except TimeoutError:
             raise self.failure(
-                f"no answer to {what} within {self.timeout_s:g}s (hung?)") from None
+                f"no answer to {what} within {timeout_s:g}s (hung?)") from None
         except (EOFError, OSError) as error:
             detail = "" if isinstance(error, EOFError) else f" ({error})"
             raise self.failure(f"the connection closed at {what}{detail}",

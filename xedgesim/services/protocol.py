@@ -38,7 +38,6 @@ READY, DONE, BYE, ERROR = "READY", "DONE", "BYE", "ERROR"
 # A message row: the MessageBatch fields the node logic reads, spelled as in the MQTT payload
 # (xedgesim.services.payload). Outbound rows have no id: the coordinator numbers what it sends.
 INT_FIELDS = ("id", "n", "origin_ns")
-FLOAT_FIELDS = ("value", "vmin", "vmax")
 INBOUND_FIELDS = ("id", "value", "vmin", "vmax", "n", "origin_ns")
 OUTBOUND_FIELDS = ("value", "vmin", "vmax", "n", "origin_ns")
 

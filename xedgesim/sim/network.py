@@ -104,9 +104,6 @@ class Network:
             if origin == sender and receiver in self.mailboxes
         )
 
-    def in_mailboxes(self) -> int:
-        return sum(box.pending() for box in self.mailboxes.values())
-
 
 class Link:
     def __init__(
@@ -296,7 +293,6 @@ class Mailbox:
         self.network = network
         self.node = node
         self.kernel = network.kernel
-        self.node_group = network.topology.groups[node.id]
         self._chunks: list[MessageBatch] = []
         self._wakeup_at = NEVER
         self._bounded: bool | None = None  # decided at the first delivery, once links exist
@@ -308,9 +304,6 @@ class Mailbox:
         if earliest < self._wakeup_at:
             self._wakeup_at = earliest
             self.kernel.schedule(earliest, DELIVERY, self._wake)
-
-    def pending(self) -> int:
-        return sum(len(chunk) for chunk in self._chunks)
 
     def _wake(self, _: object) -> int:
         now = self.kernel.now

@@ -33,9 +33,6 @@ class Topology:
         self.group_list: list[Group] = list(self.groups.values())
         self._index = {instance: i for i, instance in enumerate(self.instance_ids)}
 
-    def instance_index(self, instance_id: str) -> int:
-        return self._index[instance_id]
-
     def resolve(self, scenario_id: str) -> tuple[Group, int | None]:
         """A scenario id names a group, or one instance of a group (then its local index)."""
         if scenario_id in self.groups:
