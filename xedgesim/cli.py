@@ -22,6 +22,9 @@ EXIT_INTERRUPTED = 130
 
 LAZY_COMMANDS: dict[str, str] = {
     "images": "xedgesim.images.commands:images",
+    "stage": "xedgesim.deploy.commands:stage",
+    "deploy": "xedgesim.deploy.commands:deploy",
+    "verify": "xedgesim.deploy.commands:verify",
 }
 
 

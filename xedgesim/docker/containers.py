@@ -92,7 +92,7 @@ class ContainerSession:
 
     @property
     def labels(self) -> dict[str, str]:
-        return {LABEL_MANAGED: "true", LABEL_RUN: self.run_id, LABEL_OWNER: _owner()}
+        return run_labels(self.run_id)
 
     def _ensure_network(self) -> Any:
         if self._network is None:
@@ -204,11 +204,16 @@ class ContainerSession:
                 self._network = None
 
 
-def remove_leftovers(client: Any = None, *, include_live: bool = False) -> list[str]:
-    """Remove the containers and networks of runs whose coordinator is gone; returns names.
+def run_labels(run_id: str) -> dict[str, str]:
+    """The labels of everything a run creates: found by ``xedge clean``, spared while the
+    process that created it is alive."""
+    return {LABEL_MANAGED: "true", LABEL_RUN: run_id, LABEL_OWNER: _owner()}
 
-    A run still going on this host (its coordinator process is alive) is spared unless
-    ``include_live``: cleaning up must not kill someone else's run.
+
+def remove_leftovers(client: Any = None, *, include_live: bool = False) -> list[str]:
+    """Remove the containers, networks and volumes of runs whose process is gone; returns
+    their names. A run still going on this host is spared unless ``include_live``: cleaning up
+    must not kill someone else's run. A staging fleet kept with ``--keep`` counts as left over.
     """
     client = client or connect()
     labels = {"label": [f"{LABEL_MANAGED}=true", LABEL_RUN]}
@@ -224,7 +229,18 @@ def remove_leftovers(client: Any = None, *, include_live: bool = False) -> list[
         if include_live or not _owner_alive(network.attrs.get("Labels", {}).get(LABEL_OWNER)):
             network.remove()
             removed.append(f"network {network.name}")
+    for volume in client.volumes.list(filters=labels):
+        if include_live or not _owner_alive((volume.attrs.get("Labels") or {}).get(LABEL_OWNER)):
+            with suppress(docker_errors().APIError):  # still mounted by a spared container
+                volume.remove(force=True)
+                removed.append(f"volume {volume.name}")
     return sorted(removed)
+
+
+def docker_errors() -> Any:
+    import docker
+
+    return docker.errors
 
 
 def _owner() -> str:

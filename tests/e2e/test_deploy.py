@@ -1,0 +1,125 @@
+"""`xedge deploy` against a kept staging fleet: a deliberately broken gateway fails its health
+gate on the canary, which is rolled back; the other host is not touched; the command exits
+non-zero saying so; the broker keeps a QoS 1 message queued before the deploy. A digest that
+never passed staging is refused before anything runs."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from xedgesim.deploy import commands, device, secrets, smoke, snapshot, state
+
+pytestmark = pytest.mark.e2e
+
+BROKEN_TAG = "xedgesim/gateway:e2e-broken-amd64"
+
+
+@pytest.fixture(scope="module")
+def broken_gateway(kept_fleet: Path, docker_client: Any) -> Iterator[str]:
+    """A gateway image derived from the staged one whose service exits at once."""
+    staged = state.load(kept_fleet).release or {}
+    base = staged["amd64"]["gateway"]["id"]
+    dockerfile = (f"FROM {base}\n"
+                  "LABEL org.xedgesim.managed=true org.xedgesim.test=e2e-broken\n"
+                  'CMD ["python3", "-c", "import sys; sys.exit(\'deliberately broken\')"]\n')
+    image, _ = docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()),
+                                          tag=BROKEN_TAG, pull=False, rm=True)
+    try:
+        yield image.id
+    finally:
+        docker_client.images.remove(image.id, force=True)
+
+
+def hosts_by_name(inventory: Path) -> dict[str, Any]:
+    return {host.backend.get_hostname(): host for host in snapshot.hosts_of(inventory)}
+
+
+def probe_target(run_dir: Path, inventory: Path, host: Any, name: str) -> smoke.SmokeTarget:
+    variables = host.ansible.get_variables()
+    probe = secrets.find(secrets.load_users(Path(state.load(run_dir).secrets or "")))
+    gateway_env = device.environment(device.the_service(host, "gateway"))
+    return smoke.SmokeTarget(name, (variables["xedgesim_mqtt_probe_host"],
+                                    int(variables["xedgesim_mqtt_probe_port"])),
+                             probe.name, probe.password, "site/xedgesim-probe/temp",
+                             gateway_env["XEDGESIM_PUBLISH_TOPIC"], window_s=10.0)
+
+
+def queue_a_message(target: smoke.SmokeTarget, client_id: str) -> Any:
+    """Leave a persistent QoS 1 session with one aggregate queued in it (proved by a live
+    subscriber that saw the same aggregate); returns the matcher of that message."""
+    away = smoke.MqttClient(target.address, client_id, target.username, target.password,
+                            clean_session=False)
+    assert away.connect() == 0 and away.subscribe(target.upstream_topic)
+    away.close()
+    live = smoke.MqttClient(target.address, client_id + "-live", target.username,
+                            target.password)
+    assert live.connect() == 0 and live.subscribe(target.upstream_topic)
+    origin = 12_345_678
+    match = smoke.origin_matcher(origin)
+    live.publish(target.probe_topic, smoke.reading(origin))
+    _, found = live.wait_for(match, target.window_s + 10)
+    live.close()
+    assert found, "the gateway did not aggregate the reading before the deploy"
+    return match
+
+
+def test_broken_gateway_is_rolled_back_on_the_canary(kept_fleet: Path, broken_gateway: str,
+                                                     run_xedge: Any, tmp_path: Path) -> None:
+    inventory = kept_fleet / "inventory" / "hosts.yml"
+    staged = state.load(kept_fleet).release or {}
+    staged_gateway = staged["amd64"]["gateway"]["id"]
+    staged_release = json.loads((kept_fleet / "manifest.json").read_text())["release"]
+    hosts = hosts_by_name(inventory)
+    before = snapshot.take(inventory, list(hosts.values()))
+    canary = probe_target(kept_fleet, inventory, hosts["edge-1"], "edge-1")
+    queued = queue_a_message(canary, "xedgesim-e2e-away")
+
+    result = run_xedge(commands.deploy, [
+        "--inventory", str(inventory), "--image", f"gateway={BROKEN_TAG}", "--force",
+        "--out", str(tmp_path / "deploy"), "--no-progress"])
+
+    assert result.exit_code == 1
+    assert "FORCED: deploying images" in result.output
+    assert "health_gate" in result.output
+    assert f"rolled back to release {staged_release}" in result.output
+    assert "left on their previous release: edge-2" in result.output
+    record = json.loads((tmp_path / "deploy" / "deploy.json").read_text())
+    assert record["forced"] and record["outcomes"]["edge-1"] == "failed; rolled back"
+
+    # the canary runs the staged gateway again, healthy, and records the staged release
+    gateway = device.the_service(hosts["edge-1"], "gateway")
+    assert gateway["Image"] == staged_gateway
+    current = json.loads(hosts["edge-1"].file("/var/lib/xedgesim/release/current.json")
+                         .content_string)
+    assert current["id"] == staged_release
+    # the other host was not touched at all
+    after = snapshot.take(inventory, list(hosts.values()))
+    assert snapshot.restarted({"edge-2": before["edge-2"]}, {"edge-2": after["edge-2"]}) == []
+    assert device.the_service(hosts["edge-2"], "gateway")["Image"] == staged_gateway
+
+    # the broker never lost the message queued before the deploy
+    resumed = smoke.MqttClient(canary.address, "xedgesim-e2e-away", canary.username,
+                               canary.password, clean_session=False)
+    assert resumed.connect() == 0
+    _, found = resumed.wait_for(queued, 15)
+    resumed.close()
+    assert found, "the QoS 1 message queued before the deploy was lost"
+    smoke.discard_session(canary, "xedgesim-e2e-away")
+
+
+def test_a_digest_never_staged_is_refused(kept_fleet: Path, broken_gateway: str,
+                                          run_xedge: Any, tmp_path: Path) -> None:
+    out = tmp_path / "refused"
+    result = run_xedge(commands.deploy, [
+        "--inventory", str(kept_fleet / "inventory" / "hosts.yml"),
+        "--image", f"gateway={BROKEN_TAG}", "--out", str(out)])
+    assert result.exit_code == 2
+    assert "refusing to deploy images that no passing `xedge stage` vouches for" in result.output
+    assert f"amd64 gateway {broken_gateway}: never passed staging" in result.output
+    assert not out.exists()  # refused before any run, archive or playbook

@@ -1,0 +1,59 @@
+"""`xedge stage --hosts 2` from a clean state: it passes, the manifest lists the digests, the
+fleet is gone afterwards, and no generated secret leaked into the run directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from xedgesim.deploy import commands, secrets, state
+from xedgesim.images import naming
+
+pytestmark = pytest.mark.e2e
+
+
+def files_containing(root: Path, needle: str, skip: Path) -> list[Path]:
+    return [path for path in root.rglob("*")
+            if path.is_file() and path != skip and needle.encode() in path.read_bytes()]
+
+
+def test_stage_two_hosts_passes_and_records_the_digests(images: Any, docker_client: Any,
+                                                        run_xedge: Any, store: Path,
+                                                        tmp_path: Path) -> None:
+    run_dir = tmp_path / "stage"
+    result = run_xedge(commands.stage, ["--hosts", "2", "--out", str(run_dir),
+                                        "--no-progress"])
+    assert result.exit_code == 0
+    for step in ("[create] passed", "[converge] passed", "[idempotence] passed",
+                 "[verify] passed", "[destroy] passed"):
+        assert step in result.output
+    assert "changed=0 on every host; no container restarted" in result.output
+
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    recorded = state.load(run_dir)
+    assert manifest["images"] == recorded.release
+    for name in ("broker", "gateway"):
+        entry = manifest["images"]["amd64"][name]
+        image = docker_client.images.get(entry["id"])  # the digest is a real local image
+        assert image.attrs["Architecture"] == "amd64"
+        assert image.labels.get(naming.LABEL_IMAGE) == name
+    assert manifest["verification"]["passed"] and manifest["verification"]["idempotent"]
+    assert manifest["verification"]["tests"] >= 30
+    assert (run_dir / manifest["verification"]["junit"]).is_file()
+    assert json.loads((store / f"{manifest['release']}.json").read_text()) == manifest
+
+    # the fleet is gone: no container or volume of the run is left
+    labels = {"label": f"org.xedgesim.run={recorded.run_id}"}
+    assert docker_client.containers.list(all=True, filters=labels) == []
+    assert docker_client.volumes.list(filters=labels) == []
+    assert recorded.containers == [] and recorded.volumes == []
+
+    # the generated passwords are in their 0600 file and nowhere else in the run
+    secrets_file = Path(recorded.secrets or "")
+    assert (secrets_file.stat().st_mode & 0o777) == 0o600
+    for user in secrets.load_users(secrets_file):
+        assert files_containing(run_dir, user.password, secrets_file) == []
+        assert user.password not in result.output

@@ -1,0 +1,127 @@
+"""xedgesim/deploy/deploy.py and the `xedge deploy` command: a digest that never passed
+staging is refused before anything runs; outcomes and messages per host."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from xedgesim.deploy import deploy as deploy_module
+from xedgesim.deploy import manifest
+from xedgesim.deploy.commands import deploy as deploy_command
+from xedgesim.deploy.errors import ReleaseRefused, UsageError
+from xedgesim.deploy.events import Failure, HostStats
+from xedgesim.deploy.inventory import Inventory, InventoryHost
+from xedgesim.deploy.release import ImageRef, Release
+from xedgesim.deploy.runner import PlaybookResult
+
+STAGED = Release((ImageRef("broker", "amd64", "xedgesim/broker:0.1.0-amd64", "sha256:" + "1" * 64),
+                  ImageRef("gateway", "amd64", "xedgesim/gateway:0.1.0-amd64",
+                           "sha256:" + "2" * 64)))
+NEVER_STAGED = Release((STAGED.images[0], ImageRef("gateway", "amd64", "x:broken",
+                                                    "sha256:" + "9" * 64)))
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """A store vouching for STAGED, a one-host inventory, this machine's images = NEVER_STAGED;
+    running a playbook is an error (the refusal must come first)."""
+    store = tmp_path / "releases"
+    verification = manifest.Verification(True, 30, 0, 0, 0, "verify/junit.xml", True)
+    manifest.record(manifest.build(STAGED, verification, stage={}), tmp_path / "s", store)
+    fleet = Inventory(tmp_path / "hosts.yml", (InventoryHost("edge-1", {"xedgesim_arch":
+                                                                          "amd64"}),))
+    (tmp_path / "hosts.yml").write_text("edge: {}\n")
+    monkeypatch.setattr("xedgesim.deploy.inventory.load", lambda *a, **k: fleet)
+    monkeypatch.setattr("xedgesim.deploy.fleet.connect", lambda: object())
+    monkeypatch.setattr("xedgesim.deploy.release.resolve_local",
+                        lambda client, arches, overrides=(): NEVER_STAGED)
+
+    def no_playbook(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a playbook ran")
+
+    monkeypatch.setattr(deploy_module, "run_playbook", no_playbook)
+    monkeypatch.chdir(tmp_path)
+    return {"store": store, "inventory": tmp_path / "hosts.yml"}
+
+
+def test_deploy_refuses_a_digest_that_never_passed_staging(world: dict[str, Any]) -> None:
+    options = deploy_module.DeployOptions(inventory=world["inventory"], store=world["store"])
+    with pytest.raises(ReleaseRefused, match="never passed staging"):
+        deploy_module.deploy(options, say=lambda text: None)
+    assert not (Path("runs")).exists()  # refused before a run directory was made
+
+
+def test_the_command_exits_2_and_says_why(world: dict[str, Any],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XEDGESIM_RELEASES", str(world["store"]))
+    result = CliRunner().invoke(deploy_command, ["--inventory", str(world["inventory"])])
+    assert result.exit_code == 2
+    assert "refusing to deploy images that no passing `xedge stage` vouches for" in \
+        result.output
+    assert "sha256:" + "9" * 64 in result.output and "--force" in result.output
+
+
+def test_force_goes_ahead_and_says_so_loudly(world: dict[str, Any],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    said: list[str] = []
+    monkeypatch.setattr("xedgesim.deploy.release.save_archives", lambda *a, **k: {})
+    monkeypatch.setattr(deploy_module.paths, "playbook", lambda name, root=None: Path("x.yml"))
+    options = deploy_module.DeployOptions(inventory=world["inventory"], store=world["store"],
+                                          force=True, out=Path("runs/d"))
+    with pytest.raises(AssertionError, match="a playbook ran"):
+        deploy_module.deploy(options, say=said.append)
+    assert any(line.startswith("FORCED: deploying images") for line in said)
+    record = json.loads(Path("runs/d/deploy.json").read_text())
+    assert record["forced"] is True and record["release"] == NEVER_STAGED.id
+
+
+def test_parse_serial() -> None:
+    assert deploy_module.parse_serial("1,50%") == [1, "50%"]
+    assert deploy_module.parse_serial(" 2 , 100% ") == [2, "100%"]
+    for bad in ("0", "1,abc", "150%", ""):
+        with pytest.raises(UsageError):
+            deploy_module.parse_serial(bad)
+
+
+def failed_rollout() -> PlaybookResult:
+    return PlaybookResult(
+        name="deploy", playbook=Path("site.yml"), status="failed", rc=2,
+        hosts={"edge-1": HostStats(ok=65, changed=11, failed=1, rescued=1)},
+        failures=(Failure("edge-1", "health_gate : gate", "gateway unhealthy"),
+                  Failure("edge-1", "Stop the deployment",
+                          "edge-1 failed at gate; rolled back to release r1. Later batches "
+                          "were not deployed.")),
+        changes=(), artifact_dir=Path("/run/a"), seconds=1.0)
+
+
+def test_outcomes_per_host_and_the_failure_message() -> None:
+    result = failed_rollout()
+    outcomes = deploy_module.host_outcomes(result, ["edge-1", "edge-2", "edge-3"], False)
+    assert outcomes["edge-1"] == "failed; rolled back"
+    assert outcomes["edge-2"].startswith("not reached")
+    outcome = deploy_module.DeployOutcome(Path("/run"), STAGED, {}, False, result, outcomes)
+    message = deploy_module.failure_message(outcome)
+    assert "FAILED" in message and "rolled back to release r1" in message
+    assert "left on their previous release: edge-2, edge-3" in message
+    assert "health_gate : gate" not in message  # the stop message already says it
+    table = deploy_module.outcome_table(outcome)
+    assert "edge-1  failed; rolled back" in table
+
+
+def test_secrets_of_a_kept_staging_fleet_are_found(tmp_path: Path) -> None:
+    from xedgesim.deploy.state import StageState
+
+    run = tmp_path / "stage-1"
+    (run / "inventory").mkdir(parents=True)
+    (run / "inventory" / "hosts.yml").write_text("")
+    StageState(str(run), "id", 2, "amd64", True, secrets=str(run / "secrets" / "m.yml")).save()
+    assert deploy_module.secrets_for(run / "inventory" / "hosts.yml", None) == \
+        run / "secrets" / "m.yml"
+    assert deploy_module.secrets_for(tmp_path / "elsewhere.yml", None) is None
+    given = tmp_path / "mine.yml"
+    assert deploy_module.secrets_for(run / "inventory" / "hosts.yml", given) == given

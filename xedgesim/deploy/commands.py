@@ -1,0 +1,204 @@
+"""``xedge stage``, ``xedge deploy``, ``xedge verify``: thin wrappers over stage.py, deploy.py
+and verification.py. They parse options, call one function, print its summary, and turn known
+errors into a message and an exit code (1 failed, 2 bad input or refused, 130 interrupted).
+
+Only click and this package's light modules are imported here; ansible-runner, the docker SDK
+and testinfra load when a command runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from xedgesim.deploy.errors import EXIT_FAILED, DeployError
+
+ARCH_CHOICE = click.Choice(["amd64", "arm64"])
+STEP_CHOICE = click.Choice(["create", "converge", "idempotence", "verify", "destroy"])
+
+
+def fail(error: DeployError) -> None:
+    click.echo(f"error: {error}", err=True)
+    sys.exit(error.exit_code)
+
+
+@click.command("stage")
+@click.option("--hosts", "hosts", type=click.IntRange(1, 20), default=2, show_default=True,
+              help="Simulated Pis in the local staging fleet.")
+@click.option("--arch", type=ARCH_CHOICE, default="amd64", show_default=True,
+              help="The fleet's architecture; arm64 images run under qemu on this machine.")
+@click.option("--keep", is_flag=True, help="Leave the fleet running (steps can then run alone).")
+@click.option("--inventory", type=click.Path(exists=True, path_type=Path),
+              help="Stage onto this inventory's hosts instead of a local fleet.")
+@click.option("--secrets", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="With --inventory: a vars file (0600, may be vaulted) with "
+                   "xedgesim_mqtt_users; default: the inventory's own.")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Run directory [default: runs/stage-<timestamp>/].")
+@click.option("--step", "steps", type=STEP_CHOICE, multiple=True,
+              help="Run only this step (repeatable) against the kept fleet of --out.")
+@click.option("--scenario", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The scenario these images were simulated with (its hash goes in the "
+                   "manifest).")
+@click.option("--image", "images", multiple=True, metavar="NAME=REF",
+              help="Stage another local image for a service, e.g. gateway=xedgesim/gateway:dev.")
+@click.option("--progress/--no-progress", default=None,
+              help="A live progress line [default: when stdout is a terminal].")
+def stage(hosts: int, arch: str, keep: bool, inventory: Path | None, secrets: Path | None,
+          out: Path | None, steps: tuple[str, ...], scenario: Path | None,
+          images: tuple[str, ...], progress: bool | None) -> None:
+    """Rehearse a deployment: create a staging fleet, converge it with the production
+    settings, converge again (nothing may change), verify with testinfra and MQTT, destroy.
+
+    A passing run writes a release manifest (image digests, verification results) that
+    `xedge deploy` requires.
+
+    \b
+    Examples:
+      xedge stage --hosts 2
+      xedge stage --hosts 3 --arch arm64 --keep --out runs/stage-arm
+      xedge stage --out runs/stage-arm --step verify      # again, on the kept fleet
+      xedge stage --out runs/stage-arm --step destroy
+    """
+    from xedgesim.deploy.stage import StageOptions
+    from xedgesim.deploy.stage import stage as run_stage
+
+    options = StageOptions(hosts=hosts, arch=arch, keep=keep, inventory=inventory,
+                           secrets=secrets, out=out, steps=steps, scenario=scenario,
+                           images=images, live=progress)
+    try:
+        outcome = run_stage(options, say=click.echo)
+    except DeployError as error:
+        fail(error)
+        return
+    if outcome.table:
+        click.echo("")
+        click.echo(outcome.table)
+    click.echo("")
+    if outcome.junit:
+        click.echo(f"JUnit XML:  {outcome.junit}")
+    if outcome.manifest:
+        click.echo(f"manifest:   {outcome.manifest}")
+        click.echo(f"recorded:   {outcome.stored}")
+    if "destroy" not in outcome.steps and outcome.passed:
+        inventory_path = Path(outcome.run_dir) / "inventory" / "hosts.yml"
+        if inventory_path.is_file():
+            click.echo(f"kept fleet: xedge deploy --inventory {inventory_path}")
+            click.echo(f"            xedge stage --out {outcome.run_dir} --step destroy")
+    if not outcome.passed:
+        failed = [name for name, step in outcome.steps.items() if not step.passed]
+        click.echo(f"stage FAILED at {', '.join(failed)}; everything is in {outcome.run_dir}",
+                   err=True)
+        sys.exit(EXIT_FAILED)
+    click.echo(f"stage passed: {outcome.run_dir}")
+
+
+@click.command("deploy")
+@click.option("--inventory", required=True, type=click.Path(exists=True, path_type=Path),
+              help="The fleet (a file or directory Ansible reads).")
+@click.option("--check", is_flag=True, help="Show what would change; change nothing.")
+@click.option("--force", is_flag=True,
+              help="Deploy images no passing `xedge stage` vouches for (said loudly).")
+@click.option("--serial", default="1,50%", show_default=True,
+              help="Batches: the canary first, then counts or shares of the fleet.")
+@click.option("--release", "release_id", metavar="ID",
+              help="Deploy this staged release (from the manifest store) instead of this "
+                   "machine's current images.")
+@click.option("--image", "images", multiple=True, metavar="NAME=REF",
+              help="Deploy another local image for a service, e.g. gateway=xedgesim/gateway:dev.")
+@click.option("--secrets", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A vars file (0600, may be vaulted) with xedgesim_mqtt_users; default: "
+                   "the inventory's own (or the stage run's, for a kept staging fleet).")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Run directory [default: runs/deploy-<timestamp>/].")
+@click.option("--verify/--no-verify", default=True, show_default=True,
+              help="Verify the whole inventory after a successful rollout.")
+@click.option("--restart-broker/--no-restart-broker", default=True, show_default=True,
+              help="Let verification restart each broker (the persistence check).")
+@click.option("--progress/--no-progress", default=None,
+              help="A live progress line [default: when stdout is a terminal].")
+def deploy(inventory: Path, check: bool, force: bool, serial: str, release_id: str | None,
+           images: tuple[str, ...], secrets: Path | None, out: Path | None, verify: bool,
+           restart_broker: bool, progress: bool | None) -> None:
+    """Roll a staged release out to a fleet: canary first, then batches, each gated on
+    health and an MQTT probe; a failed host is rolled back and the rollout stops.
+    Then verify the whole inventory.
+
+    \b
+    Examples:
+      xedge deploy --inventory inventories/pis --check
+      xedge deploy --inventory inventories/pis
+      xedge deploy --inventory runs/stage-…/inventory/hosts.yml --serial 1,1
+    """
+    from xedgesim.deploy.deploy import (
+        DeployOptions,
+        check_report,
+        failure_message,
+        outcome_table,
+        parse_serial,
+    )
+    from xedgesim.deploy.deploy import deploy as run_deploy
+
+    try:
+        options = DeployOptions(inventory=inventory, check=check, force=force,
+                                serial=parse_serial(serial), release_id=release_id,
+                                images=images, secrets=secrets, out=out, verify=verify,
+                                restart_broker=restart_broker, live=progress)
+        outcome = run_deploy(options, say=click.echo)
+    except DeployError as error:
+        fail(error)
+        return
+    click.echo("")
+    click.echo(outcome_table(outcome))
+    if check and outcome.playbook is not None:
+        click.echo("")
+        click.echo(check_report(outcome.playbook))
+    click.echo(f"\nrecord: {outcome.run_dir / 'deploy.json'}")
+    if not outcome.passed:
+        click.echo(failure_message(outcome), err=True)
+        sys.exit(EXIT_FAILED)
+    if outcome.playbook is not None and not check:
+        click.echo(f"image archives shipped: {outcome.playbook.copied_bytes:,} bytes")
+    click.echo(("check passed: " if check else "deployed ") + outcome.release.id)
+
+
+@click.command("verify")
+@click.option("--inventory", required=True, type=click.Path(exists=True, path_type=Path),
+              help="The fleet to check (any inventory with the group 'edge').")
+@click.option("--release", "release_id", metavar="ID",
+              help="The release the fleet must run [default: this machine's images].")
+@click.option("--image", "images", multiple=True, metavar="NAME=REF",
+              help="Expect another local image for a service.")
+@click.option("--secrets", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A vars file with xedgesim_mqtt_users (for the MQTT smoke test).")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Run directory [default: runs/verify-<timestamp>/].")
+@click.option("--restart-broker/--no-restart-broker", default=True, show_default=True,
+              help="Restart each broker to prove a queued QoS 1 message survives.")
+def verify(inventory: Path, release_id: str | None, images: tuple[str, ...],
+           secrets: Path | None, out: Path | None, restart_broker: bool) -> None:
+    """Check a fleet without deploying: the testinfra suite (release images, restart
+    policy, health, broker port, secret files) and the MQTT smoke test.
+
+    \b
+    Example:
+      xedge verify --inventory inventories/pis --release r0123456789ab
+    """
+    from xedgesim.deploy.verification import verify_inventory
+
+    try:
+        _, result = verify_inventory(inventory, out=out, release_id=release_id,
+                                           images=images, secrets_file=secrets,
+                                           restart_broker=restart_broker, say=click.echo)
+    except DeployError as error:
+        fail(error)
+        return
+    click.echo(f"\nJUnit XML: {result.junit}")
+    if not result.passed:
+        click.echo(f"verify FAILED: {result.summary()}", err=True)
+        for line in result.failed:
+            click.echo(f"  {line}", err=True)
+        sys.exit(EXIT_FAILED)
+    click.echo(f"verify passed: {result.summary()}")

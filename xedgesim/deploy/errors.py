@@ -1,0 +1,32 @@
+"""Errors of staging and deploying that are the world's fault: reported as a message, never a
+traceback. Each carries the exit code the command ends with."""
+
+from __future__ import annotations
+
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+class DeployError(Exception):
+    """A step could not be done; the message says what, where, and what to do about it."""
+
+    exit_code = EXIT_FAILED
+
+
+class UsageError(DeployError):
+    """The command was asked for something impossible (a missing file, an unknown step)."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class ReleaseRefused(DeployError):
+    """An image is not vouched for by a passing release manifest; ``--force`` overrides."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class Interrupted(DeployError):
+    """Ctrl-C or SIGTERM: the running playbook was cancelled and cleanup ran."""
+
+    exit_code = EXIT_INTERRUPTED

@@ -1,0 +1,176 @@
+"""Inventories: the staging one ``xedge stage`` writes, and any one a command is pointed at.
+
+The contract with the Ansible content: hosts of the group ``edge`` carry ``ansible_host``,
+``ansible_port``, ``ansible_user``, ``ansible_ssh_private_key_file``, ``xedgesim_arch``
+(amd64|arm64) and ``xedgesim_mqtt_probe_host``/``xedgesim_mqtt_probe_port`` (where this
+machine reaches the host's broker for the smoke test).
+
+Inventories are read with ``ansible-inventory --list`` rather than parsed here, so every form
+Ansible accepts (YAML, INI, directories, group_vars, plugins, vaulted files) means the same to
+xedgesim as to the playbooks. The variables read may hold decrypted secrets: they stay in
+memory and are never written out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from xedgesim.deploy.errors import DeployError, UsageError
+
+GROUP = "edge"
+ARCHES = ("amd64", "arm64")
+
+
+@dataclass(frozen=True)
+class InventoryHost:
+    """One host of the ``edge`` group and its variables (as Ansible resolves them)."""
+
+    name: str
+    vars: Mapping[str, Any]
+
+    @property
+    def arch(self) -> str:
+        return str(self.vars.get("xedgesim_arch", ""))
+
+    @property
+    def probe(self) -> tuple[str, int] | None:
+        """Where the smoke test reaches this host's broker, if the inventory says."""
+        host = self.vars.get("xedgesim_mqtt_probe_host")
+        port = self.vars.get("xedgesim_mqtt_probe_port")
+        if host is None or port is None:
+            return None
+        return str(host), int(port)
+
+
+@dataclass(frozen=True)
+class Inventory:
+    path: Path
+    hosts: tuple[InventoryHost, ...]
+
+    @property
+    def arches(self) -> tuple[str, ...]:
+        return tuple(sorted({host.arch for host in self.hosts}))
+
+    def host(self, name: str) -> InventoryHost:
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        raise KeyError(name)
+
+    def problems(self) -> list[str]:
+        """What the contract requires and this inventory lacks, one line per problem."""
+        if not self.hosts:
+            return [f"{self.path}: no hosts in group {GROUP!r}"]
+        found = []
+        for host in self.hosts:
+            if host.arch not in ARCHES:
+                found.append(f"{host.name}: xedgesim_arch is {host.arch or 'missing'} "
+                             f"(expected one of {', '.join(ARCHES)})")
+        return found
+
+
+@dataclass(frozen=True)
+class StagingHost:
+    """A simulated Pi of the local fleet, as the staging inventory describes it."""
+
+    name: str
+    ssh_port: int
+    mqtt_port: int
+    arch: str
+    emulated: bool = False  # the images' arch is not the machine's: they run under qemu
+
+
+def write_staging(path: Path, hosts: Iterable[StagingHost], private_key: Path,
+                  known_hosts: Path) -> Path:
+    """Write the staging inventory (YAML): group ``edge``, one entry per simulated Pi.
+
+    Host keys are checked against the run's own known_hosts, and only the run's key is
+    offered (``IdentitiesOnly``), so an agent's keys never reach the fleet.
+    """
+    ssh_args = shlex.join(["-o", f"UserKnownHostsFile={known_hosts}",
+                           "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes"])
+    entries = {
+        host.name: {
+            "ansible_host": "127.0.0.1",
+            "ansible_port": host.ssh_port,
+            "ansible_user": "root",
+            "ansible_ssh_private_key_file": str(private_key),
+            "ansible_ssh_common_args": ssh_args,
+            "ansible_python_interpreter": "/usr/bin/python3",
+            "xedgesim_arch": host.arch,
+            "xedgesim_mqtt_probe_host": "127.0.0.1",
+            "xedgesim_mqtt_probe_port": host.mqtt_port,
+            **({"xedgesim_arch_emulated": True} if host.emulated else {}),
+        }
+        for host in hosts
+    }
+    document = {"all": {"children": {GROUP: {"hosts": entries}}}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = ("# Written by `xedge stage` for its local staging fleet: simulated Pis on this\n"
+              "# machine, reached over SSH on 127.0.0.1 with the run's own key.\n")
+    path.write_text(header + yaml.safe_dump(document, sort_keys=False, width=1000))
+    return path.resolve()
+
+
+def load(path: Path, overlays: Sequence[Path] = (),
+         env: Mapping[str, str] | None = None) -> Inventory:
+    """The ``edge`` hosts of an inventory and their variables, through ansible-inventory;
+    ``overlays`` are inventory sources read before it (the production settings)."""
+    if not path.exists():
+        raise UsageError(f"inventory {path} does not exist")
+    command = ["ansible-inventory", "--list"]
+    for source in (*overlays, path):
+        command += ["-i", str(source)]
+    environment = {**os.environ, "ANSIBLE_VERBOSITY": "0", "ANSIBLE_NOCOLOR": "1",
+                   **(env or {})}
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=environment,
+                              timeout=120, check=False)
+    except FileNotFoundError:
+        raise DeployError("ansible-inventory is not installed (pip install ansible)") from None
+    if done.returncode != 0:
+        said = done.stderr.strip().splitlines()[-5:]
+        raise UsageError(f"inventory {path}: ansible-inventory failed:\n  " + "\n  ".join(said))
+    try:
+        listing = json.loads(done.stdout)
+    except ValueError as error:
+        raise DeployError(
+            f"inventory {path}: unreadable ansible-inventory output: {error}") from None
+    return from_listing(path, listing)
+
+
+def from_listing(path: Path, listing: Mapping[str, Any]) -> Inventory:
+    """An Inventory from ``ansible-inventory --list`` JSON (group ``edge`` and its children)."""
+    hostvars = (listing.get("_meta") or {}).get("hostvars") or {}
+    names: list[str] = []
+    seen_groups: set[str] = set()
+
+    def walk(group: str) -> None:
+        if group in seen_groups:
+            return
+        seen_groups.add(group)
+        entry = listing.get(group) or {}
+        for host in entry.get("hosts") or ():
+            if host not in names:
+                names.append(host)
+        for child in entry.get("children") or ():
+            walk(child)
+
+    walk(GROUP)
+    return Inventory(path, tuple(InventoryHost(name, hostvars.get(name) or {})
+                                 for name in sorted(names, key=natural_key)))
+
+
+def natural_key(name: str) -> tuple[Any, ...]:
+    """``edge-2`` before ``edge-10``."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
