@@ -25,7 +25,7 @@ from xedgesim.deploy import sshkeys
 from xedgesim.deploy.errors import DeployError
 from xedgesim.deploy.inventory import StagingHost
 from xedgesim.deploy.state import StageState
-from xedgesim.docker.containers import LABEL_NODE, run_labels
+from xedgesim.docker.containers import LABEL_NODE, log_tail, run_labels
 from xedgesim.images import edge_host, naming
 
 SSH_PORT = 22
@@ -124,7 +124,7 @@ def wait_ready(name: str, container: Any, timeout_s: float = READY_TIMEOUT_S) ->
         state = container.attrs["State"]
         if state["Status"] in ("exited", "dead"):
             raise DeployError(f"{name}: the edge host stopped (exit {state.get('ExitCode')}); "
-                              f"last log lines:\n{tail(container)}")
+                              f"last log lines:\n{log_tail(container)}")
         health = (state.get("Health") or {}).get("Status")
         if state["Status"] == "running" and health == "healthy":
             ports = container.attrs["NetworkSettings"]["Ports"] or {}
@@ -135,7 +135,7 @@ def wait_ready(name: str, container: Any, timeout_s: float = READY_TIMEOUT_S) ->
                 raise DeployError(f"{name}: ports 22 and 1883 are not published") from None
         if time.monotonic() > deadline:
             raise DeployError(f"{name}: its Docker engine is not healthy after {timeout_s:g}s "
-                              f"(health: {health}); last log lines:\n{tail(container)}")
+                              f"(health: {health}); last log lines:\n{log_tail(container)}")
         time.sleep(0.5)
 
 
@@ -213,10 +213,3 @@ def destroy(state: StageState, say: Say = print, client: Any = None) -> int:
         state.volumes.remove(name)
         state.save()
     return removed
-
-
-def tail(container: Any, lines: int = 15) -> str:
-    try:
-        return container.logs(tail=lines).decode(errors="replace").rstrip() or "(no output)"
-    except Exception as error:  # the log is a courtesy; never mask the real error
-        return f"(log unavailable: {error})"

@@ -162,7 +162,7 @@ class ContainerSession:
             if state["Status"] in ("exited", "dead"):
                 raise ContainerError(
                     f"node {spec.node!r}: container exited with code {state.get('ExitCode')} "
-                    f"while starting; last log lines:\n{_tail(container)}"
+                    f"while starting; last log lines:\n{log_tail(container)}"
                 )
             if state["Status"] == "running":
                 running.host_ports = _published_ports(container, spec.ports)
@@ -172,12 +172,12 @@ class ContainerSession:
                 if health == "unhealthy":
                     raise ContainerError(
                         f"node {spec.node!r}: container is unhealthy; last log lines:\n"
-                        f"{_tail(container)}"
+                        f"{log_tail(container)}"
                     )
             if time.monotonic() > deadline:
                 raise ContainerError(
                     f"node {spec.node!r}: not healthy after {timeout_s:g}s; last log lines:\n"
-                    f"{_tail(container)}"
+                    f"{log_tail(container)}"
                 )
             time.sleep(0.05)
 
@@ -312,7 +312,8 @@ def _ports_answer(running: RunningContainer) -> bool:
     return True
 
 
-def _tail(container: Any, lines: int = 20) -> str:
+def log_tail(container: Any, lines: int = 20) -> str:
+    """The last lines a container logged, for error messages."""
     try:
         return container.logs(tail=lines).decode(errors="replace").rstrip() or "(no output)"
     except Exception as error:  # the log is a courtesy; never mask the real error
