@@ -7,6 +7,7 @@ came from the file keeps its ``Location`` so later checks can still point at a l
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 DistributionKind = Literal["constant", "exponential", "normal", "uniform"]
@@ -136,8 +137,9 @@ class NodeSpec:
     image: str | None = None  # for implementation: docker
     docker: dict[str, object] = field(default_factory=dict)  # raw docker options, checked later
 
-    @property
+    @cached_property
     def instance_ids(self) -> tuple[str, ...]:
+        """Computed once: a fleet of 100,000 would otherwise build its ids on every use."""
         if self.count == 1:
             return (self.id,)
         width = len(str(self.count - 1))
