@@ -31,7 +31,7 @@ def missing(reason: str) -> None:
     """Fail under CI (the host should have been prepared), else skip saying what to do."""
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true and {reason}")
-    pytest.skip(reason)
+    pytest.skip(reason=reason)
 
 
 @pytest.fixture(scope="session")

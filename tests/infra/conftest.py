@@ -41,7 +41,7 @@ def release() -> dict[str, Any]:
     """The release the fleet must run: {id, images: {arch: {name: {tag, id}}}}."""
     path = os.environ.get(verification.ENV_RELEASE)
     if not path:
-        pytest.skip(f"no release to compare with (set {verification.ENV_RELEASE})")
+        pytest.skip(reason=f"no release to compare with (set {verification.ENV_RELEASE})")
     return json.loads(Path(path).read_text())
 
 

@@ -33,7 +33,7 @@ def docker_client() -> Iterator[Any]:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true and {error}")
         print(f"skipping: {error}")
-        pytest.skip("no Docker engine: run scripts/setup-host")
+        pytest.skip(reason="no Docker engine: run scripts/setup-host")
     try:
         yield client
     finally:
