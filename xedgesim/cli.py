@@ -52,8 +52,8 @@ def main() -> None:
     """
 
 
-def _load(path: Path):
-    """Load a scenario or exit 2 with every problem listed; notices go to stderr."""
+def _load_or_report(path: Path, after_problems: str = ""):
+    """The scenario, with its notices on stderr; or None once every problem is printed."""
     from xedgesim.scenario import ScenarioError, load_scenario
 
     try:
@@ -61,10 +61,19 @@ def _load(path: Path):
     except ScenarioError as error:
         click.echo(error.report(), err=True)
         count = len(error.problems)
-        click.echo(f"{path}: {count} problem{'s' if count != 1 else ''}, nothing was run", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+        click.echo(f"{path}: {count} problem{'s' if count != 1 else ''}{after_problems}",
+                   err=True)
+        return None
     for notice in scenario.notices:
         click.echo(f"{path}: note: {notice}", err=True)
+    return scenario
+
+
+def _load(path: Path):
+    """Load a scenario or exit 2 with every problem listed."""
+    scenario = _load_or_report(path, ", nothing was run")
+    if scenario is None:
+        sys.exit(EXIT_BAD_INPUT)
     return scenario
 
 
@@ -77,18 +86,12 @@ def validate(files: tuple[Path, ...]) -> None:
     Example:
       xedge validate scenarios/quickstart.yaml
     """
-    from xedgesim.scenario import ScenarioError, load_scenario
-
     failed = False
     for path in files:
-        try:
-            scenario = load_scenario(path)
-        except ScenarioError as error:
-            click.echo(error.report(), err=True)
+        scenario = _load_or_report(path)
+        if scenario is None:
             failed = True
             continue
-        for notice in scenario.notices:
-            click.echo(f"{path}: note: {notice}", err=True)
         instances = sum(spec.count for spec in scenario.nodes)
         click.echo(f"{path}: ok ({len(scenario.nodes)} nodes, {instances} instances, "
                    f"{scenario.duration_ns / 1e9:g}s)")
