@@ -12,7 +12,7 @@ import numpy as np
 
 from xedgesim.models.base import Node, SimContext
 from xedgesim.models.topics import render
-from xedgesim.scenario.model import NodeSpec, SensorParams
+from xedgesim.scenario.model import Distribution, NodeSpec, SensorParams
 from xedgesim.sim.distributions import sample
 from xedgesim.sim.kernel import TIMER
 from xedgesim.sim.messages import MessageBatch
@@ -34,6 +34,7 @@ class SensorFleet(Node):
         self._gaps = (
             Streams(seed, f"node:{spec.id}:gaps", count) if params.process == "poisson" else None
         )
+        self._gap_distribution = Distribution("exponential", (float(params.interval_ns),))
         everyone = np.arange(count)
         if params.phase != "random":
             self.next_time = np.full(count, params.phase, dtype=np.int64)
@@ -55,8 +56,8 @@ class SensorFleet(Node):
 
     def _gap(self, instances: np.ndarray) -> np.ndarray:
         """Poisson process: exponential inter-arrival times with mean ``interval``."""
-        uniforms = self._gaps.uniform(instances)
-        return np.rint(-np.log1p(-uniforms) * self.params.interval_ns).astype(np.int64)
+        gaps = sample(self._gap_distribution, self._gaps.uniform(instances))
+        return np.rint(gaps).astype(np.int64)
 
     def _due(self, end: int) -> tuple[np.ndarray, np.ndarray]:
         """Every (instance, time) emission before ``end``, ordered by time then instance."""
