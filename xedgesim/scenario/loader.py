@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
+from xedgesim.scenario import limits
 from xedgesim.scenario.errors import Problem, ScenarioError
 from xedgesim.scenario.faults import read_faults
 from xedgesim.scenario.legacy import LEGACY_MARKER, convert_legacy
@@ -21,13 +23,7 @@ DEFAULT_SEED = 1
 def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     """Read and check a scenario file; raise ``ScenarioError`` with all its problems."""
     filename = os.fspath(path)
-    try:
-        data = Path(filename).read_bytes()
-    except OSError as error:
-        reason = error.strerror or str(error)
-        raise ScenarioError(
-            [Problem(None, f"cannot read scenario '{filename}': {reason}")]
-        ) from None
+    data = _read_bounded(filename)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -37,6 +33,49 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
             [Problem(Location(filename, line, column), "the file is not UTF-8 text")]
         ) from None
     return load_scenario_text(text, filename)
+
+
+def _read_bounded(filename: str) -> bytes:
+    """The file's bytes, refusing what is not a regular file or is over the size limit.
+
+    Opened non-blocking so that a FIFO cannot hang us, checked with ``fstat`` so that a device
+    (``/dev/zero``) is never read, and read with a bound so that a file growing while we read
+    cannot exhaust memory either.
+    """
+    whole_file = Location(filename, 0, 0)
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(filename, flags)
+    except (OSError, ValueError) as error:  # ValueError: a NUL in the path
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise ScenarioError([Problem(whole_file, f"cannot read the scenario: {reason}")]) from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            problem = "cannot read the scenario: it is a directory"
+            raise ScenarioError([Problem(whole_file, problem, "give the path of a .yaml file")])
+        if not stat.S_ISREG(info.st_mode):
+            raise ScenarioError([Problem(whole_file, "the scenario is not a regular file")])
+        chunks, size = [], 0
+        with os.fdopen(fd, "rb", closefd=False) as stream:
+            while size <= limits.MAX_FILE_BYTES:
+                chunk = stream.read(limits.MAX_FILE_BYTES + 1 - size)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise ScenarioError([Problem(whole_file, f"cannot read the scenario: {reason}")]) from None
+    finally:
+        os.close(fd)
+    if size > limits.MAX_FILE_BYTES:
+        raise ScenarioError([Problem(
+            whole_file,
+            f"the scenario is larger than {limits.MAX_FILE_BYTES // 2**20} MiB",
+            "see 'Limits' in docs/scenario.md",
+        )])
+    return b"".join(chunks)
 
 
 def load_scenario_text(text: str, filename: str = "<scenario>") -> Scenario:

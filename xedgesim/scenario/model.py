@@ -17,13 +17,19 @@ FaultAction = Literal["crash", "restart", "link_down", "link_up", "partition", "
 
 @dataclass(frozen=True)
 class Location:
-    """A place in a scenario file, 1-based like editors show it."""
+    """A place in a scenario file, 1-based like editors show it.
+
+    Line 0 stands for the file as a whole (it cannot be read, or is too large), so that such a
+    problem still starts with the file name, like every other.
+    """
 
     file: str
     line: int
     column: int
 
     def __str__(self) -> str:
+        if self.line == 0:
+            return self.file
         return f"{self.file}:{self.line}:{self.column}"
 
 

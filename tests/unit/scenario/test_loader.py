@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from xedgesim import registry
-from xedgesim.scenario import Location, ScenarioError, load_scenario, load_scenario_text
+from xedgesim.scenario import Location, ScenarioError, limits, load_scenario, load_scenario_text
 from xedgesim.scenario.model import (
     BrokerParams,
     CloudParams,
@@ -220,18 +221,41 @@ def test_load_scenario_reads_a_file(tmp_path: Path) -> None:
     assert scenario.name == "mine" and scenario.source == str(path)
 
 
-def test_missing_file_is_a_problem_without_location(tmp_path: Path) -> None:
+def test_missing_file_is_a_problem_located_at_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.yaml"
     with pytest.raises(ScenarioError) as info:
-        load_scenario(tmp_path / "nope.yaml")
+        load_scenario(path)
     (problem,) = info.value.problems
-    assert problem.location is None
-    assert problem.message.startswith("cannot read scenario '")
-    assert "No such file" in problem.message
+    assert problem.location == Location(str(path), 0, 0)
+    assert str(problem) == f"{path}: cannot read the scenario: No such file or directory"
 
 
 def test_directory_is_a_problem(tmp_path: Path) -> None:
-    with pytest.raises(ScenarioError):
+    with pytest.raises(ScenarioError) as info:
         load_scenario(tmp_path)
+    assert str(info.value.problems[0]).startswith(f"{tmp_path}: cannot read the scenario: it is")
+
+
+@pytest.mark.parametrize("make", ["fifo", "device"])
+def test_a_fifo_or_a_device_is_refused_unread(tmp_path: Path, make: str) -> None:
+    """A FIFO with no writer would block a plain open; /dev/zero would fill the memory."""
+    path = Path("/dev/zero")
+    if make == "fifo":
+        path = tmp_path / "pipe.yaml"
+        os.mkfifo(path)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert info.value.report() == f"{path}: the scenario is not a regular file"
+
+
+def test_a_file_over_the_size_limit_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_bytes(b"# " + b"x" * limits.MAX_FILE_BYTES + b"\n")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert info.value.report() == (
+        f"{path}: the scenario is larger than 10 MiB (see 'Limits' in docs/scenario.md)"
+    )
 
 
 def test_non_utf8_file_points_at_the_byte(tmp_path: Path) -> None:
