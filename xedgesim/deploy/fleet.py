@@ -50,14 +50,13 @@ def host_name(index: int) -> str:
     return f"edge-{index}"
 
 
-def connect() -> Any:
+def connect(timeout: int = 120) -> Any:
     """A docker SDK client whose engine answered, or DeployError saying how to get one."""
-    from xedgesim.docker.containers import connect as connect_engine
-    from xedgesim.errors import NodeFailure
+    from xedgesim import engine
 
     try:
-        return connect_engine()
-    except NodeFailure as error:
+        return engine.connect(timeout=timeout)
+    except engine.EngineUnavailable as error:
         raise DeployError(str(error)) from None
 
 

@@ -26,7 +26,6 @@ LABEL_MANAGED = "org.xedgesim.managed"
 LABEL_RUN = "org.xedgesim.run"
 LABEL_NODE = "org.xedgesim.node"
 LABEL_OWNER = "org.xedgesim.owner"  # host:pid of the coordinator, so clean spares live runs
-SETUP_HINT = "start one with: sudo bash scripts/setup-host"
 
 
 class ContainerError(NodeFailure):
@@ -58,17 +57,14 @@ class RunningContainer:
         return ("127.0.0.1", self.host_ports[port])
 
 
-def connect() -> Any:
+def connect(timeout: int = 120) -> Any:
     """A docker SDK client whose engine answered, or ContainerError saying how to get one."""
-    import docker
-    import requests
+    from xedgesim import engine
 
     try:
-        client = docker.from_env(timeout=120)
-        client.ping()
-    except (docker.errors.DockerException, requests.RequestException) as error:
-        raise ContainerError(f"no Docker engine answers ({error}); {SETUP_HINT}") from None
-    return client
+        return engine.connect(timeout=timeout)
+    except engine.EngineUnavailable as error:
+        raise ContainerError(str(error)) from None
 
 
 def new_run_id() -> str:
