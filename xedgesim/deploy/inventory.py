@@ -1,9 +1,11 @@
 """Inventories: the staging one ``xedge stage`` writes, and any one a command is pointed at.
 
 The contract with the Ansible content: hosts of the group ``edge`` carry ``ansible_host``,
-``ansible_port``, ``ansible_user``, ``ansible_ssh_private_key_file``, ``xedgesim_arch``
-(amd64|arm64) and ``xedgesim_mqtt_probe_host``/``xedgesim_mqtt_probe_port`` (where this
-machine reaches the host's broker for the smoke test).
+``ansible_port``, ``ansible_user``, ``ansible_ssh_private_key_file`` and ``xedgesim_arch`` (amd64|arm64). Where this machine reaches
+a host's broker for the smoke test is derived (``mqtt_endpoint``): ``ansible_host`` and the
+broker's TLS port (8883) when the inventory gives the broker a certificate, unless
+``xedgesim_mqtt_probe_host``/``xedgesim_mqtt_probe_port`` say otherwise (a staging host
+publishes its broker on a loopback port).
 
 Inventories are read with ``ansible-inventory --list`` rather than parsed here, so every form
 Ansible accepts (YAML, INI, directories, group_vars, plugins, vaulted files) means the same to
@@ -25,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from xedgesim.deploy import certificates
 from xedgesim.deploy.errors import DeployError, UsageError
 
 GROUP = "edge"
@@ -42,14 +45,73 @@ class InventoryHost:
     def arch(self) -> str:
         return str(self.vars.get("xedgesim_arch", ""))
 
-    @property
-    def probe(self) -> tuple[str, int] | None:
-        """Where the smoke test reaches this host's broker, if the inventory says."""
-        host = self.vars.get("xedgesim_mqtt_probe_host")
-        port = self.vars.get("xedgesim_mqtt_probe_port")
-        if host is None or port is None:
-            return None
-        return str(host), int(port)
+    def mqtt_endpoint(self, inventory_dir: Path) -> MqttEndpoint:
+        """Where the smoke test reaches this host's broker: see ``mqtt_endpoint``."""
+        return mqtt_endpoint(self.name, self.vars, inventory_dir)
+
+
+@dataclass(frozen=True)
+class MqttEndpoint:
+    """A broker as this machine reaches it: TLS (verified against ``ca``, or the system's
+    trusted CAs when ``ca`` is None) unless the fleet was deployed in plain text."""
+
+    host: str
+    port: int
+    tls: bool
+    ca: Path | None = None
+
+
+# The only template expressions a controller path in an inventory may hold here: inventory
+# variables are read raw (ansible-inventory does not template them), so anything else is
+# refused rather than guessed.
+PATH_TEMPLATE = re.compile(r"\{\{\s*(inventory_dir|inventory_hostname)\s*\}\}")
+
+
+def controller_path(value: Any, name: str, inventory_dir: Path, variable: str) -> Path:
+    """A path an inventory gives for a file on this machine (``mqtt_tls_ca``), with
+    ``{{ inventory_dir }}`` and ``{{ inventory_hostname }}`` filled in."""
+    text = PATH_TEMPLATE.sub(lambda match: str(inventory_dir) if match.group(1) ==
+                             "inventory_dir" else name, str(value))
+    if "{{" in text or "{%" in text:
+        raise UsageError(f"{name}: {variable} is {value!r}; xedgesim reads it without "
+                         "Ansible: use a plain path, {{ inventory_dir }} or "
+                         "{{ inventory_hostname }}")
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else inventory_dir / path
+
+
+def mqtt_endpoint(name: str, variables: Mapping[str, Any], inventory_dir: Path) -> MqttEndpoint:
+    """Where and how this machine reaches host ``name``'s broker.
+
+    TLS when the inventory gives the broker a certificate (``mqtt_tls_cert``): the host is
+    ``ansible_host`` (else the host's name), the port the broker's TLS port, and the server
+    certificate is checked against ``mqtt_tls_ca``. ``xedgesim_mqtt_probe_host`` and
+    ``xedgesim_mqtt_probe_port`` override the address (a port forward, a staging host). A
+    broker without a certificate (deployed with ``--insecure-plaintext``) is reached in plain
+    text on ``xedgesim_mqtt_port``.
+    """
+    tls = bool(str(variables.get(certificates.CERT_VAR) or ""))
+    host = variables.get("xedgesim_mqtt_probe_host") or variables.get("ansible_host") or name
+    default_port = (variables.get("mqtt_broker_tls_port", certificates.TLS_PORT) if tls
+                    else variables.get("xedgesim_mqtt_port", 1883))
+    port = variables.get("xedgesim_mqtt_probe_port") or default_port
+    try:
+        number = int(port)
+    except (TypeError, ValueError):
+        number = 0
+    if not 0 < number < 65536:
+        raise UsageError(f"{name}: the broker's port {port!r} is not a port number "
+                         "(xedgesim_mqtt_probe_port)")
+    ca_value = str(variables.get(certificates.CA_VAR) or "")
+    ca = (controller_path(ca_value, name, inventory_dir, certificates.CA_VAR)
+          if tls and ca_value else None)
+    return MqttEndpoint(str(host), number, tls, ca)
+
+
+def inventory_dir(path: Path) -> Path:
+    """Ansible's ``inventory_dir`` for a host defined in ``path`` (a file or a directory)."""
+    resolved = path.resolve()
+    return resolved if resolved.is_dir() else resolved.parent
 
 
 @dataclass(frozen=True)
@@ -85,14 +147,16 @@ class StagingHost:
 
     name: str
     ssh_port: int
-    mqtt_port: int
+    mqtt_port: int  # the broker's TLS listener, published on 127.0.0.1
     arch: str
     emulated: bool = False  # the images' arch is not the machine's: they run under qemu
 
 
 def write_staging(path: Path, hosts: Iterable[StagingHost], private_key: Path,
-                  known_hosts: Path) -> Path:
-    """Write the staging inventory (YAML): group ``edge``, one entry per simulated Pi.
+                  known_hosts: Path,
+                  tls: Mapping[str, Mapping[str, str]] | None = None) -> Path:
+    """Write the staging inventory (YAML): group ``edge``, one entry per simulated Pi;
+    ``tls`` gives each host its broker's certificate variables (``HostTls.inventory_vars``).
 
     Host keys are checked against the run's own known_hosts, and only the run's key is
     offered (``IdentitiesOnly``), so an agent's keys never reach the fleet.
@@ -111,6 +175,7 @@ def write_staging(path: Path, hosts: Iterable[StagingHost], private_key: Path,
             "xedgesim_mqtt_probe_host": "127.0.0.1",
             "xedgesim_mqtt_probe_port": host.mqtt_port,
             **({"xedgesim_arch_emulated": True} if host.emulated else {}),
+            **dict((tls or {}).get(host.name) or {}),
         }
         for host in hosts
     }
