@@ -3,10 +3,18 @@
 * Each run gets its own absolute private data dir under the run directory
   (``<run>/ansible/<NN>-<name>/``), so artifacts of a converge and of the idempotence converge
   never mix, and everything a run did stays with the run.
-* Secrets never pass through ansible-runner's ``env/`` files or environment: runner writes its
-  whole environment into ``artifacts/<ident>/command``. Non-secret extra vars are given as a
-  dict; secret vars only as ``-e @file`` on the command line, naming a 0600 file. The ``env/``
-  files are suppressed, and the ``command`` artifact keeps only the variables this module set.
+* Secrets never pass through ansible-runner's ``env/`` files or environment: runner writes the
+  environment it gives ansible-playbook into ``artifacts/<ident>/command`` before the playbook
+  starts, so a run killed at any moment leaves it on disk. That environment is therefore cut
+  down to an allowlist *before* runner writes it (``passed_environment``): Ansible's own
+  settings and what a login and ssh need, never a variable whose name says it may hold a
+  secret (``*PASS*``, ``*TOKEN*``, ``*SECRET*``, ``*PRIVATE_KEY*``, ``*VAULT*``, ...). The few
+  such variables that name a *file* (``ANSIBLE_VAULT_PASSWORD_FILE``, ``ANSIBLE_PRIVATE_KEY_FILE``
+  ...) become the equivalent command-line option, so only the path is written. Non-secret extra
+  vars are given as a dict; secret vars only as ``-e @file``, naming a 0600 file. The ``env/``
+  files are suppressed.
+* Ansible's executables are looked for next to the running interpreter first
+  (``Path(sys.executable).parent``): ``.venv/bin/xedge`` works without an activated venv.
 * Events are streamed to a live display and folded into per-host stats and failures as
   ``host · task · message`` (``events.py``); the recap comes from runner's structured stats.
 * Ctrl-C and SIGTERM set a flag that ansible-runner polls (``cancel_callback``); runner stops
@@ -16,10 +24,10 @@
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import shlex
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -35,8 +43,23 @@ from xedgesim.deploy.events import EventTracker, Failure, HostStats, Record, sta
 
 # how often (s) ansible-runner asks whether to cancel: bounds the Ctrl-C reaction time
 CANCEL_POLL_S = 0.5
-# the variables (besides ANSIBLE_*/RUNNER_*) a ``command`` artifact may keep
-KEPT_ENV = frozenset({"PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV"})
+# the variables of the caller's environment ansible-playbook gets besides Ansible's and
+# ansible-runner's own settings: what a login and ssh need, nothing that may hold a secret
+PASSED_ENV = frozenset({"HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE",
+                        "LC_MESSAGES", "TERM", "TZ", "TMPDIR", "SSH_AUTH_SOCK", "VIRTUAL_ENV",
+                        "PYTHONPATH", "ORIGINAL_STDOUT_CALLBACK"})
+# prefixes of the settings of Ansible and of ansible-runner (which adds its callback's settings)
+PASSED_PREFIXES = ("ANSIBLE_", "RUNNER_", "AWX_")
+# a variable whose name holds one of these may hold a secret: never passed, never written
+SECRET_MARKERS = ("PASS", "TOKEN", "SECRET", "PRIVATE_KEY", "VAULT", "CREDENTIAL", "API_KEY",
+                  "APIKEY", "AUTH_KEY")
+# variables that name a secret's *file*: passed as the option instead (only the path is written)
+SECRET_FILE_OPTIONS = {
+    "ANSIBLE_VAULT_PASSWORD_FILE": "--vault-password-file",
+    "ANSIBLE_PRIVATE_KEY_FILE": "--private-key",
+    "ANSIBLE_BECOME_PASSWORD_FILE": "--become-password-file",
+    "ANSIBLE_CONNECTION_PASSWORD_FILE": "--connection-password-file",
+}
 
 
 @dataclass(frozen=True)
@@ -52,6 +75,7 @@ class PlaybookResult:
     changes: tuple[tuple[str, str], ...]  # (host, task) that reported a change
     artifact_dir: Path
     seconds: float
+    withheld_env: tuple[str, ...] = ()  # names of variables not passed (they may hold secrets)
     copied_bytes: int = 0
     output_tail: str = ""  # Ansible's last output lines, kept when it produced no recap
     check: bool = False
@@ -105,6 +129,7 @@ class PlaybookResult:
             "failures": [failure.line() for failure in self.failures],
             "changes": [f"{host} · {task}" for host, task in self.changes],
             "copied_bytes": self.copied_bytes,
+            "withheld_env": list(self.withheld_env),
             "artifacts": str(self.artifact_dir),
         }
 
@@ -131,11 +156,13 @@ def run_playbook(
 ) -> PlaybookResult:
     """Run ``run.playbook`` to its end (or until Ctrl-C) and return what it did.
 
+    ``runner_api`` is ``ansible_runner.interface`` (its ``init_runner`` prepares a Runner
+    without starting it, so the environment is cut down before runner writes it anywhere).
     Raises Interrupted after a cancelled run (its artifacts are kept) and DeployError when
     ansible-runner itself cannot start.
     """
     if runner_api is None:
-        runner_api = importlib.import_module("ansible_runner")
+        runner_api = importlib.import_module("ansible_runner.interface")
     project_dir = (run.project_dir or paths.project_root()).resolve()
     private = private_data_dir(run.run_dir, run.name)
     for secret in run.secret_vars:
@@ -152,13 +179,13 @@ def run_playbook(
     started = time.monotonic()
     with cancel_on_signals() as cancelled:
         try:
-            result = runner_api.run(
+            result = runner_api.init_runner(
                 private_data_dir=str(private),
                 project_dir=str(project_dir),
                 playbook=str(run.playbook.resolve()),
                 inventory=[str(path.resolve()) for path in run.inventories],
                 extravars=dict(run.extravars),
-                cmdline=command_line(run),
+                cmdline=command_line(run, os.environ),
                 limit=run.limit,
                 envvars=envvars,
                 ident=run.name,
@@ -168,12 +195,15 @@ def run_playbook(
                 event_handler=on_event,
                 cancel_callback=cancelled.is_set,
             )
+            # what runner would pass (and write into ``command``) is the caller's whole
+            # environment plus its own settings: only the allowlist goes on
+            result.config.env, withheld = passed_environment(result.config.env, envvars)
+            result.run()
         except Exception as error:  # runner's own failures: a missing binary, a bad config
             raise DeployError(f"{run.name}: ansible-runner could not run {run.playbook}: "
                               f"{error}") from error
     seconds = time.monotonic() - started
     artifact_dir = Path(result.config.artifact_dir)
-    redact_command_artifact(artifact_dir, envvars)
     stats = structured_stats(result) or tracker.stats or {}
     outcome = PlaybookResult(
         name=run.name,
@@ -185,6 +215,7 @@ def run_playbook(
         changes=tuple(tracker.changes),
         artifact_dir=artifact_dir,
         seconds=seconds,
+        withheld_env=withheld,
         copied_bytes=tracker.copied_bytes,
         output_tail="" if stats else output_tail(artifact_dir),
         check=run.check,
@@ -217,6 +248,7 @@ def environment(private: Path, project_dir: Path) -> dict[str, str]:
     (staging inventories carry their own known_hosts), unless the user's environment says.
     """
     env = {
+        "PATH": executable_path(),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_LOCAL_TEMP": str(private / "tmp"),
@@ -228,9 +260,43 @@ def environment(private: Path, project_dir: Path) -> dict[str, str]:
     return env
 
 
-def command_line(run: PlaybookRun) -> str:
-    """ansible-playbook options: secret vars files by path (``-e @file``), check mode."""
+def executable_path(path: str | None = None) -> str:
+    """``PATH`` with the running interpreter's directory first: Ansible's executables are
+    installed next to it (``.venv/bin``), and a venv run as ``.venv/bin/xedge`` is not on
+    ``PATH``."""
+    here = str(Path(sys.executable).parent)
+    rest = [entry for entry in (os.environ.get("PATH", os.defpath) if path is None
+                                else path).split(os.pathsep) if entry and entry != here]
+    return os.pathsep.join([here, *rest])
+
+
+def secret_bearing(name: str) -> bool:
+    """May a variable of this name hold a secret? Judged by its name alone, on purpose: a
+    value cannot be told to be secret."""
+    upper = name.upper()
+    return any(marker in upper for marker in SECRET_MARKERS)
+
+
+def passed_environment(env: Mapping[str, str],
+                       ours: Mapping[str, str]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """What ansible-playbook gets (and runner writes into ``command``) of ``env``: the
+    variables this module set, ``PASSED_ENV``, and the settings of Ansible and runner
+    (``PASSED_PREFIXES``); never a secret-bearing one. Returns it and the names withheld."""
+    passed = {}
+    for key, value in env.items():
+        if key in ours or (not secret_bearing(key)
+                           and (key in PASSED_ENV or key.startswith(PASSED_PREFIXES))):
+            passed[key] = value
+    return passed, tuple(sorted(set(env) - set(passed)))
+
+
+def command_line(run: PlaybookRun, env: Mapping[str, str] | None = None) -> str:
+    """ansible-playbook options: secret vars files by path (``-e @file``), the files of
+    secrets the caller's environment names (``SECRET_FILE_OPTIONS``), check mode."""
     parts = []
+    for variable, option in SECRET_FILE_OPTIONS.items():
+        if (env or {}).get(variable):
+            parts += [option, str((env or {})[variable])]
     for secret in run.secret_vars:
         parts += ["-e", f"@{secret.resolve()}"]
     if run.check:
@@ -276,26 +342,6 @@ def structured_stats(result: Any) -> dict[str, HostStats] | None:
     except Exception:  # runner reads its event files: a run that died early may have none
         return None
     return stats_from_event(stats) if stats else None
-
-
-def redact_command_artifact(artifact_dir: Path, envvars: Mapping[str, str]) -> None:
-    """Keep in ``command`` only the variables this module set and a few harmless ones: runner
-    copies the caller's whole environment there, and that may hold anything."""
-    path = artifact_dir / "command"
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return
-    env = data.get("env") or {}
-    kept = {key: value for key, value in env.items()
-            if key in envvars or key in KEPT_ENV or key.startswith(("ANSIBLE_", "RUNNER_"))}
-    data["env"] = kept
-    data["env_redacted"] = sorted(set(env) - set(kept))
-    temporary = path.with_name("command.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle)
-    os.replace(temporary, path)
 
 
 def output_tail(artifact_dir: Path, lines: int = 15) -> str:

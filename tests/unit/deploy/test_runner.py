@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -20,7 +23,9 @@ SECRET = "s3cr3t-value-never-logged"
 
 
 class FakeApi:
-    """Stands in for the ``ansible_runner`` module: replays events through the handler."""
+    """Stands in for ``ansible_runner.interface``: ``init_runner`` prepares a runner whose
+    environment is the caller's plus what runner adds, as the real one does; ``run`` writes
+    the ``command`` artifact from that environment and replays events through the handler."""
 
     def __init__(self, events: list[dict[str, Any]], status: str = "successful", rc: int = 0,
                  interrupt: bool = False, stdout: str = "") -> None:
@@ -31,14 +36,21 @@ class FakeApi:
         self.stdout = stdout
         self.calls: list[dict[str, Any]] = []
 
-    def run(self, **kwargs: Any) -> Any:
+    def init_runner(self, **kwargs: Any) -> Any:
         self.calls.append(kwargs)
         artifact_dir = Path(kwargs["private_data_dir"]) / "artifacts" / kwargs["ident"]
+        env = {**os.environ, **kwargs["envvars"], "ANSIBLE_STDOUT_CALLBACK": "awx_display",
+               "AWX_ISOLATED_DATA_DIR": str(artifact_dir)}
+        fake = SimpleNamespace(config=SimpleNamespace(artifact_dir=artifact_dir, env=env),
+                               status=None, rc=None, stats=None)
+        fake.run = lambda: self._run(fake, kwargs)
+        return fake
+
+    def _run(self, fake: Any, kwargs: dict[str, Any]) -> None:
+        artifact_dir = fake.config.artifact_dir
         artifact_dir.mkdir(parents=True)
-        env = {**kwargs["envvars"], "AWS_SECRET_ACCESS_KEY": SECRET, "PATH": "/usr/bin",
-               "ANSIBLE_STDOUT_CALLBACK": "awx_display"}
         (artifact_dir / "command").write_text(json.dumps({"command": ["ansible-playbook"],
-                                                          "env": env}))
+                                                          "env": fake.config.env}))
         (artifact_dir / "stdout").write_text(self.stdout)
         status = self.status
         for event in self.events:
@@ -48,10 +60,9 @@ class FakeApi:
                 if kwargs["cancel_callback"]():
                     status = "canceled"
                     break
-        stats = next((e["event_data"] for e in self.events
-                      if e["event"] == "playbook_on_stats"), None)
-        return SimpleNamespace(status=status, rc=self.rc if status != "canceled" else 254,
-                               stats=stats, config=SimpleNamespace(artifact_dir=artifact_dir))
+        fake.stats = next((e["event_data"] for e in self.events
+                           if e["event"] == "playbook_on_stats"), None)
+        fake.status, fake.rc = status, self.rc if status != "canceled" else 254
 
 
 @pytest.fixture
@@ -123,15 +134,52 @@ def test_result_reads_per_host_stats_and_failures(tmp_path: Path, project: Path,
     assert "edge-1  ok=65 changed=11 failed=1 unreachable=0 rescued=1" in result.recap()
 
 
-def test_command_artifact_keeps_only_what_the_run_set(tmp_path: Path, project: Path,
-                                                      failed_canary_events) -> None:
+# variables of the caller's environment that hold (or name) secrets, and harmless ones
+SECRET_ENV = {"ANSIBLE_BECOME_PASS": SECRET + "-become", "ANSIBLE_PRIVATE_KEY": SECRET + "-key",
+              "AWS_SECRET_ACCESS_KEY": SECRET + "-aws", "GITHUB_TOKEN": SECRET + "-gh",
+              "ANSIBLE_VAULT_PASSWORD": SECRET + "-vault", "MQTT_PASSWORD": SECRET + "-mqtt"}
+
+
+def test_command_artifact_holds_only_the_allowlist(tmp_path: Path, project: Path,
+                                                    failed_canary_events,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in SECRET_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("ANSIBLE_REMOTE_USER", "pi")
+    monkeypatch.setenv("SOME_UNRELATED_SETTING", "x")
     result = run_playbook(a_run(tmp_path, project), runner_api=FakeApi(failed_canary_events))
-    saved = json.loads((result.artifact_dir / "command").read_text())
-    assert "AWS_SECRET_ACCESS_KEY" not in saved["env"]
-    assert saved["env_redacted"] == ["AWS_SECRET_ACCESS_KEY"]
-    assert saved["env"]["ANSIBLE_STDOUT_CALLBACK"] == "awx_display"
-    assert oct((result.artifact_dir / "command").stat().st_mode & 0o777) == "0o600"
-    assert SECRET not in (result.artifact_dir / "command").read_text()
+    text = (result.artifact_dir / "command").read_text()
+    saved = json.loads(text)["env"]
+    leaked = [key for key, value in SECRET_ENV.items() if value in text or key in saved]
+    assert not leaked, f"the command artifact holds {leaked}"
+    assert saved["ANSIBLE_STDOUT_CALLBACK"] == "awx_display"  # runner's own settings pass
+    assert saved["ANSIBLE_REMOTE_USER"] == "pi"  # so do the caller's Ansible settings
+    assert "SOME_UNRELATED_SETTING" not in saved
+    assert set(SECRET_ENV) <= set(result.withheld_env)
+    assert set(SECRET_ENV) <= set(result.as_dict()["withheld_env"])
+
+
+def test_secret_files_named_by_the_environment_become_options(
+        tmp_path: Path, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANSIBLE_VAULT_PASSWORD_FILE", "/home/op/.vault-pass")
+    monkeypatch.setenv("ANSIBLE_PRIVATE_KEY_FILE", "/home/op/.ssh/id_pi")
+    api = FakeApi([])
+    result = run_playbook(a_run(tmp_path, project), runner_api=api)
+    assert api.calls[0]["cmdline"] == ("--vault-password-file /home/op/.vault-pass "
+                                       "--private-key /home/op/.ssh/id_pi")
+    saved = json.loads((result.artifact_dir / "command").read_text())["env"]
+    assert "ANSIBLE_VAULT_PASSWORD_FILE" not in saved
+    assert "ANSIBLE_PRIVATE_KEY_FILE" not in saved
+
+
+def test_ansible_is_found_next_to_the_interpreter(tmp_path: Path, project: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    api = FakeApi([])
+    result = run_playbook(a_run(tmp_path, project), runner_api=api)
+    saved = json.loads((result.artifact_dir / "command").read_text())["env"]
+    assert saved["PATH"].split(os.pathsep) == [str(Path(sys.executable).parent), "/usr/bin",
+                                               "/bin"]
 
 
 def test_a_secrets_file_others_can_read_is_refused(tmp_path: Path, project: Path) -> None:
@@ -163,3 +211,75 @@ def test_check_mode_is_on_the_command_line(tmp_path: Path, project: Path) -> Non
     api = FakeApi([])
     run_playbook(a_run(tmp_path, project, check=True), runner_api=api)
     assert api.calls[0]["cmdline"] == "--check"
+
+
+# A real ansible-playbook run through ansible-runner, against this machine only.
+LOCAL_PLAY = """\
+- name: A local play that waits
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Wait
+      ansible.builtin.command: sleep {seconds}
+      changed_when: false
+"""
+RUN_SCRIPT = """\
+import sys
+from pathlib import Path
+from xedgesim.deploy.runner import PlaybookRun, run_playbook
+root = Path(sys.argv[1])
+result = run_playbook(PlaybookRun(playbook=root / "play.yml", inventories=(root / "hosts",),
+                                  run_dir=root / "run", name="local", project_dir=root))
+print(result.status, result.rc, flush=True)
+"""
+
+
+def local_project(tmp_path: Path, seconds: int) -> Path:
+    (tmp_path / "play.yml").write_text(LOCAL_PLAY.format(seconds=seconds))
+    (tmp_path / "hosts").write_text(
+        f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
+    return tmp_path
+
+
+def start_local_run(root: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", RUN_SCRIPT, str(root)], env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def bare_environment(**extra: str) -> dict[str, str]:
+    """The environment of a shell where the venv is not activated: its bin is not on PATH."""
+    keep = {key: os.environ[key] for key in ("HOME", "LANG") if key in os.environ}
+    return {**keep, "PATH": "/usr/bin:/bin", **extra}
+
+
+@pytest.mark.slow
+def test_ansible_playbook_runs_without_the_venv_on_path(tmp_path: Path) -> None:
+    root = local_project(tmp_path, seconds=0)
+    done = subprocess.run([sys.executable, "-c", RUN_SCRIPT, str(root)], env=bare_environment(),
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.split() == ["successful", "0"]
+
+
+@pytest.mark.slow
+def test_a_run_killed_midway_leaves_no_secret_on_disk(tmp_path: Path) -> None:
+    root = local_project(tmp_path, seconds=60)
+    process = start_local_run(root, bare_environment(**SECRET_ENV))
+    events = root / "run" / "ansible" / "01-local" / "artifacts" / "local" / "job_events"
+    try:
+        deadline = time.monotonic() + 90
+        while not any("runner_on_start" in path.name or '"runner_on_start"' in path.read_text()
+                      for path in events.glob("*.json")):
+            assert process.poll() is None, process.communicate()[0]
+            assert time.monotonic() < deadline, "the sleep task never started"
+            time.sleep(0.2)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    files = [path for path in (root / "run").rglob("*") if path.is_file()]
+    assert any(path.name == "command" for path in files)
+    leaked = sorted({f"{key} in {path.relative_to(root)}" for path in files
+                     for key, value in SECRET_ENV.items() if value.encode() in path.read_bytes()})
+    assert not leaked, f"secrets on disk after SIGKILL: {leaked}"
