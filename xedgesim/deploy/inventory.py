@@ -29,6 +29,7 @@ import yaml
 
 from xedgesim.deploy import certificates
 from xedgesim.deploy.errors import DeployError, UsageError
+from xedgesim.deploy.runner import executable_path
 
 GROUP = "edge"
 ARCHES = ("amd64", "arm64")
@@ -196,7 +197,7 @@ def load(path: Path, overlays: Sequence[Path] = (),
     command = ["ansible-inventory", "--list"]
     for source in (*overlays, path):
         command += ["-i", str(source)]
-    environment = {**os.environ, "ANSIBLE_VERBOSITY": "0", "ANSIBLE_NOCOLOR": "1",
+    environment = {**os.environ, "PATH": executable_path(), "ANSIBLE_VERBOSITY": "0", "ANSIBLE_NOCOLOR": "1",
                    **(env or {})}
     try:
         done = subprocess.run(command, capture_output=True, text=True, env=environment,

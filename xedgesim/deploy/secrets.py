@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from xedgesim.deploy.errors import DeployError
+from xedgesim.deploy.runner import executable_path
 
 VARIABLE = "xedgesim_mqtt_users"
 FILE_NAME = "mqtt-users.yml"
@@ -97,7 +98,8 @@ def find(users: Sequence[MqttUser], name: str = PROBE_USER) -> MqttUser:
 def _vault_view(path: Path) -> str:
     try:
         done = subprocess.run(["ansible-vault", "view", str(path)], capture_output=True,
-                              text=True, timeout=60, check=False)
+                              text=True, timeout=60, check=False,
+                              env={**os.environ, "PATH": executable_path()})
     except FileNotFoundError:
         raise DeployError("ansible-vault is not installed (pip install ansible)") from None
     if done.returncode != 0:

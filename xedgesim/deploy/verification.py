@@ -23,6 +23,7 @@ from typing import Any
 
 from xedgesim.deploy import paths
 from xedgesim.deploy.errors import DeployError, Interrupted
+from xedgesim.deploy.runner import executable_path
 
 # the environment the suite reads (tests/infra/conftest.py)
 ENV_RELEASE = "XEDGESIM_RELEASE_FILE"
@@ -82,7 +83,7 @@ def run_suite(inventory: Path, out_dir: Path, *, release_file: Path | None,
         f"--junitxml={junit}", "-o", "junit_family=xunit2", "-o", "junit_suite_name=verify",
         "-p", "no:cacheprovider", "-v", "--tb=short", "--color=no", *extra_args,
     ]
-    env = {**os.environ, ENV_RESTART: "1" if restart_broker else "0",
+    env = {**os.environ, "PATH": executable_path(), ENV_RESTART: "1" if restart_broker else "0",
            ENV_SMOKE_REPORT: str(smoke_report),
            ENV_OVERLAYS: os.pathsep.join(str(p.resolve()) for p in overlays)}
     if release_file is not None:

@@ -283,3 +283,17 @@ def test_a_run_killed_midway_leaves_no_secret_on_disk(tmp_path: Path) -> None:
     leaked = sorted({f"{key} in {path.relative_to(root)}" for path in files
                      for key, value in SECRET_ENV.items() if value.encode() in path.read_bytes()})
     assert not leaked, f"secrets on disk after SIGKILL: {leaked}"
+
+
+@pytest.mark.slow
+def test_inventory_is_read_without_the_venv_on_path(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ansible-inventory`` (stage, deploy, verify read the inventory through it) is found
+    next to the interpreter too."""
+    from xedgesim.deploy import inventory
+
+    hosts = tmp_path / "hosts.yml"
+    hosts.write_text("edge:\n  hosts:\n    pi-1: {ansible_host: 192.0.2.1, xedgesim_arch: arm64}\n")
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    loaded = inventory.load(hosts)
+    assert [host.name for host in loaded.hosts] == ["pi-1"]
