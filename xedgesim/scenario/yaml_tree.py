@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from xedgesim.scenario import limits
 from xedgesim.scenario.errors import Problem
 from xedgesim.scenario.model import Location
 
 # libyaml composes about ten times faster; both give the same nodes and marks.
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_LIMITS_HINT = "see 'Limits' in docs/scenario.md"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"
 # YAML 1.2 floats that PyYAML (YAML 1.1) leaves as strings, such as 1e-3.
@@ -116,6 +118,9 @@ def parse_yaml(text: str, filename: str) -> tuple[YNode | None, list[Problem]]:
         return None, [_syntax_problem(error, text, filename)]
     except yaml.reader.ReaderError as error:
         return None, [_character_problem(error, text, filename)]
+    except RecursionError:  # PyYAML's pure-Python composer recurses (libyaml stops at 1000)
+        message = f"values nested more than {limits.MAX_YAML_DEPTH} levels deep"
+        return None, [Problem(Location(filename, 1, 1), message, _LIMITS_HINT)]
     finally:
         loader.dispose()
 
@@ -152,7 +157,12 @@ def _syntax_problem(error: yaml.MarkedYAMLError, text: str, filename: str) -> Pr
 
 
 class _Builder:
-    """Walks PyYAML's node graph once, sharing anchored nodes and refusing recursive ones."""
+    """Walks PyYAML's node graph once, sharing anchored nodes and refusing recursive ones.
+
+    Aliases make the graph a DAG whose tree can be exponentially larger than the file (a
+    "billion laughs"), so every value's expanded size and height are counted as it is built,
+    and a value over the limits is refused; whoever walks the tree later is bounded by them.
+    """
 
     def __init__(self, loader: yaml.SafeLoader, filename: str) -> None:
         self.loader = loader
@@ -160,27 +170,54 @@ class _Builder:
         self.problems: list[Problem] = []
         self._done: dict[int, YNode] = {}
         self._active: set[int] = set()
+        self._shape: dict[int, tuple[int, int]] = {}  # id(result) -> (expanded size, height)
 
     def build(self, node: yaml.Node) -> YNode:
         here = _location(node.start_mark, self.filename)
-        if id(node) in self._done:
-            return self._done[id(node)]
+        depth = len(self._active) + 1
+        done = self._done.get(id(node))
+        if done is not None:
+            if depth + self._shape[id(done)][1] - 1 <= limits.MAX_YAML_DEPTH:
+                return done
+            return self._refuse(None, here, "this value, used through an alias, would be nested "
+                                f"more than {limits.MAX_YAML_DEPTH} levels deep")
         if id(node) in self._active:
             self.problems.append(Problem(here, "a YAML alias refers to a value that contains it"))
             return YInvalid(here)
+        if depth > limits.MAX_YAML_DEPTH:
+            return self._refuse(node, here, f"values nested more than {limits.MAX_YAML_DEPTH} "
+                                "levels deep")
         self._active.add(id(node))
         try:
             if isinstance(node, yaml.MappingNode):
                 result: YNode = self._mapping(node, here)
+                children = [part for entry in result for part in (entry.key, entry.value)]
             elif isinstance(node, yaml.SequenceNode):
                 result = YSeq(here, [self.build(item) for item in node.value])
+                children = result.items
             elif isinstance(node, yaml.ScalarNode):
-                result = self._scalar(node, here)
+                result, children = self._scalar(node, here), []
             else:  # not produced by PyYAML's composer
-                result = YInvalid(here)
+                result, children = YInvalid(here), []
         finally:
             self._active.discard(id(node))
+        shapes = [self._shape.get(id(child), (1, 1)) for child in children]
+        size = 1 + sum(shape[0] for shape in shapes)
+        height = 1 + max((shape[1] for shape in shapes), default=0)
+        if size > limits.MAX_YAML_VALUES:
+            return self._refuse(node, here, f"with its aliases expanded this value holds more "
+                                f"than {limits.MAX_YAML_VALUES:,} values")
+        self._shape[id(result)] = (size, height)
         self._done[id(node)] = result
+        return result
+
+    def _refuse(self, node: yaml.Node | None, here: Location, message: str) -> YInvalid:
+        """One problem, and a stand-in that every later alias to ``node`` shares quietly."""
+        self.problems.append(Problem(here, message, _LIMITS_HINT))
+        result = YInvalid(here)
+        self._shape[id(result)] = (1, 0)  # counts as nothing: its parents are not refused too
+        if node is not None:
+            self._done[id(node)] = result
         return result
 
     def _scalar(self, node: yaml.ScalarNode, here: Location) -> YNode:

@@ -135,3 +135,38 @@ def test_control_character_is_a_problem_at_its_place() -> None:
     assert [str(p) for p in problems] == [
         "f.yaml:2:5: invalid YAML: the control character #x0001 is not allowed"
     ]
+
+
+def _laughs(levels: int) -> str:
+    """The "billion laughs": each level ten aliases of the one before, 10**levels values."""
+    lines = ["l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, levels):
+        lines.append(f"l{level}: &l{level} [{', '.join([f'*l{level - 1}'] * 10)}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_where_it_passes_the_limit() -> None:
+    root, problems = parse_yaml(_laughs(9), "f.yaml")
+    assert [str(problem) for problem in problems] == [
+        "f.yaml:7:5: with its aliases expanded this value holds more than 5,000,000 values "
+        "(see 'Limits' in docs/scenario.md)"
+    ]
+    assert isinstance(root, YMap)
+    assert isinstance(root.get("l6"), YInvalid) and isinstance(root.get("l8"), YSeq)
+
+
+def test_deep_nesting_is_one_problem_not_a_recursion_error() -> None:
+    _, problems = parse_yaml("a: " + "[" * 900 + "]" * 900 + "\n", "f.yaml")
+    (problem,) = problems
+    assert problem.message == "values nested more than 64 levels deep"
+    # libyaml composes it and we refuse at the 65th level; PyYAML's own composer recurses
+    assert problem.location in (Location("f.yaml", 1, 67), Location("f.yaml", 1, 1))
+
+
+def test_nesting_through_aliases_counts_too() -> None:
+    text = "a0: &a0 [x]\n" + "".join(f"a{i}: &a{i} [*a{i - 1}]\n" for i in range(1, 80))
+    _, problems = parse_yaml(text, "f.yaml")
+    assert [str(problem) for problem in problems] == [  # where *a61 is used, 65 levels down
+        "f.yaml:62:6: this value, used through an alias, would be nested more than 64 levels "
+        "deep (see 'Limits' in docs/scenario.md)"
+    ]
