@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -14,10 +15,12 @@ from xedgesim.scenario.model import Location, NetworkSpec, Scenario
 from xedgesim.scenario.network import read_network
 from xedgesim.scenario.nodes import NodeDraft, NodeIndex, build_node, read_drafts
 from xedgesim.scenario.reader import Reader, label
-from xedgesim.scenario.yaml_tree import YMap, parse_yaml
+from xedgesim.scenario.yaml_tree import YMap, YNode, parse_yaml
 
 TOP_KEYS = ("name", "seed", "duration", "network", "nodes", "faults")
 DEFAULT_SEED = 1
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_NOT_NAME = re.compile(r"[^A-Za-z0-9._-]+|\.\.+")
 
 
 def load_scenario(path: str | os.PathLike[str]) -> Scenario:
@@ -105,9 +108,9 @@ def load_scenario_text(text: str, filename: str = "<scenario>") -> Scenario:
 def _read_scenario(reader: Reader, top: YMap, filename: str) -> Scenario | None:
     context = "the scenario"
     reader.check_keys(top, TOP_KEYS, context)
-    name: str | None = Path(filename).stem or "scenario"
+    name: str | None = slug(Path(filename).stem)
     if "name" in top:
-        name = reader.string(top.entries["name"].value, label("name", context))
+        name = _read_name(reader, top.entries["name"].value)
     seed: int | None = DEFAULT_SEED
     if "seed" in top:
         seed = reader.integer(top.entries["seed"].value, label("seed", context), minimum=0)
@@ -139,6 +142,31 @@ def _read_scenario(reader: Reader, top: YMap, filename: str) -> Scenario | None:
         source=filename,
         notices=tuple(reader.notices),
     )
+
+
+def slug(text: str) -> str:
+    """``text`` made a safe name: runs of other characters become '-', at most 64 characters."""
+    words = _NOT_NAME.split(text)
+    made = "-".join(word for word in words if word and word.strip("."))[: limits.MAX_NAME_CHARS]
+    return made.strip("-._") or "scenario"
+
+
+def _read_name(reader: Reader, node: YNode) -> str | None:
+    """The scenario's name, which becomes a directory name: one safe path component."""
+    what = label("name", "the scenario")
+    name = reader.string(node, what)
+    if name is None:
+        return None
+    if NAME_PATTERN.fullmatch(name) and ".." not in name and len(name) <= limits.MAX_NAME_CHARS:
+        return name
+    shown = name if len(name) <= 40 else name[:40] + "…"
+    reader.report(
+        node,
+        f"{what} must be at most {limits.MAX_NAME_CHARS} letters, digits, '_', '.' and '-', "
+        f"start with a letter or digit and not contain '..', found {shown!r}",
+        f"it names the run's directory; did you mean '{slug(name)}'?",
+    )
+    return None
 
 
 def _read_nodes(reader: Reader, top: YMap) -> list[NodeDraft] | None:

@@ -417,3 +417,37 @@ def test_the_first_example_of_the_reference_page_loads() -> None:
     page = (REPO / "docs" / "scenario.md").read_text(encoding="utf-8")
     example = page.split("```yaml\n", 1)[1].split("```", 1)[0]
     assert load_scenario_text(example, "docs/scenario.md").name == "quickstart"
+
+
+@pytest.mark.parametrize(
+    ("name", "shown", "suggestion"),
+    [
+        ("../../escape", "'../../escape'", "escape"),
+        ("/tmp/x", "'/tmp/x'", "tmp-x"),
+        ('"a\\0b"', "'a\\x00b'", "a-b"),
+        ("my run", "'my run'", "my-run"),
+        ("a" * 65, "'" + "a" * 40 + "…'", "a" * 64),
+        (".hidden", "'.hidden'", "hidden"),
+        ("a..b", "'a..b'", "a-b"),
+    ],
+)
+def test_name_must_be_a_safe_directory_name(name: str, shown: str, suggestion: str) -> None:
+    """The name becomes runs/<name>-<seed>: it must not leave runs/ or break the file system."""
+    problem = one(scenario_text(head=f"name: {name}\nduration: 60s\n"))
+    assert problem.location == loc(1, 7)
+    assert problem.message == (
+        "'name' in the scenario must be at most 64 letters, digits, '_', '.' and '-', "
+        f"start with a letter or digit and not contain '..', found {shown}"
+    )
+    assert problem.hint == f"it names the run's directory; did you mean '{suggestion}'?"
+
+
+@pytest.mark.parametrize("name", ["quickstart", "edge.v2-run_3", "a" * 64])
+def test_safe_names_are_kept(name: str) -> None:
+    assert load(scenario_text(head=f"name: {name}\nduration: 60s\n")).name == name
+
+
+def test_a_name_taken_from_the_file_name_is_made_safe(tmp_path: Path) -> None:
+    path = tmp_path / "my first..scenario.yaml"
+    path.write_text("duration: 1s\nnodes: [{id: c, type: cloud}]\n", encoding="utf-8")
+    assert load_scenario(path).name == "my-first-scenario"
