@@ -25,6 +25,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "stage": "xedgesim.deploy.commands:stage",
     "deploy": "xedgesim.deploy.commands:deploy",
     "verify": "xedgesim.deploy.commands:verify",
+    "releases": "xedgesim.deploy.commands:releases",
 }
 
 

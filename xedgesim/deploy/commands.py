@@ -13,10 +13,15 @@ from pathlib import Path
 
 import click
 
+from xedgesim.deploy import paths
 from xedgesim.deploy.errors import EXIT_FAILED, DeployError
 
 ARCH_CHOICE = click.Choice(["amd64", "arm64"])
 STEP_CHOICE = click.Choice(["create", "converge", "idempotence", "verify", "destroy"])
+RELEASES_OPTION = click.option(
+    "--releases", "store", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+    help="The manifest store [default: $XEDGESIM_RELEASES, else "
+         "$XDG_STATE_HOME/xedgesim/releases, i.e. ~/.local/state/xedgesim/releases].")
 
 
 def fail(error: DeployError) -> None:
@@ -44,11 +49,12 @@ def fail(error: DeployError) -> None:
                    "manifest).")
 @click.option("--image", "images", multiple=True, metavar="NAME=REF",
               help="Stage another local image for a service, e.g. gateway=xedgesim/gateway:dev.")
+@RELEASES_OPTION
 @click.option("--progress/--no-progress", default=None,
               help="A live progress line [default: when stdout is a terminal].")
 def stage(hosts: int, arch: str, keep: bool, inventory: Path | None, secrets: Path | None,
           out: Path | None, steps: tuple[str, ...], scenario: Path | None,
-          images: tuple[str, ...], progress: bool | None) -> None:
+          images: tuple[str, ...], store: Path | None, progress: bool | None) -> None:
     """Rehearse a deployment: create a staging fleet, converge it with the production
     settings, converge again (nothing may change), verify with testinfra and MQTT, destroy.
 
@@ -67,7 +73,7 @@ def stage(hosts: int, arch: str, keep: bool, inventory: Path | None, secrets: Pa
 
     options = StageOptions(hosts=hosts, arch=arch, keep=keep, inventory=inventory,
                            secrets=secrets, out=out, steps=steps, scenario=scenario,
-                           images=images, live=progress)
+                           images=images, store=store or paths.releases_dir(), live=progress)
     try:
         outcome = run_stage(options, say=click.echo)
     except DeployError as error:
@@ -104,8 +110,9 @@ def stage(hosts: int, arch: str, keep: bool, inventory: Path | None, secrets: Pa
 @click.option("--serial", default="1,50%", show_default=True,
               help="Batches: the canary first, then counts or shares of the fleet.")
 @click.option("--release", "release_id", metavar="ID",
-              help="Deploy this staged release (from the manifest store) instead of this "
-                   "machine's current images.")
+              help="Deploy this staged release (from the manifest store; list them with "
+                   "`xedge releases`) instead of this machine's current images.")
+@RELEASES_OPTION
 @click.option("--image", "images", multiple=True, metavar="NAME=REF",
               help="Deploy another local image for a service, e.g. gateway=xedgesim/gateway:dev.")
 @click.option("--secrets", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -120,8 +127,8 @@ def stage(hosts: int, arch: str, keep: bool, inventory: Path | None, secrets: Pa
 @click.option("--progress/--no-progress", default=None,
               help="A live progress line [default: when stdout is a terminal].")
 def deploy(inventory: Path, check: bool, force: bool, serial: str, release_id: str | None,
-           images: tuple[str, ...], secrets: Path | None, out: Path | None, verify: bool,
-           restart_broker: bool, progress: bool | None) -> None:
+           store: Path | None, images: tuple[str, ...], secrets: Path | None,
+           out: Path | None, verify: bool, restart_broker: bool, progress: bool | None) -> None:
     """Roll a staged release out to a fleet: canary first, then batches, each gated on
     health and an MQTT probe; a failed host is rolled back and the rollout stops.
     Then verify the whole inventory.
@@ -144,6 +151,7 @@ def deploy(inventory: Path, check: bool, force: bool, serial: str, release_id: s
     try:
         options = DeployOptions(inventory=inventory, check=check, force=force,
                                 serial=parse_serial(serial), release_id=release_id,
+                                store=store or paths.releases_dir(),
                                 images=images, secrets=secrets, out=out, verify=verify,
                                 restart_broker=restart_broker, live=progress)
         outcome = run_deploy(options, say=click.echo)
@@ -169,6 +177,7 @@ def deploy(inventory: Path, check: bool, force: bool, serial: str, release_id: s
               help="The fleet to check (any inventory with the group 'edge').")
 @click.option("--release", "release_id", metavar="ID",
               help="The release the fleet must run [default: this machine's images].")
+@RELEASES_OPTION
 @click.option("--image", "images", multiple=True, metavar="NAME=REF",
               help="Expect another local image for a service.")
 @click.option("--secrets", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -177,7 +186,7 @@ def deploy(inventory: Path, check: bool, force: bool, serial: str, release_id: s
               help="Run directory [default: runs/verify-<timestamp>/].")
 @click.option("--restart-broker/--no-restart-broker", default=True, show_default=True,
               help="Restart each broker to prove a queued QoS 1 message survives.")
-def verify(inventory: Path, release_id: str | None, images: tuple[str, ...],
+def verify(inventory: Path, release_id: str | None, store: Path | None, images: tuple[str, ...],
            secrets: Path | None, out: Path | None, restart_broker: bool) -> None:
     """Check a fleet without deploying: the testinfra suite (release images, restart
     policy, health, broker port, secret files) and the MQTT smoke test.
@@ -190,7 +199,7 @@ def verify(inventory: Path, release_id: str | None, images: tuple[str, ...],
 
     try:
         _, result = verify_inventory(inventory, out=out, release_id=release_id,
-                                           images=images, secrets_file=secrets,
+                                           images=images, secrets_file=secrets, store=store,
                                            restart_broker=restart_broker, say=click.echo)
     except DeployError as error:
         fail(error)
@@ -202,3 +211,20 @@ def verify(inventory: Path, release_id: str | None, images: tuple[str, ...],
             click.echo(f"  {line}", err=True)
         sys.exit(EXIT_FAILED)
     click.echo(f"verify passed: {result.summary()}")
+
+
+@click.command("releases")
+@RELEASES_OPTION
+def releases(store: Path | None) -> None:
+    """List the releases a passing `xedge stage` recorded, newest first: id, when, the
+    verification, the hosts it passed on and the image digests. `xedge deploy --release ID`
+    deploys one of them.
+
+    \b
+    Example:
+      xedge releases
+    """
+    from xedgesim.deploy.releases import format_listing, listing
+
+    store = store or paths.releases_dir()
+    click.echo(format_listing(listing(store), store))

@@ -3,8 +3,8 @@
 A manifest names the images (per architecture, by image id), the scenario they were
 simulated with (its hash), the verification that passed (tests, failures, the JUnit file,
 idempotence) and when. It holds no secret: only names, digests, counts and paths. It is
-written into the run directory and recorded in the manifest store (``runs/releases/<id>.json``
-by default), which is what ``deploy`` consults.
+written into the run directory and recorded in the manifest store (``<id>.json`` in the
+user's store, ``paths.releases_dir``), which is what ``deploy`` consults.
 
 Deploy vouches per architecture: the exact set of service images it would ship to the amd64
 hosts must have passed staging together, and likewise for arm64. A broker that passed with

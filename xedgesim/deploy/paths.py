@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from xedgesim.deploy.errors import UsageError
@@ -54,10 +55,18 @@ def timestamped(kind: str, now: float | None = None, base: Path = RUNS) -> Path:
     return base / f"{kind}-{stamp}"
 
 
-def releases_dir() -> Path:
-    """The manifest store deploy consults: ``$XEDGESIM_RELEASES`` or ``runs/releases``."""
-    configured = os.environ.get("XEDGESIM_RELEASES")
-    return Path(configured) if configured else RUNS / "releases"
+def releases_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The user's manifest store, the same whichever directory ``stage`` and ``deploy`` run in:
+    ``$XEDGESIM_RELEASES``, else ``$XDG_STATE_HOME/xedgesim/releases`` (the XDG base directory
+    for state that outlives a run but is no user document), by default
+    ``~/.local/state/xedgesim/releases``. A relative ``XDG_STATE_HOME`` is ignored, as the
+    XDG specification says."""
+    environ = os.environ if environ is None else environ
+    if configured := environ.get("XEDGESIM_RELEASES"):
+        return Path(configured).expanduser()
+    state = environ.get("XDG_STATE_HOME", "")
+    base = Path(state) if os.path.isabs(state) else Path.home() / ".local" / "state"
+    return base / "xedgesim" / "releases"
 
 
 def production_overlay(root: Path | None = None) -> Path | None:

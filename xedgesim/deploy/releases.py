@@ -1,0 +1,80 @@
+"""``xedge releases``: what the manifest store holds, so an operator can pick ``--release ID``
+without opening JSON files. One row per stored manifest, newest first."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xedgesim.deploy import manifest
+
+SHOWN_HOSTS = 3  # a fleet of 200 is a count, not a list
+
+
+@dataclass(frozen=True)
+class StoredRelease:
+    """One manifest of the store, as the listing shows it."""
+
+    id: str
+    created: str
+    images: str  # "amd64 broker 1a2b3c4d5e6f, gateway …"
+    hosts: str
+    verdict: str
+
+
+def short_id(image_id: str) -> str:
+    """The 12 hex digits people recognise (``docker images`` shows the same)."""
+    return image_id.removeprefix("sha256:")[:12]
+
+
+def describe_images(images: Mapping[str, Any]) -> str:
+    return "; ".join(
+        f"{arch} " + ", ".join(f"{name} {short_id(str(entry.get('id', '?')))}"
+                               for name, entry in sorted(by_name.items()))
+        for arch, by_name in sorted(images.items()) if isinstance(by_name, Mapping)
+    )
+
+
+def describe_hosts(hosts: list[str]) -> str:
+    if len(hosts) <= SHOWN_HOSTS:
+        return ", ".join(hosts) or "-"
+    return f"{', '.join(hosts[:SHOWN_HOSTS])}, … ({len(hosts)})"
+
+
+def verdict(verification: Mapping[str, Any]) -> str:
+    tests = verification.get("tests", 0)
+    bad = int(verification.get("failures", 0)) + int(verification.get("errors", 0))
+    if not verification.get("passed"):
+        return f"FAILED ({bad} of {tests} tests)"
+    idempotent = {True: ", idempotent", False: ", NOT idempotent"}.get(
+        verification.get("idempotent"), "")
+    return f"passed ({tests} tests{idempotent})"
+
+
+def listing(store: Path) -> list[StoredRelease]:
+    """The store's manifests, newest first (unreadable files are skipped, as deploy does)."""
+    rows = []
+    for document in manifest.load_store(store):
+        verification = document.get("verification") or {}
+        rows.append(StoredRelease(
+            id=str(document.get("release", "?")),
+            created=str(document.get("created", "?")),
+            images=describe_images(document.get("images") or {}),
+            hosts=describe_hosts([str(host) for host in verification.get("hosts") or ()]),
+            verdict=verdict(verification),
+        ))
+    return rows
+
+
+def format_listing(rows: list[StoredRelease], store: Path) -> str:
+    """A fixed-width table and the store it came from; an empty store says how to fill it."""
+    if not rows:
+        return f"no staged release in {store} (a passing `xedge stage` records one)"
+    table = [("RELEASE", "CREATED (UTC)", "VERIFIED", "HOSTS", "IMAGES")] + [
+        (row.id, row.created, row.verdict, row.hosts, row.images) for row in rows]
+    widths = [max(len(line[column]) for line in table) for column in range(len(table[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+             .rstrip() for line in table]
+    return "\n".join([*lines, "", f"store: {store}"])
