@@ -9,6 +9,7 @@ may override). Works on any testinfra host (``host.check_output``/``host.run``).
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +20,14 @@ BROKER_PASSWD = "/etc/mosquitto/passwd"
 RESTART_POLICIES = ("always", "unless-stopped", "on-failure")
 
 
+class Inspection(dict[str, Any]):
+    """A container's ``docker inspect``, shown by its name only: it may hold a leaked secret
+    (the very thing a check looks for), and pytest prints a failed test's arguments."""
+
+    def __repr__(self) -> str:
+        return f"<docker inspect of {name(self)}>"
+
+
 def service_containers(host: Any, service: str) -> list[dict[str, Any]]:
     """``docker inspect`` of every container labelled as ``service`` (running or not)."""
     names = host.check_output(
@@ -26,7 +35,9 @@ def service_containers(host: Any, service: str) -> list[dict[str, Any]]:
     ).split()
     if not names:
         return []
-    return list(json.loads(host.check_output("docker inspect " + " ".join(names))))
+    inspected = json.loads(host.check_output("docker inspect " + " ".join(map(shlex.quote,
+                                                                              names))))
+    return [Inspection(container) for container in inspected]
 
 
 def the_service(host: Any, service: str) -> dict[str, Any]:
