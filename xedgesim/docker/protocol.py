@@ -21,15 +21,21 @@ from xedgesim.errors import NodeFailure
 from xedgesim.services.protocol import (
     ADVANCE,
     BYE,
+    CHUNK_BYTES,
     CRASH,
     DONE,
     ERROR,
     INIT,
+    MAX_REPLY_BYTES,
+    MAX_REQUEST_BYTES,
     PROTOCOL,
     READY,
     SHUTDOWN,
+    LineReader,
+    LineTooLong,
     Message,
     Row,
+    brief,
     decode,
     encode,
 )
@@ -37,6 +43,7 @@ from xedgesim.services.protocol import (
 DEFAULT_TIMEOUT_S = 10.0  # per request; a node's ``docker: {timeout: ...}`` overrides it
 CONNECT_TIMEOUT_S = 30.0  # until a starting container answers INIT
 RETRY_PAUSE_S = 0.05
+MESSAGE_CHARS = 500  # of a node's ERROR message, in our error
 
 # What is known about the node's process, for error messages; the argument says whether the
 # connection closed (then the process is probably ending: worth waiting a moment for its exit).
@@ -52,10 +59,12 @@ class ConnectionClosed(ProtocolError):
 
 
 class _Channel:
-    """A byte stream cut into lines, every read and write bounded by a deadline."""
+    """A byte stream cut into lines, every read and write bounded by a deadline, every line
+    by ``MAX_REPLY_BYTES`` (a node that streams without a newline is cut off there)."""
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
+        self._deadline = 0.0
+        self._reader = LineReader(lambda: self._receive(self._deadline), MAX_REPLY_BYTES)
 
     def send(self, data: bytes, deadline: float) -> None:
         raise NotImplementedError
@@ -68,19 +77,9 @@ class _Channel:
         raise NotImplementedError
 
     def read_line(self, deadline: float) -> bytes:
-        buffer = self._buffer
-        scanned = 0
-        while True:
-            end = buffer.find(b"\n", scanned)
-            if end >= 0:
-                line = bytes(buffer[:end])
-                del buffer[: end + 1]
-                return line
-            scanned = len(buffer)
-            chunk = self._receive(deadline)
-            if not chunk:
-                raise EOFError
-            buffer += chunk
+        """One line; EOFError at the end, TimeoutError past the deadline, LineTooLong."""
+        self._deadline = deadline
+        return self._reader.read_line()
 
 
 class _SocketChannel(_Channel):
@@ -97,7 +96,7 @@ class _SocketChannel(_Channel):
 
     def _receive(self, deadline: float) -> bytes:
         self.sock.settimeout(_remaining(deadline))
-        return self.sock.recv(1 << 16)
+        return self.sock.recv(CHUNK_BYTES)
 
     def close(self, patience_s: float = 2.0) -> None:
         self.sock.close()
@@ -126,7 +125,7 @@ class _PipeChannel(_Channel):
     def _receive(self, deadline: float) -> bytes:
         while True:
             try:
-                return os.read(self._in, 1 << 16)
+                return os.read(self._in, CHUNK_BYTES)
             except BlockingIOError:
                 if not select.select([self._in], [], [], _remaining(deadline))[0]:
                     raise TimeoutError from None
@@ -270,7 +269,7 @@ class ProtocolClient:
         if reply.get("protocol") != PROTOCOL:
             self.broken = True
             raise ProtocolError(
-                f"node {self.node!r} speaks protocol {reply.get('protocol')!r}, this "
+                f"node {self.node!r} speaks protocol {brief(reply.get('protocol'))}, this "
                 f"coordinator speaks {PROTOCOL}: rebuild its image (xedge images build)")
 
     def advance(self, t: int, inbound: list[Row], flush: bool) -> list[Row]:
@@ -284,7 +283,8 @@ class ProtocolClient:
         self._outbound(reply, t)
         discarded = reply.get("discarded")
         if not isinstance(discarded, int) or isinstance(discarded, bool) or discarded < 0:
-            raise self.failure(f"answered CRASH without a count 'discarded' ({discarded!r})")
+            raise self.failure(
+                f"answered CRASH without a count 'discarded' ({brief(discarded)})")
         return discarded
 
     def shutdown(self) -> None:
@@ -308,10 +308,16 @@ class ProtocolClient:
             data = encode(message)
         except ValueError as error:  # a NaN or an infinity: JSON cannot carry it
             raise ProtocolError(f"node {self.node!r}: cannot send {what}: {error}") from None
+        if len(data) - 1 > MAX_REQUEST_BYTES:  # the node would refuse it and end the session
+            raise ProtocolError(
+                f"node {self.node!r}: cannot send {what}: {len(data) - 1:,} bytes, over the "
+                f"protocol's limit of {MAX_REQUEST_BYTES >> 20} MiB per request")
         deadline = time.monotonic() + timeout_s
         try:
             self._channel.send(data, deadline)
             line = self._channel.read_line(deadline)
+        except LineTooLong as error:
+            raise self.failure(f"answered {what} with {error}") from None
         except TimeoutError:
             raise self.failure(
                 f"no answer to {what} within {timeout_s:g}s (hung?)") from None
@@ -325,17 +331,19 @@ class ProtocolClient:
             raise self.failure(f"malformed JSON in the answer to {what} ({error}): "
                               f"{line[:120]!r}") from None
         if reply["type"] == ERROR:
-            raise self.failure(f"refused {what}: {reply.get('message', '(no message)')}")
+            message = reply.get("message", "(no message)")
+            text = message if isinstance(message, str) else brief(message)
+            raise self.failure(f"refused {what}: {text[:MESSAGE_CHARS]}")
         if reply["type"] != expect:
-            raise self.failure(f"answered {what} with {reply['type']}, expected {expect}")
+            raise self.failure(f"answered {what} with {brief(reply['type'])}, expected {expect}")
         return reply
 
     def _outbound(self, reply: Message, t: int) -> list[Row]:
         if reply.get("t") != t:
-            raise self.failure(f"answered for t={reply.get('t')!r}, expected t={t}")
+            raise self.failure(f"answered for t={brief(reply.get('t'))}, expected t={t}")
         outbound = reply.get("outbound")
         if not isinstance(outbound, list) or not all(isinstance(r, dict) for r in outbound):
-            raise self.failure(f"sent 'outbound' that is not a list of rows: {outbound!r:.120}")
+            raise self.failure(f"sent 'outbound' that is not a list of rows: {brief(outbound)}")
         return outbound
 
     def failure(self, what: str, kind: type[ProtocolError] = ProtocolError) -> ProtocolError:

@@ -3,6 +3,7 @@ die, hang or babble, and a whole run whose gateway answers from a local protocol
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -23,13 +24,16 @@ from xedgesim import registry
 from xedgesim.cli import main
 from xedgesim.docker.containers import ContainerError, ContainerSpec, RunningContainer
 from xedgesim.docker.gateway import ProtocolGatewayNode, RemoteGatewayLogic, protocol_options
-from xedgesim.docker.protocol import ProtocolClient, ProtocolError
+from xedgesim.docker.protocol import ProtocolClient, ProtocolError, _Channel
 from xedgesim.models.gateway import GatewayLogic
 from xedgesim.run import run_to_directory
 from xedgesim.scenario import load_scenario_text
 from xedgesim.services.protocol import (
+    CHUNK_BYTES,
     INBOUND_FIELDS,
+    MAX_REPLY_BYTES,
     PROTOCOL,
+    LineTooLong,
     decode,
     encode,
     rows_from_arrays,
@@ -269,6 +273,83 @@ def test_a_node_that_sends_a_bad_aggregate() -> None:
     with pytest.raises(ProtocolError, match=r"node 'gw1': sent an aggregate that is not a "
                                             r"message row: 'n' must hold integers"):
         remote.flush()
+
+
+def test_a_node_that_streams_without_newline_is_cut_off_at_the_limit() -> None:
+    sent = [0]
+
+    def stream(request: dict, sock: socket.socket) -> bool:
+        chunk = b"x" * 65536
+        with contextlib.suppress(OSError):  # until the coordinator gives up and closes
+            while True:
+                sock.sendall(chunk)
+                sent[0] += len(chunk)
+        return False
+
+    client = fake(stream, timeout_s=30)
+    started = time.monotonic()
+    with pytest.raises(ProtocolError, match=r"node 'gw1': answered ADVANCE at 1s with a line "
+                                            r"longer than 1 MiB \(the protocol's limit\)"):
+        client.advance(S, [], flush=True)
+    assert time.monotonic() - started < 10  # the limit, not the timeout, stopped it
+    client.close()
+    assert sent[0] < 8 << 20  # read in chunks and cut off: not the whole stream
+
+
+def test_the_line_reader_holds_at_most_the_limit_and_a_chunk() -> None:
+    taken = [0]
+
+    class Endless(_Channel):
+        def _receive(self, deadline: float) -> bytes:
+            taken[0] += CHUNK_BYTES
+            return b"{" * CHUNK_BYTES
+
+    with pytest.raises(LineTooLong):
+        Endless().read_line(time.monotonic() + 5)
+    assert taken[0] <= MAX_REPLY_BYTES + 2 * CHUNK_BYTES
+
+
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        ("[" * 200_000, r"malformed JSON in the answer to ADVANCE at 1s \(nested too deeply\)"),
+        ('{"type":"DONE","t":1000000000,"outbound":' + "[" * 200_000,
+         r"malformed JSON in the answer to ADVANCE at 1s \(nested too deeply\)"),
+        ('{"type":"DONE","t":' + "[" * 500 + "]" * 500 + ',"outbound":[]}',
+         r"answered for t=\[\[\[\[\.\.\.\]\]\]\], expected t=1000000000"),
+        ('{"type":"DONE","t":1000000000,"outbound":' + "[" * 500 + "]" * 500 + "}",
+         r"sent 'outbound' that is not a list of rows: \[\[\[\[\.\.\.\]\]\]\]"),
+        ('{"type":"DONE","t":1000000000,"outbound":[{"value":' + "[" * 500 + "]" * 500 +
+         ',"vmin":1,"vmax":1,"n":1,"origin_ns":0}]}',
+         r"sent an aggregate that is not a message row: 'value' must hold numbers"),
+        ('{"type":"ERROR","message":' + "[" * 500 + "]" * 500 + "}",
+         r"refused ADVANCE at 1s: \[\[\[\[\.\.\.\]\]\]\]"),
+        ('{"type":' + '"DONE' + "E" * 5000 + '"}', r"answered ADVANCE at 1s with 'DONEEE.*\.\.\."),
+    ],
+    ids=["deep", "deep-outbound", "deep-t", "deep-rows", "deep-value", "deep-error",
+         "long-type"],
+)
+def test_a_node_that_sends_hostile_json_is_a_protocol_error(reply: str, error: str) -> None:
+    def hostile(request: dict, sock: socket.socket) -> bool:
+        sock.sendall(reply.encode() + b"\n")
+        return True
+
+    remote = RemoteGatewayLogic(fake(hostile), clock=lambda: S)
+    with pytest.raises(ProtocolError, match="node 'gw1': " + error) as caught:
+        remote.flush()
+    assert len(str(caught.value)) < 1000
+
+
+def test_a_request_over_the_nodes_limit_is_not_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    from xedgesim.docker import protocol as coordinator
+
+    client = served()
+    monkeypatch.setattr(coordinator, "MAX_REQUEST_BYTES", 4096)
+    rows = rows_from_arrays(INBOUND_FIELDS, **block(np.random.default_rng(2), 100))
+    with pytest.raises(ProtocolError, match=r"node 'gw1': cannot send ADVANCE at 1s: [\d,]+ "
+                                            r"bytes, over the protocol's limit"):
+        client.advance(S, rows, flush=False)
+    assert client.advance(S, [], flush=True) == []  # nothing was sent: still in step
 
 
 # -- local processes ---------------------------------------------------------------------------
