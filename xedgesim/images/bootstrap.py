@@ -283,20 +283,29 @@ def ensure_base(
         f"this takes minutes ({len(spec.packages)} packages requested)"
     )
     parent = Path(os.environ.get("XEDGESIM_BUILD_DIR", "/var/tmp"))
-    with tempfile.TemporaryDirectory(prefix=f"xedgesim-base-{arch}-", dir=workdir or parent) as tmp:
-        root = Path(tmp) / "rootfs"
-        log_path = Path(tmp).with_name(Path(tmp).name + "-debootstrap.log")
+    # The log lives inside the private (0700) directory mkdtemp made: a name next to it in a
+    # shared /var/tmp is predictable, and another user could plant a symlink there first.
+    tmp = Path(tempfile.mkdtemp(prefix=f"xedgesim-base-{arch}-", dir=workdir or parent))
+    log_path = tmp / "debootstrap.log"
+    keep_log = False
+    try:
+        root = tmp / "rootfs"
         say(f"debootstrap log: {log_path}")
         command = debootstrap_command(debootstrap, spec, arch, root)
-        _run_debootstrap(command, root, log_path, say)
+        try:
+            _run_debootstrap(command, root, log_path, say)
+        except BuildFailed:
+            keep_log = True  # what the error points at; the rest of the directory goes
+            raise
         finish_rootfs(root)
-        tarball = Path(tmp) / "rootfs.tar"
+        tarball = tmp / "rootfs.tar"
         say("packing the root filesystem")
         pack_rootfs(root, tarball)
         shutil.rmtree(root)
         say(f"loading {tarball.stat().st_size / 1e6:.0f} MB into the engine as {tag}")
         image_id = load_base(client, spec, arch, tarball, version)
-    log_path.unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(root if keep_log else tmp, ignore_errors=True)
     seconds = time.monotonic() - started
     say(f"done in {seconds:.0f}s")
     return BaseImage(tag, image_id, True, seconds)

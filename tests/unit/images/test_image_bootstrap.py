@@ -115,3 +115,47 @@ def test_finish_rootfs_refuses_symlinks_out_of_the_rootfs(tmp_path: Path) -> Non
     with pytest.raises(BuildFailed, match="outside"):
         finish_rootfs(root)
     assert not (outside / "hostname").exists()
+
+
+def missing_base() -> Any:
+    import docker
+
+    def get(tag: str) -> Any:
+        raise docker.errors.ImageNotFound(tag)
+
+    return SimpleNamespace(images=SimpleNamespace(get=get))
+
+
+def test_the_debootstrap_log_is_inside_the_private_build_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A failed bootstrap keeps its log, inside the 0700 directory mkdtemp made (never at a
+    predictable name in the shared /var/tmp), and nothing else."""
+    script = tmp_path / "debootstrap"
+    script.write_text("#!/bin/sh\necho 'E: no route to the mirror'\nexit 1\n")
+    script.chmod(0o755)
+    monkeypatch.setattr(bootstrap, "check_host", lambda *_a: str(script))
+    work = tmp_path / "work"
+    work.mkdir()
+    with pytest.raises(BuildFailed, match="no route to the mirror") as failure:
+        ensure_base(missing_base(), SPEC, "amd64", "0.1.0", "amd64", lambda _: None, work)
+    [private] = list(work.iterdir())
+    assert private.is_dir() and private.stat().st_mode & 0o777 == 0o700
+    assert [entry.name for entry in private.iterdir()] == ["debootstrap.log"]
+    assert str(private / "debootstrap.log") in str(failure.value)
+
+
+def test_a_finished_bootstrap_leaves_nothing_behind(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def fake_debootstrap(command: list[str], target: Path, log_path: Path, say: Any) -> None:
+        assert log_path.parent == target.parent  # the private directory
+        log_path.write_text("I: Base system installed successfully.\n")
+        fake_rootfs(target)
+
+    monkeypatch.setattr(bootstrap, "check_host", lambda *_a: "/usr/sbin/debootstrap")
+    monkeypatch.setattr(bootstrap, "_run_debootstrap", fake_debootstrap)
+    monkeypatch.setattr(bootstrap, "load_base", lambda *_a: "sha256:new")
+    base = ensure_base(missing_base(), SPEC, "amd64", "0.1.0", "amd64", lambda _: None, tmp_path)
+    assert base.image_id == "sha256:new"
+    assert list(tmp_path.iterdir()) == []
