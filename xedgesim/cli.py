@@ -26,6 +26,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "deploy": "xedgesim.deploy.commands:deploy",
     "verify": "xedgesim.deploy.commands:verify",
     "releases": "xedgesim.deploy.commands:releases",
+    "compare": "xedgesim.compare.command:compare",
 }
 
 
