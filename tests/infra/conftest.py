@@ -26,6 +26,7 @@ import pytest
 
 from xedgesim.deploy import device, smoke, verification
 from xedgesim.deploy import secrets as secret_files
+from xedgesim.deploy.inventory import inventory_dir, mqtt_endpoint
 from xedgesim.units import UnitError, parse_duration
 
 PROBE_TOPIC = "site/xedgesim-probe/temp"
@@ -98,11 +99,7 @@ def smoke_target(host: Any, host_vars: dict[str, Any],
     """Where and as whom the smoke test talks to one host; topics from the gateway's own
     configuration (its container environment), so they are what the device really runs."""
     name = host.backend.get_hostname()
-    probe_host = host_vars.get("xedgesim_mqtt_probe_host")
-    probe_port = host_vars.get("xedgesim_mqtt_probe_port")
-    if probe_host is None or probe_port is None:
-        raise smoke.SmokeFailure(f"{name}: set xedgesim_mqtt_probe_host and "
-                                 "xedgesim_mqtt_probe_port in the inventory")
+    endpoint = mqtt_endpoint(name, host_vars, inventory_dir(Path(host.backend.ansible_inventory)))
     gateway = device.the_service(host, "gateway")
     env = device.environment(gateway)
     upstream = env.get("XEDGESIM_PUBLISH_TOPIC")
@@ -115,8 +112,8 @@ def smoke_target(host: Any, host_vars: dict[str, Any],
         window_s = 10.0
     user = secret_files.find(users, str(host_vars.get("xedgesim_mqtt_probe_user", "probe")))
     return smoke.SmokeTarget(
-        host=name, address=(str(probe_host), int(probe_port)), username=user.name,
-        password=user.password,
+        host=name, address=(endpoint.host, endpoint.port), username=user.name,
+        password=user.password, tls=endpoint.tls, ca=endpoint.ca,
         probe_topic=str(host_vars.get("xedgesim_probe_topic", PROBE_TOPIC)),
         upstream_topic=upstream, window_s=window_s,
     )

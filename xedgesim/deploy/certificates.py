@@ -8,8 +8,9 @@ long as the stage run, and one server certificate per host naming every address 
 to reach that broker (the host's name, ``localhost`` and ``127.0.0.1``: the staging hosts
 publish the broker on loopback, and the on-device probe connects on loopback too).
 
-The private keys are written 0600 in a 0700 directory of the run and never printed: the state
-file, the manifest and the logs name the directory at most.
+The brokers' private keys are written 0600 in a 0700 directory of the run and never printed: the
+state file, the manifest and the logs name the directory at most. The CA's key is never written
+at all: once the fleet's certificates are signed it is dropped, so nothing can sign another.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from xedgesim.deploy.errors import UsageError
 
 DIR_NAME = "tls"
 CA_CERT = "ca.crt"
-CA_KEY = "ca.key"
 # The inventory variables that turn a broker's TLS listener on (paths on the controller).
 CERT_VAR = "mqtt_tls_cert"
 KEY_VAR = "mqtt_tls_key"
@@ -58,21 +58,10 @@ def make_fleet_pki(directory: Path, hosts: Mapping[str, Sequence[str]]) -> dict[
 
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(directory, 0o700)
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME,
-                                            f"xedgesim staging CA {directory.parent.name}")])
-    ca_cert = (
-        _builder(ca_name, ca_name, ca_key.public_key(), now)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
-                                     key_encipherment=False, data_encipherment=False,
-                                     key_agreement=False, key_cert_sign=True, crl_sign=True,
-                                     encipher_only=False, decipher_only=False), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key, ca_cert = _new_ca(f"xedgesim staging CA {directory.parent.name}", now)
+    ca_name = ca_cert.subject
     ca_path = _write(directory / CA_CERT, _pem_cert(ca_cert), private=False)
-    _write(directory / CA_KEY, _pem_key(ca_key), private=True)
     made = {}
     for host, extra in hosts.items():
         key = ec.generate_private_key(ec.SECP256R1())
@@ -91,6 +80,33 @@ def make_fleet_pki(directory: Path, hosts: Mapping[str, Sequence[str]]) -> dict[
             ca=ca_path,
         )
     return made
+
+
+def _new_ca(common_name: str, now: datetime.datetime) -> tuple[Any, Any]:
+    """A CA key and its self-signed certificate (may sign server certificates, nothing else)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, common_name)])
+    cert = (
+        _builder(name, name, key.public_key(), now)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
+                                     key_encipherment=False, data_encipherment=False,
+                                     key_agreement=False, key_cert_sign=True, crl_sign=True,
+                                     encipher_only=False, decipher_only=False), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
+def stranger_ca_pem() -> str:
+    """The certificate of a CA made on the spot and thrown away (its key is never kept): what
+    a client trusts that must NOT get through to the fleet's brokers."""
+    _, cert = _new_ca("xedgesim stranger CA", datetime.datetime.now(datetime.UTC))
+    return _pem_cert(cert).decode()
 
 
 def alt_names(host: str, extra: Iterable[str] = ()) -> list[Any]:

@@ -1,11 +1,14 @@
 """The local staging fleet: N simulated Raspberry Pis on this machine, reached over SSH.
 
 Each host is the ``edge-host`` image started as ``xedgesim/images/edge_host.py`` runs it (its
-own Docker engine, without ``--privileged``), with sshd (22) and the broker port (1883)
-published on 127.0.0.1 ports the engine picks. Every container and volume carries
-``org.xedgesim.managed=true`` and ``org.xedgesim.run=<id>``, so ``xedge clean`` finds what a
-killed run left behind. The run's SSH key is installed as the only authorized key, and the
-hosts' own keys are collected into the run's ``known_hosts``: staging checks host keys.
+own Docker engine, without ``--privileged``), with sshd (22) and the broker's TLS listener
+(8883: the only one a production broker publishes beyond the device) on 127.0.0.1 ports the
+engine picks. The fleet's throwaway CA and each broker's certificate are made here too
+(``certificates.make_fleet_pki``, private keys 0600 under ``<run>/tls/``). Every container and
+volume carries ``org.xedgesim.managed=true`` and ``org.xedgesim.run=<id>``, so ``xedge clean``
+finds what a killed run left behind. The run's SSH key is installed as the only authorized
+key, and the hosts' own keys are collected into the run's ``known_hosts``: staging checks host
+keys.
 
 ``create`` records each container in the state file as soon as it exists, so ``destroy``
 removes a half-made fleet too.
@@ -20,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from xedgesim.deploy import certificates, sshkeys
 from xedgesim.deploy import inventory as inventory_module
-from xedgesim.deploy import sshkeys
 from xedgesim.deploy.errors import DeployError
 from xedgesim.deploy.inventory import StagingHost
 from xedgesim.deploy.state import StageState
@@ -29,7 +32,7 @@ from xedgesim.docker.containers import LABEL_NODE, log_tail, run_labels
 from xedgesim.images import edge_host, naming
 
 SSH_PORT = 22
-MQTT_PORT = 1883
+MQTT_PORT = certificates.TLS_PORT  # the broker as the smoke test reaches it
 READY_TIMEOUT_S = 120.0
 HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
 
@@ -108,8 +111,11 @@ def create(state: StageState, say: Say = print, client: Any = None) -> Fleet:
                                  emulated=state.arch != naming.host_arch()))
         host_keys.append(("127.0.0.1", ssh_port, read_host_key(name, container)))
     known_hosts = sshkeys.write_known_hosts(run_dir / "ssh" / "known_hosts", host_keys)
-    inventory = inventory_module.write_staging(run_dir / "inventory" / "hosts.yml", hosts,
-                                               keys.private, known_hosts)
+    tls = certificates.make_fleet_pki(run_dir / certificates.DIR_NAME,
+                                      {host.name: () for host in hosts})
+    inventory = inventory_module.write_staging(
+        run_dir / "inventory" / "hosts.yml", hosts, keys.private, known_hosts,
+        tls={name: files.inventory_vars() for name, files in tls.items()})
     for host in hosts:
         wait_for_ssh(host, keys.private, known_hosts)
     return Fleet(tuple(hosts), inventory, keys.private, known_hosts)
@@ -131,7 +137,8 @@ def wait_ready(name: str, container: Any, timeout_s: float = READY_TIMEOUT_S) ->
                 return (int(ports[f"{SSH_PORT}/tcp"][0]["HostPort"]),
                         int(ports[f"{MQTT_PORT}/tcp"][0]["HostPort"]))
             except (KeyError, IndexError, TypeError):
-                raise DeployError(f"{name}: ports 22 and 1883 are not published") from None
+                raise DeployError(f"{name}: ports {SSH_PORT} and {MQTT_PORT} are not "
+                                  "published") from None
         if time.monotonic() > deadline:
             raise DeployError(f"{name}: its Docker engine is not healthy after {timeout_s:g}s "
                               f"(health: {health}); last log lines:\n{log_tail(container)}")

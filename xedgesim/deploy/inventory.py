@@ -1,11 +1,11 @@
 """Inventories: the staging one ``xedge stage`` writes, and any one a command is pointed at.
 
 The contract with the Ansible content: hosts of the group ``edge`` carry ``ansible_host``,
-``ansible_port``, ``ansible_user``, ``ansible_ssh_private_key_file`` and ``xedgesim_arch`` (amd64|arm64). Where this machine reaches
-a host's broker for the smoke test is derived (``mqtt_endpoint``): ``ansible_host`` and the
-broker's TLS port (8883) when the inventory gives the broker a certificate, unless
-``xedgesim_mqtt_probe_host``/``xedgesim_mqtt_probe_port`` say otherwise (a staging host
-publishes its broker on a loopback port).
+``ansible_port``, ``ansible_user``, ``ansible_ssh_private_key_file`` and ``xedgesim_arch``
+(amd64|arm64). Where this machine reaches a host's broker for the smoke test is derived
+(``mqtt_endpoint``): ``ansible_host`` and the broker's TLS port (8883) when the inventory gives
+the broker a certificate, unless ``xedgesim_mqtt_probe_host``/``xedgesim_mqtt_probe_port`` say
+otherwise (a staging host publishes its broker on a loopback port).
 
 Inventories are read with ``ansible-inventory --list`` rather than parsed here, so every form
 Ansible accepts (YAML, INI, directories, group_vars, plugins, vaulted files) means the same to
@@ -197,8 +197,8 @@ def load(path: Path, overlays: Sequence[Path] = (),
     command = ["ansible-inventory", "--list"]
     for source in (*overlays, path):
         command += ["-i", str(source)]
-    environment = {**os.environ, "PATH": executable_path(), "ANSIBLE_VERBOSITY": "0", "ANSIBLE_NOCOLOR": "1",
-                   **(env or {})}
+    environment = {**os.environ, "PATH": executable_path(), "ANSIBLE_VERBOSITY": "0",
+                   "ANSIBLE_NOCOLOR": "1", **(env or {})}
     try:
         done = subprocess.run(command, capture_output=True, text=True, env=environment,
                               timeout=120, check=False)

@@ -1,7 +1,9 @@
 """The MQTT smoke test, from this machine to a host's broker (paho).
 
-Three facts about a deployed host, in one pass that costs one aggregation window:
+Four facts about a deployed host, in one pass that costs one aggregation window:
 
+0. the broker speaks TLS with a certificate of the fleet's CA for the address the test uses,
+   and a client that trusts another CA is refused (the handshake fails);
 1. an anonymous client is refused;
 2. a reading published (QoS 1, not retained) on the probe's sensor topic comes out of the
    gateway as an aggregate on the upstream topic — recognised by its ``origin_ns``, a random
@@ -19,11 +21,15 @@ from __future__ import annotations
 import json
 import queue
 import secrets
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from xedgesim.deploy import certificates
 
 DAY_NS = 86_400 * 10**9
 CONNECT_TIMEOUT_S = 10.0
@@ -46,6 +52,14 @@ class SmokeTarget:
     probe_topic: str
     upstream_topic: str
     window_s: float = 10.0
+    tls: bool = False  # False only for a broker deployed with --insecure-plaintext
+    ca: Path | None = None  # the fleet's CA; None: this machine's trusted CAs
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """What the test's clients trust: the fleet's CA, the server's name checked."""
+        if not self.tls:
+            return None
+        return ssl.create_default_context(cafile=str(self.ca) if self.ca else None)
 
 
 @dataclass
@@ -57,6 +71,7 @@ class Check:
 @dataclass
 class SmokeReport:
     host: str
+    tls: Check = field(default_factory=Check)
     anonymous_refused: Check = field(default_factory=Check)
     aggregated: Check = field(default_factory=Check)
     persisted: Check = field(default_factory=Check)
@@ -66,7 +81,8 @@ class SmokeReport:
         return {
             "host": self.host, "latency_s": self.latency_s,
             **{name: {"passed": check.passed, "detail": check.detail}
-               for name, check in (("anonymous_refused", self.anonymous_refused),
+               for name, check in (("tls", self.tls),
+                                   ("anonymous_refused", self.anonymous_refused),
                                    ("aggregated", self.aggregated),
                                    ("persisted", self.persisted))},
         }
@@ -78,12 +94,14 @@ class MqttClient:
 
     def __init__(self, address: tuple[str, int], client_id: str, username: str | None = None,
                  password: str | None = None, clean_session: bool = True,
-                 mqtt: Any = None) -> None:
+                 mqtt: Any = None, tls: ssl.SSLContext | None = None) -> None:
         if mqtt is None:
             import paho.mqtt.client as mqtt
         self.address = address
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                                   clean_session=clean_session, protocol=mqtt.MQTTv311)
+        if tls is not None:
+            self.client.tls_set_context(tls)
         if username is not None:
             self.client.username_pw_set(username, password)
         self.messages: queue.Queue[tuple[str, bytes]] = queue.Queue()
@@ -176,8 +194,31 @@ def reading(origin_ns: int, value: float = 0.0) -> bytes:
                        "origin_ns": origin_ns}, separators=(",", ":")).encode()
 
 
+def check_tls(target: SmokeTarget, client_factory: Callable[..., MqttClient]) -> Check:
+    """A client that trusts a stranger CA must fail the handshake (the broker's certificate is
+    the fleet's, not anyone's); the checks after this one then prove the fleet's CA works."""
+    if not target.tls:
+        return Check(None, "INSECURE: the broker is reached in plain text (no mqtt_tls_cert in "
+                           "the inventory: deployed with --insecure-plaintext)")
+    stranger = ssl.create_default_context(cadata=certificates.stranger_ca_pem())
+    client = client_factory(target.address, f"xedgesim-smoke-ca-{secrets.token_hex(4)}",
+                            tls=stranger)
+    try:
+        code = client.connect()
+    except ssl.SSLCertVerificationError as error:
+        return Check(True, f"TLS; a client trusting another CA was refused ("
+                           f"{getattr(error, 'verify_message', None) or error})")
+    except (OSError, TimeoutError) as error:
+        return Check(False, f"cannot reach the broker at {target.address} over TLS: {error}")
+    finally:
+        client.close()
+    return Check(False, "a client that trusts another CA completed the TLS handshake "
+                        f"(CONNACK code {code}): the broker's certificate is not the fleet's")
+
+
 def check_anonymous(target: SmokeTarget, client_factory: Callable[..., MqttClient]) -> Check:
-    client = client_factory(target.address, f"xedgesim-smoke-anon-{secrets.token_hex(4)}")
+    client = client_factory(target.address, f"xedgesim-smoke-anon-{secrets.token_hex(4)}",
+                            tls=target.tls_context())
     try:
         code = client.connect()
     except (OSError, TimeoutError) as error:
@@ -194,6 +235,7 @@ def run(target: SmokeTarget, restart: Callable[[], None] | None,
     """All three checks against one host; ``restart`` restarts its broker (None: skip
     the persistence check)."""
     report = SmokeReport(target.host)
+    report.tls = check_tls(target, client_factory)
     report.anonymous_refused = check_anonymous(target, client_factory)
     nonce = secrets.token_hex(6)
     origin_ns = secrets.randbelow(DAY_NS - 1) + 1
@@ -202,7 +244,7 @@ def run(target: SmokeTarget, restart: Callable[[], None] | None,
 
     def login(client_id: str, clean: bool = True) -> MqttClient:
         client = client_factory(target.address, client_id, target.username, target.password,
-                                clean)
+                                clean, tls=target.tls_context())
         code = client.connect()
         if code != 0:
             client.close()
@@ -258,7 +300,7 @@ def check_persisted(target: SmokeTarget, away_id: str, match: Callable[[str, byt
     deadline = time.monotonic() + RESTART_TIMEOUT_S
     while True:
         client = client_factory(target.address, away_id, target.username, target.password,
-                                False)
+                                False, tls=target.tls_context())
         try:
             code = client.connect()
             if code == 0:
@@ -283,7 +325,8 @@ def check_persisted(target: SmokeTarget, away_id: str, match: Callable[[str, byt
 def discard_session(target: SmokeTarget, client_id: str,
                     client_factory: Callable[..., MqttClient] = MqttClient) -> None:
     """Connect once with a clean session, so the broker forgets the probe's session."""
-    client = client_factory(target.address, client_id, target.username, target.password, True)
+    client = client_factory(target.address, client_id, target.username, target.password, True,
+                            tls=target.tls_context())
     try:
         client.connect()
     except (OSError, TimeoutError):

@@ -69,9 +69,9 @@ def test_keys_are_private_and_never_overwritten(tmp_path: Path) -> None:
     made = make_fleet_pki(tmp_path / "tls", {"edge-1": []})["edge-1"]
     directory = tmp_path / "tls"
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
-    for key in (made.key, directory / "ca.key"):
-        assert stat.S_IMODE(key.stat().st_mode) == 0o600
-        assert b"PRIVATE KEY" in key.read_bytes()
+    assert stat.S_IMODE(made.key.stat().st_mode) == 0o600
+    assert b"PRIVATE KEY" in made.key.read_bytes()
+    assert sorted(p.name for p in directory.iterdir()) == ["ca.crt", "edge-1.crt", "edge-1.key"]
     assert b"PRIVATE" not in made.cert.read_bytes() + made.ca.read_bytes()
     with pytest.raises(FileExistsError):
         make_fleet_pki(directory, {"edge-1": []})
@@ -81,7 +81,7 @@ def test_a_fleet_without_certificates_is_refused_unless_insecure() -> None:
     hosts = [InventoryHost("pi-1", {"mqtt_tls_cert": "a.crt", "mqtt_tls_key": "a.key"}),
              InventoryHost("pi-2", {"mqtt_tls_cert": "b.crt"}), InventoryHost("pi-3", {})]
     assert hosts_without_tls(hosts) == ["pi-2", "pi-3"]
-    with pytest.raises(UsageError, match="pi-2, pi-3.*--insecure-plaintext"):
+    with pytest.raises(UsageError, match=r"pi-2, pi-3.*--insecure-plaintext"):
         require_tls(hosts, insecure_plaintext=False, inventory=Path("inv"))
     assert require_tls(hosts, insecure_plaintext=True, inventory=Path("inv")) == ["pi-2", "pi-3"]
     assert require_tls(hosts[:1], insecure_plaintext=False, inventory=Path("inv")) == []

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import queue
+import ssl
+from pathlib import Path
 from typing import Any
 
-from xedgesim.deploy import smoke
+import pytest
+
+from xedgesim.deploy import certificates, smoke
 
 
 class FakeBroker:
@@ -14,8 +18,11 @@ class FakeBroker:
     that aggregates a reading into ``agg/edge-1`` at once, and a restart that may lose state."""
 
     def __init__(self, anonymous: bool = False, gateway_works: bool = True,
-                 persistent: bool = True) -> None:
+                 persistent: bool = True, ca: Path | None = None) -> None:
         self.anonymous = anonymous
+        # TLS with a certificate of this CA (None: plain text): the handshake fails for a
+        # client that does not trust it, as ssl does.
+        self.ca_der = ssl.PEM_cert_to_DER_cert(ca.read_text()) if ca else None
         self.gateway_works = gateway_works
         self.persistent = persistent
         self.sessions: dict[str, dict[str, Any]] = {}  # id -> {topics, queue, online}
@@ -40,12 +47,18 @@ class FakeBroker:
 class FakeClient:
     def __init__(self, broker: FakeBroker, address: Any, client_id: str,
                  username: str | None = None, password: str | None = None,
-                 clean_session: bool = True) -> None:
+                 clean_session: bool = True, tls: ssl.SSLContext | None = None) -> None:
         self.broker, self.client_id, self.username = broker, client_id, username
+        self.tls = tls
         self.password, self.clean = password, clean_session
         self.messages: queue.Queue[tuple[str, bytes]] = queue.Queue()
 
     def connect(self, timeout: float = 1) -> int:
+        if (self.tls is None) != (self.broker.ca_der is None):
+            raise ConnectionResetError("TLS on one side only")
+        if self.tls is not None and \
+                self.broker.ca_der not in self.tls.get_ca_certs(binary_form=True):
+            raise ssl.SSLCertVerificationError(1, "certificate verify failed")
         if self.username is None and not self.broker.anonymous:
             return 5
         if self.username is not None and self.password != "right":
@@ -86,16 +99,50 @@ class FakeClient:
                 del self.broker.sessions[self.client_id]
 
 
-def target(password: str = "right") -> smoke.SmokeTarget:
+def target(password: str = "right", ca: Path | None = None) -> smoke.SmokeTarget:
     return smoke.SmokeTarget("edge-1", ("127.0.0.1", 1883), "probe", password,
-                             "site/xedgesim-probe/temp", "agg/edge-1", window_s=0.1)
+                             "site/xedgesim-probe/temp", "agg/edge-1", window_s=0.1,
+                             tls=ca is not None, ca=ca)
 
 
-def run(broker: FakeBroker, password: str = "right", restart: bool = True) -> smoke.SmokeReport:
-    def factory(*args: Any) -> FakeClient:
-        return FakeClient(broker, *args)
+def run(broker: FakeBroker, password: str = "right", restart: bool = True,
+        ca: Path | None = None) -> smoke.SmokeReport:
+    def factory(*args: Any, **kwargs: Any) -> FakeClient:
+        return FakeClient(broker, *args, **kwargs)
 
-    return smoke.run(target(password), broker.restart if restart else None, factory)
+    return smoke.run(target(password, ca), broker.restart if restart else None, factory)
+
+
+@pytest.fixture(scope="module")
+def fleet_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    made = certificates.make_fleet_pki(tmp_path_factory.mktemp("pki") / "tls", {"edge-1": []})
+    return made["edge-1"].ca
+
+
+def test_over_tls_every_client_trusts_the_fleet_ca_and_a_stranger_ca_is_refused(
+        fleet_ca: Path) -> None:
+    broker = FakeBroker(ca=fleet_ca)
+    report = run(broker, ca=fleet_ca)
+    assert report.tls.passed, report.tls.detail
+    assert "another CA was refused" in report.tls.detail
+    assert report.anonymous_refused.passed and report.aggregated.passed
+    assert report.persisted.passed, report.persisted.detail
+
+
+def test_a_broker_whose_certificate_is_not_the_fleets_fails(fleet_ca: Path,
+                                                            tmp_path: Path) -> None:
+    other = certificates.make_fleet_pki(tmp_path / "tls", {"edge-1": []})["edge-1"].ca
+    report = run(FakeBroker(ca=other), ca=fleet_ca)
+    assert report.tls.passed is True  # the stranger is refused either way ...
+    assert report.anonymous_refused.passed is False  # ... and so are the fleet's own clients
+    assert "cannot reach" in report.anonymous_refused.detail
+    assert report.aggregated.passed is False
+
+
+def test_a_plain_text_broker_is_flagged_insecure_not_passed() -> None:
+    report = run(FakeBroker())
+    assert report.tls.passed is None and report.tls.detail.startswith("INSECURE")
+    assert report.as_dict()["tls"]["passed"] is None
 
 
 def test_a_healthy_host_passes_all_three() -> None:

@@ -52,10 +52,12 @@ PLAY = """
   tasks:
     - name: Validate the role's arguments against its argument specs
       ansible.builtin.validate_argument_spec:
-        argument_spec: "{{ (lookup('ansible.builtin.file', roles_dir ~ '/mqtt_broker/meta/argument_specs.yml')
-                           | from_yaml).argument_specs.main.options }}"
-        provided_arguments: "{{ dict(q('ansible.builtin.varnames', '^mqtt_broker_')
-                                | zip(q('ansible.builtin.vars', *q('ansible.builtin.varnames', '^mqtt_broker_')))) }}"
+        argument_spec: "{{ (lookup('ansible.builtin.file', specs) | from_yaml)
+                           .argument_specs.main.options }}"
+        provided_arguments: "{{ dict(names | zip(q('ansible.builtin.vars', *names))) }}"
+      vars:
+        specs: "{{ roles_dir }}/mqtt_broker/meta/argument_specs.yml"
+        names: "{{ q('ansible.builtin.varnames', '^mqtt_broker_') }}"
 
     - name: The role's own checks
       ansible.builtin.include_role:
