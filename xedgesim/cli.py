@@ -9,16 +9,18 @@ stay fast.
 from __future__ import annotations
 
 import importlib
+import math
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 from xedgesim import __version__
+from xedgesim.limits import MAX_JOBS, MAX_SEED, MAX_SEEDS, MAX_SPEED, MIN_SPEED
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
 
 LAZY_COMMANDS: dict[str, str] = {
     "images": "xedgesim.images.commands:images",
@@ -101,43 +103,90 @@ def validate(files: tuple[Path, ...]) -> None:
         sys.exit(EXIT_BAD_INPUT)
 
 
+class _Speed(click.ParamType):
+    """A finite speed factor within the documented bounds: ``nan`` and ``inf`` are refused
+    (``inf`` would silently turn pacing off, ``nan`` would compare false everywhere)."""
+
+    name = "float"
+
+    def convert(self, value: object, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not (math.isfinite(number) and MIN_SPEED <= number <= MAX_SPEED):
+            self.fail(f"{value} is not a speed factor between {MIN_SPEED:g} and {MAX_SPEED:g} "
+                      "(virtual seconds per wall second)", param, ctx)
+        return number
+
+
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path),
-              help="Run directory [default: runs/<scenario>-<seed>/, or runs/<scenario>-sweep/].")
-@click.option("--seed", type=int, help="Override the scenario's seed.")
+              help="Run directory [default: runs/<scenario>-<seed>/, or runs/<scenario>-sweep/]. "
+                   "An existing one is replaced only if xedge made it.")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), help="Override the scenario's seed.")
 @click.option("--seeds", "seed_spec", metavar="SPEC",
-              help="Replicate over seeds, e.g. 1..20 or 1,4,9; reports mean and 95% CI.")
-@click.option("--jobs", type=click.IntRange(min=1), help="Parallel processes for --seeds.")
+              help=f"Replicate over seeds, e.g. 1..20 or 1,4,9 (at most {MAX_SEEDS:,}); "
+                   "reports mean and 95% CI.")
+@click.option("--jobs", type=click.IntRange(1, MAX_JOBS),
+              help=f"Worker processes for --seeds (1..{MAX_JOBS}) [default: one per CPU].")
 @click.option("--records", is_flag=True, help="Also write records.csv, one row per message.")
 @click.option("--quiet", "-q", is_flag=True, help="Print no summary table.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar for long runs [default: when stderr is a terminal].")
-@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=1.0,
-              show_default=True,
+@click.option("--speed", type=_Speed(), default=1.0, show_default=True,
               help="With wall-clock services (a docker broker): virtual seconds per wall second.")
 def simulate(file: Path, out: Path | None, seed: int | None, seed_spec: str | None,
              jobs: int | None, records: bool, quiet: bool, progress: bool | None,
              speed: float) -> None:
     """Run a scenario under the virtual-time coordinator and write its metrics.
 
+    Ctrl-C and SIGTERM stop the run (and a sweep's workers) and write nothing: exit 130/143.
+
     \b
     Examples:
       xedge simulate scenarios/quickstart.yaml
       xedge simulate scenarios/quickstart.yaml --seeds 1..20 --out runs/qs-sweep
     """
+    from xedgesim.interrupts import signals_as_interrupt
+
+    if seed_spec is not None and seed is not None:
+        _usage("--seed and --seeds cannot be used together: --seeds gives every seed to run")
+    if seed_spec is None and jobs is not None:
+        _usage("--jobs applies to --seeds only: a single run is one process")
+    if seed_spec is not None and progress:
+        _usage("--progress applies to a single run: a sweep prints its result at the end")
+    with signals_as_interrupt():
+        try:
+            _simulate(file, out, seed, seed_spec, jobs, records, quiet, progress, speed)
+        except KeyboardInterrupt as error:
+            from xedgesim.interrupts import exit_code, signal_name
+
+            kept = getattr(error, "kept", None)
+            done = f"{kept}/ was already complete and is kept" if kept else "nothing was written"
+            click.echo(f"interrupted ({signal_name(error)}): {done}", err=True)
+            sys.exit(exit_code(error))
+
+
+def _simulate(file: Path, out: Path | None, seed: int | None, seed_spec: str | None,
+              jobs: int | None, records: bool, quiet: bool, progress: bool | None,
+              speed: float) -> None:
     from dataclasses import replace
 
     from xedgesim.errors import NodeFailure
-    from xedgesim.report import OutputError, format_summary
+    from xedgesim.report import format_summary
     from xedgesim.run import default_out, run_to_directory
+    from xedgesim.rundir import OutputError
 
+    seeds = _parse_seeds(seed_spec) if seed_spec is not None else None
     scenario = _load(file)
     if seed is not None:
         scenario = replace(scenario, seed=seed)
     try:
-        if seed_spec is not None:
-            _sweep(scenario, seed_spec, out, jobs, records, quiet, speed)
+        if seeds is not None:
+            _sweep(scenario, seeds, out, jobs, records, quiet, speed)
             return
         out = out or default_out(scenario)
         show_progress = sys.stderr.isatty() if progress is None else progress
@@ -154,11 +203,22 @@ def simulate(file: Path, out: Path | None, seed: int | None, seed_spec: str | No
         click.echo(f"error: {error}\nthe run stopped; no container is left and nothing was "
                    "written", err=True)
         sys.exit(EXIT_FAILED)
-    except KeyboardInterrupt:
-        click.echo("\ninterrupted: nothing was written", err=True)
-        sys.exit(EXIT_INTERRUPTED)
     if not quiet:
         click.echo(format_summary(result, out))
+
+
+def _usage(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def _parse_seeds(spec: str) -> list[int]:
+    from xedgesim.sweep import parse_seeds
+
+    try:
+        return parse_seeds(spec)
+    except ValueError as error:
+        _usage(f"--seeds: {error}")
 
 
 @main.command()
@@ -184,15 +244,10 @@ def clean(include_live: bool) -> None:
     click.echo(f"{len(removed)} leftover{'s' if len(removed) != 1 else ''} removed")
 
 
-def _sweep(scenario, seed_spec: str, out: Path | None, jobs: int | None, records: bool,
+def _sweep(scenario, seeds: list[int], out: Path | None, jobs: int | None, records: bool,
            quiet: bool, speed: float) -> None:
-    from xedgesim.sweep import format_sweep, parse_seeds, sweep
+    from xedgesim.sweep import format_sweep, sweep
 
-    try:
-        seeds = parse_seeds(seed_spec)
-    except ValueError as error:
-        click.echo(f"error: --seeds: {error}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
     out = out or Path("runs") / f"{scenario.name}-sweep"
     result = sweep(scenario, seeds, out, jobs=jobs, records=records, speed=speed)
     if not quiet:

@@ -1,25 +1,24 @@
-"""Run output: the run directory (written all at once or not at all) and the terminal summary.
+"""Run output: the files of a run directory and the terminal summary.
 
-Files of a run directory:
+Files of a run directory (written all at once or not at all: :mod:`xedgesim.rundir`):
 
 * ``summary.json`` - everything measured; byte-identical for the same scenario and seed;
 * ``nodes.csv``    - counters per node instance; byte-identical too;
 * ``records.csv``  - with ``--records``, one row per delivered or lost message; byte-identical;
 * ``timing.json``  - wall time and events per second: the only file that differs between runs;
-* ``logs/``        - one log file per container node, when the scenario has any.
+* ``logs/``        - one log file per container node, when the scenario has any;
+* ``.xedgesim-run.json`` - the marker: what made the directory and what it holds.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+import math
+from collections.abc import Iterable
+from itertools import repeat
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -28,57 +27,34 @@ from xedgesim.sim.faults import CAUSES
 from xedgesim.sim.messages import MessageBatch
 from xedgesim.simulation import RunResult
 
-RUN_FILES = ("summary.json", "nodes.csv", "records.csv", "timing.json", "logs")
+
+def write_json(path: Path, data: dict) -> None:
+    """JSON that every reader accepts: a value that is not a finite number (an undefined
+    confidence interval, a rate with no time) is written as ``null``, never ``NaN``."""
+    path.write_text(json.dumps(finite_or_null(data), indent=2, sort_keys=True,
+                               allow_nan=False) + "\n")
 
 
-class OutputError(Exception):
-    """The output directory cannot be used; nothing was written."""
-
-
-@contextmanager
-def run_directory(out: Path) -> Iterator[Path]:
-    """A staging directory that replaces ``out`` only when the block completes.
-
-    On any error or Ctrl-C the staging directory is removed and ``out`` is untouched. ``out``
-    may be replaced only if it looks like an earlier run, so a typo never deletes a user's files.
-    """
-    out = Path(out)
-    if out.exists():
-        if not out.is_dir():
-            raise OutputError(f"{out} exists and is not a directory")
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in RUN_FILES)
-        if foreign:
-            raise OutputError(
-                f"{out} exists and holds files that are not from a run ({', '.join(foreign[:3])}); "
-                "choose another --out"
-            )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        yield staging
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            os.replace(out, old / out.name)
-            os.replace(staging, out)
-            shutil.rmtree(old)
-        else:
-            os.replace(staging, out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+def finite_or_null(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_null(item) for item in value]
+    return value
 
 
 def write_run(directory: Path, result: RunResult) -> None:
     """Write summary, node counters and timing into ``directory``."""
-    summary = result.summary()
-    (directory / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    write_json(directory / "summary.json", result.summary())
     with open(directory / "nodes.csv", "w", newline="") as handle:
         write_node_counters(handle, result)
     timing = {
         "wall_s": round(result.wall_s, 6),
         "events_per_s": round(result.events / result.wall_s) if result.wall_s > 0 else None,
     }
-    (directory / "timing.json").write_text(json.dumps(timing, indent=2) + "\n")
+    write_json(directory / "timing.json", timing)
 
 
 def write_node_counters(handle: TextIO, result: RunResult) -> None:
@@ -102,39 +78,40 @@ def write_node_counters(handle: TextIO, result: RunResult) -> None:
 
 
 class RecordWriter:
-    """Per-message rows, written as messages are delivered or lost (``--records``)."""
+    """Per-message rows, written as messages are delivered or lost (``--records``).
 
-    HEADER = "message_id,flow,sender,topic,first_sent_ns,arrival_ns,status,cause,attempt\n"
+    Through the csv module: a topic is any MQTT topic, commas, quotes and newlines included,
+    and must come back from a CSV reader as the one field it is.
+    """
+
+    HEADER = ("message_id", "flow", "sender", "topic", "first_sent_ns", "arrival_ns", "status",
+              "cause", "attempt")
 
     def __init__(self, handle: TextIO) -> None:
-        self.handle = handle
+        self.writer = csv.writer(handle, lineterminator="\n")
         self.instance_ids: list[str] = []
         self.topic_names: list[str] = []
-        handle.write(self.HEADER)
+        self.writer.writerow(self.HEADER)
 
     def start(self, instance_ids: list[str], topic_names: list[str]) -> None:
         self.instance_ids = instance_ids
         self.topic_names = topic_names  # the run's live table: topics appear as they are used
 
     def delivered(self, flow: FlowStats, block: MessageBatch) -> None:
-        self._write(flow, block, block.arrival.tolist(), ["delivered"] * len(block),
-                    [""] * len(block))
+        self._write(flow, block, block.arrival.tolist(), repeat("delivered"), repeat(""))
 
     def lost(self, flow: FlowStats, batch: MessageBatch, causes: np.ndarray) -> None:
         names = [CAUSES[c - 1] for c in causes.tolist()]
-        self._write(flow, batch, [""] * len(batch), ["lost"] * len(batch), names)
+        self._write(flow, batch, repeat(""), repeat("lost"), names)
 
-    def _write(self, flow: FlowStats, batch: MessageBatch, arrival: list, status: list,
-               cause: list) -> None:
+    def _write(self, flow: FlowStats, batch: MessageBatch, arrival: Iterable,
+               status: Iterable, cause: Iterable) -> None:
         ids, topics = self.instance_ids, self.topic_names
-        self.handle.writelines(
-            f"{m},{flow.name},{ids[s]},{topics[t]},{f},{a},{st},{c},{n}\n"
-            for m, s, t, f, a, st, c, n in zip(
-                batch.id.tolist(), batch.src.tolist(), batch.topic.tolist(),
-                batch.first_sent.tolist(), arrival, status, cause, batch.attempt.tolist(),
-                strict=True,
-            )
-        )
+        self.writer.writerows(zip(
+            batch.id.tolist(), repeat(flow.name), [ids[s] for s in batch.src.tolist()],
+            [topics[t] for t in batch.topic.tolist()], batch.first_sent.tolist(), arrival,
+            status, cause, batch.attempt.tolist(),
+        ))
 
 
 def format_summary(result: RunResult, out: Path | None) -> str:

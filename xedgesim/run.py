@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from xedgesim.progress import ProgressBar
-from xedgesim.report import RecordWriter, run_directory, write_run
+from xedgesim.report import RecordWriter, write_run
+from xedgesim.rundir import RunIdentity, run_directory
 from xedgesim.scenario.model import Scenario
 from xedgesim.simulation import RunResult, simulate
 
@@ -23,14 +24,17 @@ def run_to_directory(
     speed: float = 1.0,
 ) -> RunResult:
     """Simulate ``scenario`` and replace ``out`` with the results only if the run completes."""
-    with run_directory(out) as staging:
+    identity = RunIdentity("run", scenario.name, seed=scenario.seed)
+    with run_directory(out, identity) as staging:
         options = {"progress": progress, "log_dir": staging / "logs", "speed": speed}
-        if records:
-            with open(staging / "records.csv", "w") as handle:
-                result = simulate(scenario, recorder=RecordWriter(handle), **options)
-        else:
-            result = simulate(scenario, **options)
-        if progress is not None:
-            progress.close()
+        try:
+            if records:
+                with open(staging / "records.csv", "w", newline="") as handle:
+                    result = simulate(scenario, recorder=RecordWriter(handle), **options)
+            else:
+                result = simulate(scenario, **options)
+        finally:
+            if progress is not None:
+                progress.close()
         write_run(staging, result)
     return result

@@ -1,4 +1,4 @@
-"""Replications: the same scenario under many seeds, in parallel processes, with 95 % CIs.
+"""Replications: the same scenario under many seeds, in worker processes, with 95 % CIs.
 
 Runs with Docker services in the loop are statistical, and so is any question about a random
 process; the honest answer is a mean with a confidence interval over independent seeds.
@@ -6,16 +6,34 @@ process; the honest answer is a mean with a confidence interval over independent
 
 from __future__ import annotations
 
-import json
+import ctypes
 import math
+import multiprocessing
 import os
 import re
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
+from xedgesim.errors import NodeFailure
+from xedgesim.interrupts import Interrupted, deferred, signals_as_interrupt
+from xedgesim.limits import MAX_JOBS, MAX_SEED, MAX_SEEDS
+from xedgesim.report import write_json
 from xedgesim.run import run_to_directory
+from xedgesim.rundir import OutputError, RunIdentity, run_directory
 from xedgesim.scenario.model import Scenario
+
+STOP_GRACE_S = 1.5
+"""How long a worker told to stop may take before it is killed (pure-Python runs stop in
+milliseconds)."""
+
+STOP_GRACE_CONTAINERS_S = 20.0
+"""The same for runs with containers: removing them takes the engine a few seconds."""
 
 # Two-sided 95 % Student t quantiles by degrees of freedom; beyond 30 the normal's 1.96 is
 # within 2 % and is used.
@@ -23,58 +41,250 @@ _T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2
         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
 _NOT_METRICS = {"seed", "duration_s"}
+_PART = re.compile(r"(\d{1,20})(?:\s*\.\.\s*(\d{1,20}))?")
 
 
 def parse_seeds(text: str) -> list[int]:
-    """'1..20' (inclusive), '1,5,9' or a mix like '1..3,10' -> sorted distinct seeds."""
-    seeds: set[int] = set()
+    """'1..20' (inclusive), '1,5,9' or a mix like '1..3,10' -> sorted distinct seeds.
+
+    Bounded before anything is allocated: at most ``MAX_SEEDS`` seeds, each ≤ ``MAX_SEED``.
+    """
+    ranges = []
     for part in text.split(","):
         part = part.strip()
-        match = re.fullmatch(r"(\d+)\s*\.\.\s*(\d+)", part)
-        if match:
-            low, high = int(match[1]), int(match[2])
-            if low > high:
-                raise ValueError(f"seed range {part!r} is empty: write it low..high")
-            seeds.update(range(low, high + 1))
-        elif part.isdigit():
-            seeds.add(int(part))
-        else:
-            raise ValueError(f"expected seeds like '1..20' or '1,2,7', found {part!r}")
-    return sorted(seeds)
+        match = _PART.fullmatch(part)
+        if not match:
+            raise ValueError(f"expected seeds like '1..20' or '1,2,7', found {part[:40]!r}")
+        low = int(match[1])
+        high = int(match[2]) if match[2] is not None else low
+        if low > high:
+            raise ValueError(f"seed range {part!r} is empty: write it low..high")
+        if high > MAX_SEED:
+            raise ValueError(f"seed {high} is out of range: seeds are 0..{MAX_SEED}")
+        if high - low + 1 > MAX_SEEDS:
+            raise ValueError(f"{part!r} is {high - low + 1:,} seeds; a sweep has at most "
+                             f"{MAX_SEEDS:,}")
+        ranges.append((low, high))
+    if sum(high - low + 1 for low, high in ranges) > MAX_SEEDS * 2:
+        raise ValueError(f"more than {MAX_SEEDS:,} seeds; a sweep has at most {MAX_SEEDS:,}")
+    seeds = sorted({seed for low, high in ranges for seed in range(low, high + 1)})
+    if len(seeds) > MAX_SEEDS:
+        raise ValueError(f"{len(seeds):,} seeds; a sweep has at most {MAX_SEEDS:,}")
+    return seeds
 
 
 def t95(df: int) -> float:
     return _T95[df - 1] if df <= len(_T95) else 1.96
 
 
-def _run_one(job: tuple[Scenario, Path, bool, float]) -> dict:
-    scenario, out, records, speed = job
-    return run_to_directory(scenario, out, records=records, speed=speed).summary()
+@dataclass(frozen=True)
+class _Job:
+    """What every seed of a sweep shares; a worker gets it once, then seeds one by one."""
+
+    scenario: Scenario
+    directory: Path
+    records: bool
+    speed: float
+
+    def run(self, seed: int) -> dict:
+        scenario = replace(self.scenario, seed=seed)
+        return run_to_directory(scenario, self.directory / f"seed-{seed}",
+                                records=self.records, speed=self.speed).summary()
 
 
 def sweep(scenario: Scenario, seeds: list[int], out: Path, *, jobs: int | None = None,
           records: bool = False, speed: float = 1.0) -> dict:
-    """Run every seed into ``out/seed-<n>/`` and write ``out/sweep.json``; returns its content."""
-    out.mkdir(parents=True, exist_ok=True)
-    work = [(replace(scenario, seed=seed), out / f"seed-{seed}", records, speed)
-            for seed in seeds]
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(work)))
-    if workers == 1:
-        summaries = [_run_one(job) for job in work]
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            summaries = list(pool.map(_run_one, work))
-    result = {
-        "scenario": scenario.name,
-        "seeds": seeds,
-        "metrics": confidence_intervals(summaries),
-    }
-    (out / "sweep.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    """Run every seed into ``out/seed-<n>/`` and write ``out/sweep.json``; returns its content.
+
+    The sweep is one run directory, written all or nothing: every seed runs inside its staging
+    directory, so an error, Ctrl-C or SIGTERM leaves no ``seed-<n>/`` behind. With more than
+    one job the seeds run in worker processes, each running seed after seed; with one job
+    they run one after another in this process.
+    """
+    identity = RunIdentity("sweep", scenario.name, seeds=tuple(seeds))
+    with run_directory(out, identity) as staging:
+        job = _Job(scenario, staging, records, speed)
+        workers = max(1, min(jobs or os.cpu_count() or 1, len(seeds), MAX_JOBS))
+        if workers == 1:
+            summaries = [job.run(seed) for seed in seeds]
+        else:
+            containers = any(spec.implementation == "docker" for spec in scenario.nodes)
+            grace = STOP_GRACE_CONTAINERS_S if containers else STOP_GRACE_S
+            with _Pool(job, workers, grace) as pool:
+                summaries = pool.run(seeds)
+        result = {
+            "scenario": scenario.name,
+            "seeds": seeds,
+            "metrics": confidence_intervals(summaries),
+        }
+        write_json(staging / "sweep.json", result)
     return result
 
 
-def confidence_intervals(summaries: list[dict]) -> dict[str, dict[str, float]]:
-    """Mean, sample standard deviation and 95 % CI half-width of every numeric metric."""
+class _Pool:
+    """Worker processes that each run seed after seed, and that all stop with the sweep.
+
+    Not ``concurrent.futures``: its workers turn a Ctrl-C into a result and move on to the
+    next seed, and it has no way to stop them. Here workers ignore Ctrl-C (the terminal sends it
+    to the whole process group) and leave it to the parent, which on any interrupt or failure
+    sends each worker SIGTERM, kills one that is not gone after ``grace`` seconds, and waits
+    for all. A worker that gets SIGTERM itself (``kill`` of the group) stops the same way, and
+    on Linux one whose parent dies outright is sent SIGTERM by the kernel.
+    """
+
+    def __init__(self, job: _Job, workers: int, grace: float) -> None:
+        self.job = job
+        self.count = workers
+        self.grace = grace
+        self.processes: list[multiprocessing.process.BaseProcess] = []
+        self.connections: list[Connection] = []
+
+    def __enter__(self) -> _Pool:
+        context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        try:
+            for _ in range(self.count):
+                ours, theirs = context.Pipe()
+                process = context.Process(target=_worker, args=(theirs, self.job), daemon=True)
+                with _signals_blocked():  # the child sets its own handlers before any arrives
+                    process.start()
+                    self.processes.append(process)
+                    self.connections.append(ours)
+                theirs.close()
+        except BaseException:
+            self._stop(finished=False)
+            raise
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *exc_info: object) -> None:
+        self._stop(finished=kind is None)
+
+    def run(self, seeds: list[int]) -> list[dict]:
+        """The summaries in the order of ``seeds``."""
+        queue = iter(seeds)
+        summaries: dict[int, dict] = {}
+        busy: dict[Connection, int] = {}
+        process_of = dict(zip(self.connections, self.processes, strict=True))
+        for connection in self.connections:
+            seed = next(queue, None)
+            if seed is not None:
+                connection.send(seed)
+                busy[connection] = seed
+        while busy:
+            sentinels = {process_of[c].sentinel: c for c in busy}
+            for ready in wait([*busy, *sentinels]):
+                connection = sentinels.get(ready, ready)
+                if connection not in busy:
+                    continue  # its result was read already
+                if not connection.poll():  # the worker died without a word
+                    _worker_died(process_of[connection], busy[connection])
+                seed = busy.pop(connection)
+                outcome, value = connection.recv()
+                if outcome == "node":
+                    raise NodeFailure(f"seed {seed}: {value}")
+                if outcome == "output":
+                    raise OutputError(f"seed {seed}: {value}")
+                summaries[seed] = value
+                following = next(queue, None)
+                if following is not None:
+                    connection.send(following)
+                    busy[connection] = following
+        return [summaries[seed] for seed in seeds]
+
+    def _stop(self, *, finished: bool) -> None:
+        """Every worker gone before the sweep goes on: told to finish when all went well,
+        SIGTERM otherwise, SIGKILL after ``grace``. A second Ctrl-C meanwhile is held, not
+        allowed to cut this short."""
+        with deferred():
+            if finished:
+                for connection in self.connections:
+                    with suppress(OSError):  # that worker is gone already
+                        connection.send(None)
+                deadline = time.monotonic() + self.grace
+                for process in self.processes:
+                    process.join(max(0.0, deadline - time.monotonic()))
+            for process in self.processes:
+                if process.is_alive():
+                    process.terminate()
+            deadline = time.monotonic() + self.grace
+            for process in self.processes:
+                process.join(max(0.0, deadline - time.monotonic()))
+            for process in self.processes:
+                if process.is_alive():
+                    process.kill()
+                    process.join()
+            for connection in self.connections:
+                connection.close()
+            self.processes.clear()
+            self.connections.clear()
+
+
+def _worker_died(process: multiprocessing.process.BaseProcess, seed: int) -> None:
+    """A worker stopped by a signal of its own (SIGTERM to the process group) stops the
+    sweep as that signal would; any other death is a failure of its seed."""
+    process.join()
+    code = process.exitcode or 0
+    if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
+        raise Interrupted(code - 128)
+    if code < 0:
+        raise NodeFailure(f"seed {seed}: its worker process was killed by signal {-code}")
+    raise NodeFailure(f"seed {seed}: its worker process stopped with exit code {code}")
+
+
+def _worker(connection: Connection, job: _Job) -> None:
+    """A worker's life: seeds from the parent until told to stop; failures go back as values,
+    an interrupt ends the process (its run has cleaned up by the time it exits)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _die_with_parent()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        with signals_as_interrupt():
+            while True:
+                seed = connection.recv()
+                if seed is None:
+                    return
+                try:
+                    outcome = ("done", job.run(seed))
+                except NodeFailure as error:
+                    outcome = ("node", str(error))
+                except OutputError as error:
+                    outcome = ("output", str(error))
+                with deferred():  # a message cut half-way would leave the parent waiting
+                    connection.send(outcome)
+                if outcome[0] != "done":
+                    return
+    except Interrupted as error:
+        sys.exit(128 + error.signum)
+    except (EOFError, BrokenPipeError):
+        return  # the parent is gone
+
+
+def _die_with_parent() -> None:
+    """On Linux, have the kernel send SIGTERM to this worker if its parent dies outright."""
+    if sys.platform != "linux":
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+@contextmanager
+def _signals_blocked() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM in the kernel while a worker is forked: the child inherits
+    the mask and unblocks only once its own handlers are set."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def confidence_intervals(summaries: list[dict]) -> dict[str, dict[str, float | None]]:
+    """Mean, sample standard deviation and 95 % CI half-width of every numeric metric;
+    with one value there is no spread to measure, and the deviation and CI are ``None``."""
     columns: dict[str, list[float]] = {}
     for summary in summaries:
         for key, value in _numeric_leaves(summary):
@@ -83,8 +293,8 @@ def confidence_intervals(summaries: list[dict]) -> dict[str, dict[str, float]]:
     for key, values in sorted(columns.items()):
         n = len(values)
         mean = math.fsum(values) / n
-        std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
-        half = t95(n - 1) * std / math.sqrt(n) if n > 1 else float("nan")
+        std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else None
+        half = t95(n - 1) * std / math.sqrt(n) if n > 1 else None  # undefined for one seed
         stats[key] = {"n": n, "mean": mean, "std": std, "ci95": half}
     return stats
 
@@ -108,5 +318,7 @@ def format_sweep(result: dict) -> str:
     rows = [(k, v) for k, v in result["metrics"].items() if wanted.match(k)]
     width = max((len(k) for k, _ in rows), default=10)
     lines = [f"{result['scenario']}: {len(result['seeds'])} seeds, mean ± 95% CI"]
-    lines += [f"  {k.ljust(width)}  {v['mean']:14,.3f} ± {v['ci95']:,.3f}" for k, v in rows]
+    lines += [f"  {k.ljust(width)}  {v['mean']:14,.3f} ± "
+              f"{'n/a (one seed)' if v['ci95'] is None else format(v['ci95'], ',.3f')}"
+              for k, v in rows]
     return "\n".join(lines)

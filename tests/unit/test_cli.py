@@ -73,7 +73,7 @@ def test_simulate_writes_run_directory_and_table(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == [
-        "nodes.csv", "records.csv", "summary.json", "timing.json"]
+        ".xedgesim-run.json", "nodes.csv", "records.csv", "summary.json", "timing.json"]
     summary = json.loads((out / "summary.json").read_text())
     flow = summary["flows"]["sensors->gw"]
     assert flow["sent"] == 20 * 10
@@ -102,8 +102,10 @@ def test_refuses_to_replace_a_directory_that_is_not_a_run(tmp_path: Path) -> Non
     (out / "thesis.tex").write_text("years of work")
     result = CliRunner().invoke(main, ["simulate", str(write(tmp_path, SMALL)), "--out", str(out)])
     assert result.exit_code == 2
-    assert "not from a run" in result.output
+    assert f"run directory {out} exists and is not from an xedge run" in result.output
+    assert "nothing was touched" in result.output
     assert (out / "thesis.tex").read_text() == "years of work"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["precious", "s.yaml"]
 
 
 def test_rerun_replaces_an_earlier_run(tmp_path: Path) -> None:
@@ -126,7 +128,7 @@ def test_seeds_sweep_reports_confidence_intervals(tmp_path: Path) -> None:
     delivered = sweep["metrics"]["messages.delivered"]
     assert delivered["n"] == 4 and delivered["ci95"] > 0
     assert sorted(p.name for p in out.iterdir()) == [
-        "seed-1", "seed-2", "seed-3", "seed-4", "sweep.json"]
+        ".xedgesim-run.json", "seed-1", "seed-2", "seed-3", "seed-4", "sweep.json"]
     assert "±" in result.output
 
 
@@ -164,3 +166,189 @@ def test_pure_simulation_does_not_import_docker_or_ansible(tmp_path: Path) -> No
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_a_file_of_the_user_inside_a_look_alike_run_is_never_deleted(tmp_path: Path) -> None:
+    """A directory whose entries merely have run-like names is not a run (issue 8, item 1)."""
+    out = tmp_path / "out"
+    (out / "logs").mkdir(parents=True)
+    (out / "logs" / "app.log").write_text("x\n")
+    result = CliRunner().invoke(main, ["simulate", str(write(tmp_path, SMALL)), "--out", str(out)])
+    assert result.exit_code == 2
+    assert f"run directory {out} exists and is not from an xedge run" in result.output
+    assert (out / "logs" / "app.log").read_text() == "x\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "s.yaml"]
+
+
+def test_a_file_added_to_an_earlier_run_is_never_deleted(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    path = write(tmp_path, SMALL)
+    assert CliRunner().invoke(main, ["simulate", str(path), "--out", str(out), "-q"]).exit_code == 0
+    (out / "notes.txt").write_text("my notes")
+    result = CliRunner().invoke(main, ["simulate", str(path), "--out", str(out), "-q"])
+    assert result.exit_code == 2
+    assert "holds notes.txt, which xedge did not write" in result.output
+    assert (out / "notes.txt").read_text() == "my notes"
+
+
+def test_a_sweep_refuses_a_directory_with_a_foreign_seed_directory(tmp_path: Path) -> None:
+    """Before: seed-1 and seed-2 were written, then a foreign seed-3 stopped the sweep."""
+    out = tmp_path / "sweep"
+    (out / "seed-3").mkdir(parents=True)
+    (out / "seed-3" / "mine.txt").write_text("mine")
+    result = CliRunner().invoke(main, ["simulate", str(write(tmp_path, SMALL)), "--seeds", "1..4",
+                                       "--jobs", "1", "--out", str(out)])
+    assert result.exit_code == 2
+    assert "not from an xedge run" in result.output
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        "seed-3", "seed-3/mine.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml", "sweep"]
+
+
+def test_a_sweep_replaces_an_earlier_sweep_and_only_that(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    path = write(tmp_path, SMALL)
+    args = ["simulate", str(path), "--seeds", "1..3", "--jobs", "1", "--out", str(out), "-q"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    assert CliRunner().invoke(main, args[:3] + ["1,2"] + args[4:]).exit_code == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".xedgesim-run.json", "seed-1", "seed-2", "sweep.json"]
+    (out / "seed-2" / "plot.png").write_bytes(b"png")
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    assert "holds seed-2, which holds plot.png, which xedge did not write" in result.output
+    assert (out / "seed-2" / "plot.png").read_bytes() == b"png"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml", "sweep"]
+
+
+def test_out_that_cannot_be_a_run_directory_is_a_message(tmp_path: Path, monkeypatch) -> None:
+    """Issue 8, item 3: '.' gave EBUSY and left a '..old.*' directory; the others tracebacks."""
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path, SMALL)
+    (tmp_path / "file.txt").write_text("a file")
+    cases = {
+        ".": "is a directory itself",
+        "..": "is a directory itself",
+        str(tmp_path): "is the current directory or one above it",
+        "/proc/xedge-run": "under /proc, a system pseudo-filesystem",
+        "/sys/xedge-run": "under /sys, a system pseudo-filesystem",
+        "file.txt/run": "is below file.txt, which is a file, not a directory",
+        "file.txt": "exists and is not a directory",
+    }
+    for out, message in cases.items():
+        result = CliRunner().invoke(main, ["simulate", str(path), "--out", out, "-q"])
+        assert result.exit_code == 2, (out, result.output)
+        assert message in result.output, (out, result.output)
+        assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "s.yaml"]
+    assert (tmp_path / "file.txt").read_text() == "a file"
+
+
+def test_an_unwritable_place_is_a_message(tmp_path: Path, monkeypatch) -> None:
+    import os
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access",  # root may write anywhere: the check is what is tested
+                        lambda p, mode: False if Path(p) == locked else real_access(p, mode))
+    result = CliRunner().invoke(main, ["simulate", str(write(tmp_path, SMALL)),
+                                       "--out", str(locked / "a" / "run")])
+    assert result.exit_code == 2
+    assert f"cannot write in {locked} (permission denied)" in result.output
+    assert list(locked.iterdir()) == []
+
+
+def test_an_unwritable_place_found_while_creating_it_is_a_message(tmp_path: Path,
+                                                                  monkeypatch) -> None:
+    real_mkdir = Path.mkdir
+
+    def refusing_mkdir(self: Path, *args, **kwargs) -> None:
+        if self.name == "b":
+            raise PermissionError(13, "Permission denied", str(self))
+        real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", refusing_mkdir)
+    result = CliRunner().invoke(main, ["simulate", str(write(tmp_path, SMALL)),
+                                       "--out", str(tmp_path / "a" / "b" / "run")])
+    assert result.exit_code == 2
+    assert f"cannot create {tmp_path / 'a' / 'b'}: Permission denied" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]  # 'a' removed again
+
+
+def test_a_failed_run_removes_the_parents_it_created(tmp_path: Path, monkeypatch) -> None:
+    import xedgesim.run
+
+    def failing(*args, **kwargs):
+        from xedgesim.errors import NodeFailure
+
+        raise NodeFailure("node 'gw': failed on purpose")
+
+    monkeypatch.setattr(xedgesim.run, "simulate", failing)
+    result = CliRunner().invoke(main, ["simulate", str(write(tmp_path, SMALL)),
+                                       "--out", str(tmp_path / "runs" / "deep" / "run")])
+    assert result.exit_code == 1
+    assert "failed on purpose" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
+
+
+OPTION_ERRORS = [
+    (["--seed", "-1"], "--seed"),
+    (["--seed", str(2**63)], "--seed"),
+    (["--speed", "nan"], "--speed"),
+    (["--speed", "inf"], "--speed"),
+    (["--speed", "0"], "--speed"),
+    (["--speed", "-1"], "--speed"),
+    (["--speed", "1e-9"], "--speed"),
+    (["--speed", "fast"], "--speed"),
+    (["--seeds", "1..4", "--jobs", "0"], "--jobs"),
+    (["--seeds", "1..4", "--jobs", "10000"], "--jobs"),
+    (["--seeds", "20..1"], "low..high"),
+    (["--seeds", "1..1000000000000"], "at most 10,000"),
+    (["--seeds", "1..5000,6000..12000"], "at most 10,000"),
+    (["--seeds", f"{2**63}"], "out of range"),
+    (["--seeds", "9" * 30], "expected seeds like"),
+    (["--seeds", "-3"], "expected seeds like"),
+    (["--seeds", ""], "expected seeds like"),
+    (["--seeds", "1..3", "--seed", "99"], "--seed and --seeds cannot be used together"),
+    (["--jobs", "2"], "--jobs applies to --seeds only"),
+    (["--seeds", "1..3", "--progress"], "--progress applies to a single run"),
+]
+
+
+def test_every_option_of_simulate_is_checked(tmp_path: Path, monkeypatch) -> None:
+    """Issue 8, item 11 and 21: each bad option is exit 2 naming it, and nothing is written."""
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path, SMALL)
+    for options, message in OPTION_ERRORS:
+        result = CliRunner().invoke(main, ["simulate", str(path), *options])
+        assert result.exit_code == 2, (options, result.output)
+        assert message in result.output, (options, result.output)
+        assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
+
+
+def test_the_largest_seed_runs(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["simulate", str(write(tmp_path, SMALL)), "--seed",
+                                       str(2**63 - 1), "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "summary.json").read_text())["seed"] == 2**63 - 1
+
+
+def test_a_sweep_of_one_seed_writes_valid_json(tmp_path: Path) -> None:
+    """Issue 8, item 11: '--seeds 5' wrote NaN for the undefined CI: not JSON."""
+    out = tmp_path / "sweep"
+    result = CliRunner().invoke(main, ["simulate", str(write(tmp_path, SMALL)), "--seeds", "5",
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    text = (out / "sweep.json").read_text()
+    assert "NaN" not in text
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} in sweep.json")
+
+    sweep = json.loads(text, parse_constant=refuse)
+    delivered = sweep["metrics"]["messages.delivered"]
+    assert delivered["n"] == 1 and delivered["ci95"] is None and delivered["std"] is None
+    assert "n/a (one seed)" in result.output
