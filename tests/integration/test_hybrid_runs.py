@@ -127,11 +127,17 @@ def test_interrupting_a_run_removes_its_containers(tmp_path: Path, docker_client
 
 
 def test_clean_removes_leftovers_of_a_killed_run(docker_client: Any, broker_image: str) -> None:
+    import socket
+
     from click.testing import CliRunner
 
     from xedgesim.cli import main
+    from xedgesim.docker.containers import LABEL_OWNER
 
-    labels = {LABEL_MANAGED: "true", LABEL_RUN: "killed-run"}
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()  # the run's process, killed: this host's, gone
+    labels = {LABEL_MANAGED: "true", LABEL_RUN: "killed-run",
+              LABEL_OWNER: f"{socket.gethostname()}:{ended.pid}"}
     network = docker_client.networks.create("xedgesim-killed-run", labels=labels)
     container = docker_client.containers.create(broker_image, name="xedgesim-killed-run-broker",
                                                 labels=labels, network=network.name)

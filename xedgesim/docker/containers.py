@@ -26,6 +26,8 @@ LABEL_MANAGED = "org.xedgesim.managed"
 LABEL_RUN = "org.xedgesim.run"
 LABEL_NODE = "org.xedgesim.node"
 LABEL_OWNER = "org.xedgesim.owner"  # host:pid of the coordinator, so clean spares live runs
+LABEL_BOOT = "org.xedgesim.boot"  # the owner's boot id: its pid means nothing after a reboot
+BOOT_ID_FILE = "/proc/sys/kernel/random/boot_id"
 
 
 class ContainerError(NodeFailure):
@@ -203,30 +205,40 @@ class ContainerSession:
 def run_labels(run_id: str) -> dict[str, str]:
     """The labels of everything a run creates: found by ``xedge clean``, spared while the
     process that created it is alive."""
-    return {LABEL_MANAGED: "true", LABEL_RUN: run_id, LABEL_OWNER: _owner()}
+    labels = {LABEL_MANAGED: "true", LABEL_RUN: run_id, LABEL_OWNER: _owner()}
+    if boot := _boot_id():
+        labels[LABEL_BOOT] = boot
+    return labels
 
 
 def remove_leftovers(client: Any = None, *, include_live: bool = False) -> list[str]:
-    """Remove the containers, networks and volumes of runs whose process is gone; returns
-    their names. A run still going on this host is spared unless ``include_live``: cleaning up
-    must not kill someone else's run. A staging fleet kept with ``--keep`` counts as left over.
+    """Remove the containers, networks and volumes of runs provably dead on this host; returns
+    their names. A run is dead when this host made it (its owner label names this host) and
+    its process is gone, or the host rebooted since (another boot id). Any other run is
+    spared unless ``include_live``: a run labelled with another hostname may be another CI
+    job's fleet on a shared Docker socket, and cannot be checked from here; cleaning up must
+    not kill someone else's run. A staging fleet kept with ``--keep`` counts as left over.
     """
     client = client or connect()
     labels = {"label": [f"{LABEL_MANAGED}=true", LABEL_RUN]}
+
+    def dead(found: dict[str, str] | None) -> bool:
+        return include_live or _provably_dead(found or {})
+
     removed = []
     for container in client.containers.list(all=True, filters=labels):
-        if include_live or not _owner_alive(container.labels.get(LABEL_OWNER)):
+        if dead(container.labels):
             container.remove(force=True, v=True)
             removed.append(container.name)
     for network in client.networks.list(filters=labels):
         network.reload()
         if network.containers:
             continue  # still in use by a live run's containers
-        if include_live or not _owner_alive(network.attrs.get("Labels", {}).get(LABEL_OWNER)):
+        if dead(network.attrs.get("Labels")):
             network.remove()
             removed.append(f"network {network.name}")
     for volume in client.volumes.list(filters=labels):
-        if include_live or not _owner_alive((volume.attrs.get("Labels") or {}).get(LABEL_OWNER)):
+        if dead(volume.attrs.get("Labels")):
             with suppress(docker_errors().APIError):  # still mounted by a spared container
                 volume.remove(force=True)
                 removed.append(f"volume {volume.name}")
@@ -243,20 +255,30 @@ def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _owner_alive(owner: str | None) -> bool:
-    """Is the coordinator that labelled a container still running on this host?"""
-    if not owner or ":" not in owner:
-        return False
-    host, _, pid = owner.rpartition(":")
+def _boot_id() -> str:
+    """This kernel's boot id: a pid from another boot says nothing about a process now."""
+    try:
+        return Path(BOOT_ID_FILE).read_text().strip()
+    except OSError:
+        return ""
+
+
+def _provably_dead(labels: dict[str, str]) -> bool:
+    """Did the process that labelled a run, on this host, end (or the host reboot since)?
+    Without an owner on this host nothing can be proven, and the run is spared."""
+    host, _, pid = (labels.get(LABEL_OWNER) or "").rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
-        return False  # another machine's run: its owner cannot be checked from here
+        return False  # another machine's run, or no owner: its liveness cannot be checked
+    boot = labels.get(LABEL_BOOT)
+    if boot and boot != _boot_id():
+        return True
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
-        return False
-    except PermissionError:
         return True
-    return True
+    except PermissionError:
+        return False  # alive, another user's
+    return False
 
 
 @contextmanager
