@@ -126,9 +126,16 @@ def stage(hosts: int, arch: str, keep: bool, inventory: Path | None, secrets: Pa
               help="Let verification restart each broker (the persistence check).")
 @click.option("--progress/--no-progress", default=None,
               help="A live progress line [default: when stdout is a terminal].")
+@click.option("--insecure-plaintext", is_flag=True,
+              help="Deploy brokers that have no TLS certificate in the inventory: MQTT "
+                   "passwords then cross the network IN CLEAR (said loudly, recorded).")
+@click.option("--print-ansible-command", is_flag=True,
+              help="Write <run>/release.json and print the ansible-playbook command that "
+                   "does this deploy; run nothing.")
 def deploy(inventory: Path, check: bool, force: bool, serial: str, release_id: str | None,
            store: Path | None, images: tuple[str, ...], secrets: Path | None,
-           out: Path | None, verify: bool, restart_broker: bool, progress: bool | None) -> None:
+           out: Path | None, verify: bool, restart_broker: bool, progress: bool | None,
+           insecure_plaintext: bool, print_ansible_command: bool) -> None:
     """Roll a staged release out to a fleet: canary first, then batches, each gated on
     health and an MQTT probe; a failed host is rolled back and the rollout stops.
     Then verify the whole inventory.
@@ -138,6 +145,7 @@ def deploy(inventory: Path, check: bool, force: bool, serial: str, release_id: s
       xedge deploy --inventory inventories/pis --check
       xedge deploy --inventory inventories/pis
       xedge deploy --inventory runs/stage-…/inventory/hosts.yml --serial 1,1
+      xedge deploy --inventory inventories/pis --print-ansible-command
     """
     from xedgesim.deploy.deploy import (
         DeployOptions,
@@ -153,10 +161,16 @@ def deploy(inventory: Path, check: bool, force: bool, serial: str, release_id: s
                                 serial=parse_serial(serial), release_id=release_id,
                                 store=store or paths.releases_dir(),
                                 images=images, secrets=secrets, out=out, verify=verify,
-                                restart_broker=restart_broker, live=progress)
+                                restart_broker=restart_broker, live=progress,
+                                insecure_plaintext=insecure_plaintext,
+                                print_ansible_command=print_ansible_command)
         outcome = run_deploy(options, say=click.echo)
     except DeployError as error:
         fail(error)
+        return
+    if outcome.ansible_command is not None:
+        click.echo(f"\nrelease.json: {outcome.run_dir / 'release.json'}\n")
+        click.echo(outcome.ansible_command)
         return
     click.echo("")
     click.echo(outcome_table(outcome))

@@ -12,14 +12,15 @@ successful rollout, runs the verification suite against the whole inventory.
 
 from __future__ import annotations
 
+import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xedgesim.deploy import certificates, manifest, paths, release, state, verification
 from xedgesim.deploy import inventory as inventory_module
-from xedgesim.deploy import manifest, paths, release, state, verification
 from xedgesim.deploy.errors import UsageError
 from xedgesim.deploy.progress import PlaybookProgress
 from xedgesim.deploy.runner import PlaybookResult, PlaybookRun, run_playbook
@@ -41,6 +42,10 @@ class DeployOptions:
     verify: bool = True
     restart_broker: bool = True
     live: bool | None = None
+    # Let brokers without a certificate take logins from the network in plain text.
+    insecure_plaintext: bool = False
+    # Write <run>/release.json and print the ansible-playbook command instead of running it.
+    print_ansible_command: bool = False
 
 
 @dataclass
@@ -52,6 +57,8 @@ class DeployOutcome:
     playbook: PlaybookResult | None = None
     outcomes: dict[str, str] = field(default_factory=dict)  # host -> deployed | rolled back...
     verify: verification.VerifyResult | None = None
+    insecure_plaintext: list[str] = field(default_factory=list)  # hosts without TLS, on purpose
+    ansible_command: str | None = None  # --print-ansible-command: what would run
 
     @property
     def passed(self) -> bool:
@@ -96,6 +103,7 @@ def deploy(options: DeployOptions, say: Callable[[str], None] = print) -> Deploy
     fleet = inventory_module.load(options.inventory, overlays=overlays)
     if problems := fleet.problems():
         raise UsageError("inventory problems:\n  " + "\n  ".join(problems))
+    plain = certificates.require_tls(fleet.hosts, options.insecure_plaintext, options.inventory)
     client = connect()
     if options.release_id:
         chosen = manifest.release_of(manifest.find(options.release_id, options.store))
@@ -107,10 +115,15 @@ def deploy(options: DeployOptions, say: Callable[[str], None] = print) -> Deploy
         chosen = release.resolve_local(client, fleet.arches, options.images)
     vouch = manifest.require_vouched(chosen, options.store, force=options.force)
     run_dir = new_run_dir(options.out, "check" if options.check else "deploy")
-    outcome = DeployOutcome(run_dir, chosen, vouch.by_arch, options.force and not vouch.complete)
+    outcome = DeployOutcome(run_dir, chosen, vouch.by_arch, options.force and not vouch.complete,
+                            insecure_plaintext=plain)
     say(f"deploy {chosen.id} to {options.inventory} ({len(fleet.hosts)} host(s): "
         f"{', '.join(h.name for h in fleet.hosts)}) · run {run_dir}")
     say(chosen.describe())
+    if plain:
+        say("!" * 78)
+        say(certificates.INSECURE_BANNER.format(hosts=", ".join(plain)))
+        say("!" * 78)
     if outcome.forced:
         say("!" * 78)
         say("FORCED: deploying images that no passing `xedge stage` vouches for:")
@@ -123,13 +136,22 @@ def deploy(options: DeployOptions, say: Callable[[str], None] = print) -> Deploy
     archives = release.save_archives(client, chosen, run_dir / "images",
                                      progress=lambda text: say(f"  {text}"))
     secrets = secrets_for(options.inventory, options.secrets)
+    extravars: dict[str, Any] = {"xedgesim_release": chosen.extra_vars(archives),
+                                 "xedgesim_serial": options.serial}
+    if plain:
+        extravars["mqtt_broker_insecure_plaintext"] = True
+    if options.print_ansible_command:
+        outcome.ansible_command = ansible_command(
+            project, (*overlays, options.inventory), run_dir, extravars, secrets,
+            check=options.check)
+        write_record(outcome, options)
+        return outcome
     run = PlaybookRun(
         playbook=paths.playbook("site", project),
         inventories=(*overlays, options.inventory),
         run_dir=run_dir,
         name="check" if options.check else "deploy",
-        extravars={"xedgesim_release": chosen.extra_vars(archives),
-                   "xedgesim_serial": options.serial},
+        extravars=extravars,
         secret_vars=(secrets,) if secrets else (),
         check=options.check,
         project_dir=project,
@@ -168,6 +190,25 @@ def new_run_dir(out: Path | None, kind: str) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         return out
     return paths.new_run_dir(kind)
+
+
+def ansible_command(project: Path, inventories: Sequence[Path], run_dir: Path,
+                    extravars: dict[str, Any], secrets: Path | None, check: bool) -> str:
+    """Write ``<run>/release.json`` (the extra vars: release with its archives, batches) and
+    return the ansible-playbook command that does what ``xedge deploy`` would; the secrets
+    stay where they are (a vars file named with -e @, or the inventory's vault)."""
+    release_file = manifest.write_json(run_dir / "release.json", extravars)
+    command = ["ansible-playbook"]
+    for source in inventories:
+        command += ["-i", str(Path(source).resolve())]
+    command += [str(paths.playbook("site", project)), "-e", f"@{Path(release_file).resolve()}"]
+    if secrets is not None:
+        command += ["-e", f"@{secrets.resolve()}"]
+    if check:
+        command += ["--check", "--diff"]
+    config = paths.ansible_config(project)
+    prefix = f"ANSIBLE_CONFIG={shlex.quote(str(config))} " if config else ""
+    return prefix + shlex.join(command)
 
 
 def host_outcomes(result: PlaybookResult, hosts: list[str], check: bool) -> dict[str, str]:
@@ -233,6 +274,8 @@ def write_record(outcome: DeployOutcome, options: DeployOptions) -> None:
         "forced": outcome.forced,
         "check": options.check,
         "serial": options.serial,
+        "insecure_plaintext": outcome.insecure_plaintext,
+        "ansible_command": outcome.ansible_command,
         "playbook": outcome.playbook.as_dict() if outcome.playbook else None,
         "outcomes": outcome.outcomes,
         "verify": None if outcome.verify is None else {

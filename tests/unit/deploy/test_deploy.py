@@ -22,6 +22,8 @@ from xedgesim.deploy.runner import PlaybookResult
 STAGED = Release((ImageRef("broker", "amd64", "xedgesim/broker:0.1.0-amd64", "sha256:" + "1" * 64),
                   ImageRef("gateway", "amd64", "xedgesim/gateway:0.1.0-amd64",
                            "sha256:" + "2" * 64)))
+TLS = {"mqtt_tls_cert": "/site/tls/edge-1.crt", "mqtt_tls_key": "/site/tls/edge-1.key",
+       "mqtt_tls_ca": "/site/tls/ca.crt"}
 NEVER_STAGED = Release((STAGED.images[0], ImageRef("gateway", "amd64", "x:broken",
                                                     "sha256:" + "9" * 64)))
 
@@ -33,8 +35,8 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     store = tmp_path / "releases"
     verification = manifest.Verification(True, 30, 0, 0, 0, "verify/junit.xml", True)
     manifest.record(manifest.build(STAGED, verification, stage={}), tmp_path / "s", store)
-    fleet = Inventory(tmp_path / "hosts.yml", (InventoryHost("edge-1", {"xedgesim_arch":
-                                                                          "amd64"}),))
+    fleet = Inventory(tmp_path / "hosts.yml", (InventoryHost("edge-1", {
+        "xedgesim_arch": "amd64", **TLS}),))
     (tmp_path / "hosts.yml").write_text("edge: {}\n")
     monkeypatch.setattr("xedgesim.deploy.inventory.load", lambda *a, **k: fleet)
     monkeypatch.setattr("xedgesim.deploy.fleet.connect", lambda: object())
@@ -46,7 +48,90 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
     monkeypatch.setattr(deploy_module, "run_playbook", no_playbook)
     monkeypatch.chdir(tmp_path)
-    return {"store": store, "inventory": tmp_path / "hosts.yml"}
+    return {"store": store, "inventory": tmp_path / "hosts.yml", "fleet": fleet}
+
+
+@pytest.fixture
+def vouched(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The world with this machine's images staged, archives saved, and a playbook run that
+    is recorded and stops the deploy."""
+    monkeypatch.setattr("xedgesim.deploy.release.resolve_local",
+                        lambda client, arches, overrides=(): STAGED)
+    monkeypatch.setattr("xedgesim.deploy.release.save_archives",
+                        lambda *a, **k: {image.id: Path("/run/images/a.tar")
+                                         for image in STAGED.images})
+    runs: list[Any] = []
+
+    def recorded(run: Any, **kwargs: Any) -> Any:
+        runs.append(run)
+        raise AssertionError("a playbook ran")
+
+    monkeypatch.setattr(deploy_module, "run_playbook", recorded)
+    return {**world, "runs": runs}
+
+
+def plain_text_fleet(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    fleet = Inventory(world["inventory"], (
+        InventoryHost("edge-1", {"xedgesim_arch": "amd64", **TLS}),
+        InventoryHost("edge-2", {"xedgesim_arch": "amd64"})))
+    monkeypatch.setattr("xedgesim.deploy.inventory.load", lambda *a, **k: fleet)
+
+
+def test_a_fleet_without_certificates_is_refused(vouched: dict[str, Any],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    plain_text_fleet(vouched, monkeypatch)
+    monkeypatch.setenv("XEDGESIM_RELEASES", str(vouched["store"]))
+    result = CliRunner().invoke(deploy_command, ["--inventory", str(vouched["inventory"])])
+    assert result.exit_code == 2, result.output
+    assert "no TLS certificate for the broker of edge-2" in result.output
+    assert "--insecure-plaintext" in result.output
+    assert vouched["runs"] == [] and not Path("runs").exists()
+
+
+def test_insecure_plaintext_goes_ahead_loudly_and_is_recorded(
+        vouched: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    plain_text_fleet(vouched, monkeypatch)
+    said: list[str] = []
+    options = deploy_module.DeployOptions(inventory=vouched["inventory"],
+                                          store=vouched["store"], out=Path("runs/d"),
+                                          insecure_plaintext=True)
+    with pytest.raises(AssertionError, match="a playbook ran"):
+        deploy_module.deploy(options, say=said.append)
+    assert any(line.startswith("INSECURE PLAINTEXT: the brokers of edge-2 ") for line in said)
+    assert vouched["runs"][0].extravars["mqtt_broker_insecure_plaintext"] is True
+    record = json.loads(Path("runs/d/deploy.json").read_text())
+    assert record["insecure_plaintext"] == ["edge-2"]
+
+
+def test_a_fleet_with_tls_deploys_without_the_insecure_switch(vouched: dict[str, Any]) -> None:
+    options = deploy_module.DeployOptions(inventory=vouched["inventory"],
+                                          store=vouched["store"], out=Path("runs/d"))
+    with pytest.raises(AssertionError, match="a playbook ran"):
+        deploy_module.deploy(options, say=lambda text: None)
+    assert "mqtt_broker_insecure_plaintext" not in vouched["runs"][0].extravars
+    assert json.loads(Path("runs/d/deploy.json").read_text())["insecure_plaintext"] == []
+
+
+def test_print_ansible_command_writes_release_json_and_runs_nothing(
+        vouched: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    secrets = tmp_path / "users.yml"
+    secrets.write_text("xedgesim_mqtt_users: []\n")
+    result = CliRunner().invoke(deploy_command, [
+        "--inventory", str(vouched["inventory"]), "--releases", str(vouched["store"]),
+        "--out", "runs/p", "--secrets", str(secrets), "--serial", "1,1",
+        "--print-ansible-command"])
+    assert result.exit_code == 0, result.output
+    assert vouched["runs"] == []
+    document = json.loads(Path("runs/p/release.json").read_text())
+    assert document["xedgesim_release"]["id"] == STAGED.id
+    assert document["xedgesim_release"]["images"]["amd64"]["broker"]["archive"] == \
+        "/run/images/a.tar"
+    assert document["xedgesim_serial"] == [1, 1]
+    command = result.output.strip().splitlines()[-1]
+    assert "ansible-playbook -i " in command and "playbooks/site.yml" in command
+    assert f"-e @{Path('runs/p/release.json').resolve()}" in command
+    assert f"-e @{secrets.resolve()}" in command
+    assert "ANSIBLE_CONFIG=" in command
 
 
 def test_deploy_refuses_a_digest_that_never_passed_staging(world: dict[str, Any]) -> None:
