@@ -212,8 +212,9 @@ def _refuse_constant(name: str) -> float:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def read_bounded(file: Path, what: str, limit: int = MAX_FILE_BYTES) -> bytes:
+def read_bounded(file: Path, what: str, limit: int | None = None) -> bytes:
     """A regular file's bytes, up to ``limit``: a FIFO never hangs us, a device is never read."""
+    limit = MAX_FILE_BYTES if limit is None else limit
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(file, flags)

@@ -212,7 +212,7 @@ def _allowance(ma: Metric, mb: Metric, rule: Rule, context: _Context) -> tuple[f
             "--window, the scenario's largest aggregate_every (e.g. --window 10s)")
     if ma.kind == "count":
         per_window = max(ma.value / context.duration_a, mb.value / context.duration_b) * window
-        return float(max(1, math.ceil(per_window - 1e-9))), f"one {window:g}s window"
+        return float(max(1, math.floor(per_window + 0.5))), f"one {window:g}s window"
     per_window = max(max(ma.value, mb.value) * window, max(ma.quantum, mb.quantum))
     return per_window / min(context.duration_a, context.duration_b), \
         f"one {window:g}s window over the run"
