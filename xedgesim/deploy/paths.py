@@ -1,8 +1,8 @@
 """Where the project's Ansible content and infra tests live, and where runs write.
 
-The playbooks, roles and ``tests/infra`` ship in the source checkout, not in the Python
-package, so they are found next to the package (an editable install or a checkout) or where
-``$XEDGESIM_PROJECT`` points. A missing checkout is a clear error, not a traceback later.
+The playbooks, roles and ``tests/infra`` are found by ``xedgesim.project``: in the checkout
+the package runs from, else in the copy an installed package carries, or where
+``$XEDGESIM_PROJECT`` points. Missing files are a clear error, not a traceback later.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from xedgesim import project
 from xedgesim.deploy.errors import UsageError
 
 PLAYBOOKS = ("stage", "site", "verify", "rollback")
@@ -19,15 +20,12 @@ RUNS = Path("runs")
 
 
 def project_root() -> Path:
-    """The checkout holding ``playbooks/`` and ``tests/infra/``."""
-    configured = os.environ.get("XEDGESIM_PROJECT")
-    root = Path(configured) if configured else Path(__file__).resolve().parents[2]
-    if not (root / "tests" / "infra").is_dir():
-        raise UsageError(
-            f"no xedgesim checkout at {root} (expected tests/infra/ and playbooks/): "
-            "run from a source checkout or set XEDGESIM_PROJECT"
-        )
-    return root.resolve()
+    """The directory holding ``playbooks/``, ``roles/`` and ``tests/infra/``: the checkout, or
+    the copy an installed package carries (``xedgesim.project``)."""
+    try:
+        return project.project_root()
+    except project.ProjectFilesMissing as error:
+        raise UsageError(str(error)) from None
 
 
 def playbook(name: str, root: Path | None = None) -> Path:
@@ -40,7 +38,10 @@ def playbook(name: str, root: Path | None = None) -> Path:
 
 def infra_tests(root: Path | None = None) -> Path:
     """``tests/infra``: the verification suite, run against any inventory."""
-    return (root or project_root()) / "tests" / "infra"
+    path = (root or project_root()) / "tests" / "infra"
+    if not path.is_dir():
+        raise UsageError(f"{path} is missing (the verification suite of the project files)")
+    return path
 
 
 def ansible_config(root: Path | None = None) -> Path | None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from xedgesim.images import naming
 from xedgesim.images.errors import BuildFailed
 from xedgesim.images.hashing import tree_hash
+from xedgesim.project import PACKAGED
 
 if TYPE_CHECKING:
     import docker
@@ -61,7 +62,8 @@ def package_source() -> Path:
 @contextmanager
 def staged_context(context: Path, package: Path | None) -> Iterator[Path]:
     """``context`` itself, or a temporary copy of it with the ``.py`` files of ``package``
-    (no bytecode, no caches) under ``xedgesim/``, removed afterwards."""
+    (no bytecode, no caches, not the packaged project files) under ``xedgesim/``, removed
+    afterwards."""
     if package is None:
         yield context
         return
@@ -73,8 +75,8 @@ def staged_context(context: Path, package: Path | None) -> Iterator[Path]:
             raise BuildFailed(f"{context}: {PACKAGE_DIR}/ is reserved for the package source")
         for source in sorted(package.rglob("*.py")):
             relative = source.relative_to(package)
-            if "__pycache__" in relative.parts:
-                continue
+            if "__pycache__" in relative.parts or relative.parts[0] == PACKAGED:
+                continue  # the installed package's copy of the project files is no code
             (target / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / relative)
         yield staged

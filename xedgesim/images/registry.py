@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from xedgesim import project
 from xedgesim.images.errors import ImagesError
 
 
@@ -48,12 +49,18 @@ def select(names: Iterable[str] = ()) -> tuple[ImageSpec, ...]:
 
 
 def contexts_dir() -> Path:
-    """Where the build contexts live: $XEDGESIM_IMAGES_DIR, else ``images/`` of the checkout."""
-    configured = os.environ.get("XEDGESIM_IMAGES_DIR")
-    path = Path(configured) if configured else Path(__file__).resolve().parents[2] / "images"
+    """Where the build contexts live: $XEDGESIM_IMAGES_DIR, else ``images/`` of the project
+    files (the checkout, or the copy an installed package carries: ``xedgesim.project``)."""
+    if configured := os.environ.get("XEDGESIM_IMAGES_DIR"):
+        path = Path(configured)
+    else:
+        try:
+            path = project.project_root() / "images"
+        except project.ProjectFilesMissing as error:
+            raise ImagesError(str(error)) from None
     if not (path / BASE_CONTEXT / "packages.txt").is_file():
         raise ImagesError(
             f"no image build contexts at {path} (expected {BASE_CONTEXT}/packages.txt): "
-            "run from a source checkout or set XEDGESIM_IMAGES_DIR"
+            "set XEDGESIM_IMAGES_DIR to a directory laid out like images/ of the checkout"
         )
     return path
