@@ -87,9 +87,13 @@ class _Job:
     speed: float
 
     def run(self, seed: int) -> dict:
+        """The summary of one seed; its failure says which seed it was."""
         scenario = replace(self.scenario, seed=seed)
-        return run_to_directory(scenario, self.directory / f"seed-{seed}",
-                                records=self.records, speed=self.speed).summary()
+        try:
+            return run_to_directory(scenario, self.directory / f"seed-{seed}",
+                                    records=self.records, speed=self.speed).summary()
+        except (NodeFailure, OutputError) as error:
+            raise type(error)(f"seed {seed}: {error}") from None
 
 
 def sweep(scenario: Scenario, seeds: list[int], out: Path, *, jobs: int | None = None,
@@ -180,9 +184,9 @@ class _Pool:
                 seed = busy.pop(connection)
                 outcome, value = connection.recv()
                 if outcome == "node":
-                    raise NodeFailure(f"seed {seed}: {value}")
+                    raise NodeFailure(value)
                 if outcome == "output":
-                    raise OutputError(f"seed {seed}: {value}")
+                    raise OutputError(value)
                 summaries[seed] = value
                 following = next(queue, None)
                 if following is not None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from xedgesim.cli import main
@@ -210,7 +213,7 @@ def test_a_sweep_replaces_an_earlier_sweep_and_only_that(tmp_path: Path) -> None
     path = write(tmp_path, SMALL)
     args = ["simulate", str(path), "--seeds", "1..3", "--jobs", "1", "--out", str(out), "-q"]
     assert CliRunner().invoke(main, args).exit_code == 0
-    assert CliRunner().invoke(main, args[:3] + ["1,2"] + args[4:]).exit_code == 0
+    assert CliRunner().invoke(main, [*args[:3], "1,2", *args[4:]]).exit_code == 0
     assert sorted(p.name for p in out.iterdir()) == [
         ".xedgesim-run.json", "seed-1", "seed-2", "sweep.json"]
     (out / "seed-2" / "plot.png").write_bytes(b"png")
@@ -352,3 +355,33 @@ def test_a_sweep_of_one_seed_writes_valid_json(tmp_path: Path) -> None:
     delivered = sweep["metrics"]["messages.delivered"]
     assert delivered["n"] == 1 and delivered["ci95"] is None and delivered["std"] is None
     assert "n/a (one seed)" in result.output
+
+
+LONG = SMALL.replace("duration: 5s", "duration: 1h").replace("count: 20", "count: 500")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_a_pure_python_run_and_leaves_nothing(tmp_path: Path, signum: int) -> None:
+    """Issue 8, item 5: SIGTERM exited 143 with no message and left .out.XXXX/records.csv."""
+    write(tmp_path, LONG)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "xedgesim", "simulate", "s.yaml", "--records", "--out", "out"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p.stat().st_size for p in tmp_path.glob(".out.*/records.csv")):
+            assert child.poll() is None, child.communicate()
+            assert time.monotonic() < deadline, "the run never started writing records"
+            time.sleep(0.05)
+        started = time.monotonic()
+        child.send_signal(signum)
+        _, stderr = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert time.monotonic() - started < 2
+    assert child.returncode == 128 + signum
+    assert stderr == f"interrupted ({signal.Signals(signum).name}): nothing was written\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]

@@ -1,0 +1,212 @@
+"""Sweeps: seed specs bounded, statistics that are valid JSON, one directory written all or
+nothing, and every worker stopped by Ctrl-C or SIGTERM to the parent or to its group."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from xedgesim.limits import MAX_SEED, MAX_SEEDS
+from xedgesim.scenario import load_scenario
+from xedgesim.sweep import confidence_intervals, format_sweep, parse_seeds, sweep
+
+LONG = """\
+name: long
+seed: 1
+duration: 1h
+network:
+  default: {latency: 5ms, jitter: {exponential: 1ms}, loss: 0.05}
+nodes:
+  - {id: sensors, type: sensor, count: 200, interval: 100ms, to: gw}
+  - {id: gw, type: gateway, aggregate_every: 1s, to: cloud}
+  - {id: cloud, type: cloud}
+"""
+
+SHORT = LONG.replace("duration: 1h", "duration: 2s").replace("count: 200", "count: 5")
+
+
+def test_seed_specs() -> None:
+    assert parse_seeds("1..3,10, 2") == [1, 2, 3, 10]
+    assert parse_seeds(f"{MAX_SEED}") == [MAX_SEED]
+    assert len(parse_seeds(f"1..{MAX_SEEDS}")) == MAX_SEEDS
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("20..1", "empty: write it low..high"),
+    (f"0..{MAX_SEEDS}", f"at most {MAX_SEEDS:,}"),
+    ("1..1000000000000", f"at most {MAX_SEEDS:,}"),
+    (",".join(f"{i * 10}..{i * 10 + 9}" for i in range(2000)), f"at most {MAX_SEEDS:,}"),
+    (f"{MAX_SEED + 1}", "out of range"),
+    ("1" * 25, "expected seeds like"),
+    ("1..", "expected seeds like"),
+    ("a", "expected seeds like"),
+])
+def test_bad_seed_specs_are_refused_before_allocating(spec: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_seeds(spec)
+
+
+def test_one_value_has_no_spread_and_json_stays_valid() -> None:
+    stats = confidence_intervals([{"messages": {"delivered": 7}}])
+    assert stats == {"messages.delivered": {"n": 1, "mean": 7.0, "std": None, "ci95": None}}
+    line = format_sweep({"scenario": "s", "seeds": [5], "metrics": stats})
+    assert "7.000 ± n/a (one seed)" in line
+
+
+def test_intervals_of_several_values() -> None:
+    stats = confidence_intervals([{"x": v} for v in (1.0, 2.0, 3.0)])["x"]
+    assert stats["mean"] == 2.0 and stats["std"] == 1.0
+    assert math.isclose(stats["ci95"], 4.303 / math.sqrt(3))
+
+
+def test_a_sweep_is_one_run_directory(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(SHORT)
+    out = tmp_path / "sweep"
+    result = sweep(load_scenario(path), [1, 2], out, jobs=2)
+    assert result["seeds"] == [1, 2]
+    marker = json.loads((out / ".xedgesim-run.json").read_text())
+    assert marker["kind"] == "sweep" and marker["seeds"] == [1, 2]
+    assert marker["runs"] == ["seed-1", "seed-2"] and marker["files"] == ["sweep.json"]
+    for seed in (1, 2):
+        inner = json.loads((out / f"seed-{seed}" / ".xedgesim-run.json").read_text())
+        assert inner["kind"] == "run" and inner["seed"] == seed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml", "sweep"]
+
+
+def test_a_failing_seed_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
+    """All or nothing: before, seeds finished before the failure stayed as seed-N/."""
+    import xedgesim.sweep
+    from xedgesim.errors import NodeFailure
+
+    path = tmp_path / "s.yaml"
+    path.write_text(SHORT)
+    real = xedgesim.sweep.run_to_directory
+
+    def fail_on_seed_3(scenario, out, **options):
+        if scenario.seed == 3:
+            raise NodeFailure("node 'gw': failed on purpose")
+        return real(scenario, out, **options)
+
+    monkeypatch.setattr(xedgesim.sweep, "run_to_directory", fail_on_seed_3)
+    for jobs in (1, 2):
+        with pytest.raises(NodeFailure, match="seed 3: node 'gw': failed on purpose"):
+            sweep(load_scenario(path), [1, 2, 3, 4], tmp_path / "sweep", jobs=jobs)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
+
+
+# -- signals, with real processes ---------------------------------------------------------------
+
+def default_sigint() -> None:
+    """A test run from a background job inherits SIGINT ignored: the child must not."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def children(pid: int) -> list[int]:
+    """Live child processes of ``pid``, read from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def start(args: list[str], cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "xedgesim", *args], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, preexec_fn=default_sigint)
+
+
+def wait_for(condition, child: subprocess.Popen, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert child.poll() is None, child.communicate()
+        assert time.monotonic() < deadline, f"{what} never happened"
+        time.sleep(0.05)
+
+
+def stop(child: subprocess.Popen, signum: int, group: bool) -> tuple[float, str]:
+    """Signal the child (or its whole process group); (seconds until it exited, stderr)."""
+    started = time.monotonic()
+    if group:
+        os.killpg(child.pid, signum)
+    else:
+        child.send_signal(signum)
+    try:
+        _, stderr = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+    return time.monotonic() - started, stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc for the workers")
+@pytest.mark.parametrize("group", [False, True], ids=["parent", "group"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_every_worker_and_leaves_nothing(tmp_path: Path, signum: int,
+                                                        group: bool) -> None:
+    """Issue 8, item 4: Ctrl-C to the group ran on for 40 s and left .seed-N.*; SIGTERM to the
+    parent orphaned the workers."""
+    (tmp_path / "long.yaml").write_text(LONG)
+    child = start(["simulate", "long.yaml", "--seeds", "1..6", "--jobs", "2", "--out", "out"],
+                  tmp_path)
+    workers: list[int] = []
+
+    def running() -> bool:
+        workers[:] = children(child.pid)
+        seeds_started = list(tmp_path.glob(".out.xedge-new-*/.seed-*"))
+        return len(workers) == 2 and len(seeds_started) == 2
+
+    wait_for(running, child, "two workers running a seed each")
+    seconds, stderr = stop(child, signum, group)
+    assert child.returncode == 128 + signum, stderr
+    assert seconds < 2, f"stopped after {seconds:.1f}s"
+    assert stderr == f"interrupted ({signal.Signals(signum).name}): nothing was written\n"
+    assert [pid for pid in workers if alive(pid)] == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.yaml"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc for the workers")
+def test_a_killed_worker_stops_the_sweep(tmp_path: Path) -> None:
+    (tmp_path / "long.yaml").write_text(LONG)
+    child = start(["simulate", "long.yaml", "--seeds", "1..6", "--jobs", "2", "--out", "out"],
+                  tmp_path)
+    workers: list[int] = []
+
+    def running() -> bool:
+        workers[:] = children(child.pid)
+        return len(workers) == 2 and len(list(tmp_path.glob(".out.xedge-new-*/.seed-*"))) == 2
+
+    wait_for(running, child, "two workers running a seed each")
+    os.kill(workers[0], signal.SIGKILL)
+    try:
+        _, stderr = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+    assert child.returncode == 1
+    assert "its worker process was killed by signal 9" in stderr and "Traceback" not in stderr
+    assert [pid for pid in workers if alive(pid)] == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.yaml"]
