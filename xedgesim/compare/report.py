@@ -70,7 +70,8 @@ def junit_suite(comparison: Comparison) -> ET.Element:
     })
     properties = ET.SubElement(suite, "properties")
     for name, value in (("a", comparison.a.describe()), ("b", comparison.b.describe()),
-                        ("window_s", _text(comparison.window_s)),
+                        ("window_s", "" if comparison.window_s is None
+                         else f"{comparison.window_s:g}"),
                         ("tolerances", _text(comparison.tolerances and
                                              comparison.tolerances.file))):
         ET.SubElement(properties, "property", {"name": name, "value": value})

@@ -181,7 +181,7 @@ def _verdict(name: str, ma: Metric, mb: Metric, a: float, b: float, allowed: flo
 
 def _detail(ma: Metric, mb: Metric) -> dict:
     if ma.kind == "ratio":
-        return {"a": [ma.successes, ma.trials], "b": [mb.successes, mb.trials]}
+        return {"a_counts": [ma.successes, ma.trials], "b_counts": [mb.successes, mb.trials]}
     if ma.kind == "quantile":
         return {"a_samples": ma.trials, "b_samples": mb.trials}
     return {}

@@ -91,7 +91,7 @@ def test_a_ratio_is_held_to_a_pooled_two_proportion_test(tmp_path: Path, b_deliv
     assert result.allowed == pytest.approx(pooled_allowance(5940, 6000, b_delivered, 6000))
     assert (result.a, result.b) == (0.99, b_delivered / 6000)
     assert result.verdict == verdict
-    assert result.detail == {"a": [5940, 6000], "b": [b_delivered, 6000]}
+    assert result.detail == {"a_counts": [5940, 6000], "b_counts": [b_delivered, 6000]}
 
 
 def test_a_loss_ratio_is_judged_per_cause(tmp_path: Path) -> None:
