@@ -8,7 +8,8 @@ DOCUMENTATION = r"""
 module: xedgesim_mqtt_probe
 short_description: Prove a device's broker and gateway work end to end over MQTT
 description:
-  - Runs on the device (standard library only, MQTT 3.1.1 over a plain socket).
+  - Runs on the device (standard library only, MQTT 3.1.1 over TLS, or a plain socket).
+  - With O(tls), the broker's certificate is verified against O(tls_ca) and must name O(host).
   - Optionally checks that an anonymous client is refused.
   - Connects as an authenticated client, subscribes to the gateway's upstream topic, publishes
     one reading on a sensor topic and waits for the gateway's aggregate that contains it.
@@ -18,7 +19,9 @@ description:
   - Never changes anything on the device (C(changed) is always false).
 options:
   host: {description: The broker's address, type: str, default: 127.0.0.1}
-  port: {description: The broker's plain MQTT port, type: int, default: 1883}
+  port: {description: The broker's MQTT port (its TLS port with O(tls)), type: int, default: 1883}
+  tls: {description: Speak TLS and verify the broker's certificate, type: bool, default: false}
+  tls_ca: {description: "The CA file to verify it with, on the device (empty: the system's CAs)", type: path}
   username: {description: The probe's MQTT user, type: str, required: true}
   password: {description: Its password, type: str, required: true}
   publish_topic: {description: Where the reading is published (a sensor topic), type: str, required: true}
@@ -39,6 +42,7 @@ import json
 import os
 import secrets
 import socket
+import ssl
 import struct
 import time
 
@@ -74,12 +78,19 @@ def _packet(kind: int, body: bytes) -> bytes:
 class Client:
     """Just enough MQTT 3.1.1 for the probe: connect, subscribe, publish QoS 1, receive."""
 
-    def __init__(self, host: str, port: int, deadline: float) -> None:
+    def __init__(self, host: str, port: int, deadline: float,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.deadline = deadline
         try:
             self.sock = socket.create_connection((host, port), timeout=self._left())
         except OSError as error:
             raise ProbeError(f"cannot connect to {host}:{port}: {error}") from None
+        if tls is not None:
+            try:
+                self.sock = tls.wrap_socket(self.sock, server_hostname=host)
+            except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+                self.sock.close()
+                raise ProbeError(f"no TLS with the broker on {host}:{port}: {error}") from None
         self.buffer = b""
         self.next_id = 1
 
@@ -173,8 +184,15 @@ def parse_publish(first: int, body: bytes) -> tuple[str, int | None, bytes]:
     return topic, pid, rest
 
 
-def anonymous_refused(host: str, port: int, deadline: float) -> bool:
-    client = Client(host, port, deadline)
+def tls_context(params: dict) -> ssl.SSLContext | None:
+    if not params["tls"]:
+        return None
+    return ssl.create_default_context(cafile=params["tls_ca"] or None)
+
+
+def anonymous_refused(host: str, port: int, deadline: float,
+                      tls: ssl.SSLContext | None) -> bool:
+    client = Client(host, port, deadline, tls)
     try:
         return client.connect("xedgesim-probe-anon-" + secrets.token_hex(4), None, None, 10) != 0
     except ProbeError:
@@ -188,7 +206,8 @@ def probe(params: dict) -> dict:
     result: dict = {"others": 0, "anonymous_refused": None}
     host, port = params["host"], params["port"]
     if params["check_anonymous_refused"]:
-        result["anonymous_refused"] = anonymous_refused(host, port, started + 10)
+        result["anonymous_refused"] = anonymous_refused(host, port, started + 10,
+                                                        tls_context(params))
         if not result["anonymous_refused"]:
             raise ProbeError(f"the broker on {host}:{port} accepted a client without credentials",
                              result)
@@ -197,7 +216,7 @@ def probe(params: dict) -> dict:
     reading = {"id": 0, "value": params["value"], "vmin": params["value"],
                "vmax": params["value"], "n": 1, "origin_ns": origin_ns}
     timeout = params["timeout"]
-    client = Client(host, port, time.monotonic() + 10)
+    client = Client(host, port, time.monotonic() + 10, tls_context(params))
     try:
         code = client.connect(f"xedgesim-probe-{os.getpid()}-{secrets.token_hex(4)}",
                               params["username"], params["password"], int(timeout) + 30)
@@ -250,6 +269,8 @@ def main() -> None:
         argument_spec={
             "host": {"type": "str", "default": "127.0.0.1"},
             "port": {"type": "int", "default": 1883},
+            "tls": {"type": "bool", "default": False},
+            "tls_ca": {"type": "path"},
             "username": {"type": "str", "required": True},
             "password": {"type": "str", "required": True, "no_log": True},
             "publish_topic": {"type": "str", "required": True},
