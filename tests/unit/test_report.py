@@ -1,0 +1,85 @@
+"""Run output files: records.csv survives any topic, JSON is always valid."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+
+from xedgesim.cli import main
+from xedgesim.metrics import FlowStats
+from xedgesim.report import RecordWriter, write_json
+from xedgesim.sim.faults import CAUSES
+from xedgesim.sim.messages import FIELD_NAMES, MessageBatch
+
+HOSTILE_TOPICS = ['a,b\nfake,row/{id}', 'say "hi"', 'cr\rlf\r\n', ',', '"', "", "plain/topic"]
+
+
+def batch(count: int) -> MessageBatch:
+    columns = {name: np.zeros(count, dtype=np.int64) for name in FIELD_NAMES}
+    columns["id"] = np.arange(count, dtype=np.int64) + 100
+    columns["src"] = np.arange(count, dtype=np.int64) % 2
+    columns["topic"] = np.arange(count, dtype=np.int64) % len(HOSTILE_TOPICS)
+    columns["first_sent"] = np.arange(count, dtype=np.int64) * 1_000
+    columns["arrival"] = columns["first_sent"] + 7
+    columns["attempt"] = np.arange(count, dtype=np.int64) % 3
+    return MessageBatch(**columns)
+
+
+def test_records_round_trip_with_hostile_topics() -> None:
+    """Issue 8, item 14: an f-string turned 10 messages with such a topic into 21 rows."""
+    handle = io.StringIO(newline="")
+    writer = RecordWriter(handle)
+    writer.start(["s,0", 'q"1'], HOSTILE_TOPICS)
+    flow = FlowStats("sensors", "gw")
+    messages = batch(10)
+    writer.delivered(flow, messages)
+    causes = np.ones(10, dtype=np.int64)
+    writer.lost(flow, messages, causes)
+    rows = list(csv.reader(io.StringIO(handle.getvalue(), newline="")))
+    assert rows[0] == list(RecordWriter.HEADER)
+    assert len(rows) == 1 + 20
+    for row, i in zip(rows[1:11], range(10), strict=True):
+        assert row == [str(100 + i), "sensors->gw", ["s,0", 'q"1'][i % 2],
+                       HOSTILE_TOPICS[i % len(HOSTILE_TOPICS)], str(i * 1000), str(i * 1000 + 7),
+                       "delivered", "", str(i % 3)]
+    assert all(row[5:8] == ["", "lost", CAUSES[0]] for row in rows[11:])
+    assert [row[3] for row in rows[11:]] == [HOSTILE_TOPICS[i % len(HOSTILE_TOPICS)]
+                                              for i in range(10)]
+
+
+def test_records_of_a_run_with_a_hostile_topic_read_back(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("""\
+name: hostile
+seed: 3
+duration: 10s
+network:
+  default: {latency: 5ms}
+nodes:
+  - {id: sensors, type: sensor, count: 1, interval: 1s, to: cloud, topic: "a,b\\nfake,row/{id}"}
+  - {id: cloud, type: cloud}
+""")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["simulate", str(path), "--records", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with open(out / "records.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 10
+    assert {row["topic"] for row in rows} == {"a,b\nfake,row/sensors"}
+    assert {row["status"] for row in rows} == {"delivered"}
+
+
+def test_json_is_always_valid(tmp_path: Path) -> None:
+    path = tmp_path / "x.json"
+    write_json(path, {"a": float("nan"), "b": [float("inf"), 1.5], "c": {"d": -float("inf")}})
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(constant)
+
+    assert json.loads(path.read_text(), parse_constant=refuse) == {
+        "a": None, "b": [None, 1.5], "c": {"d": None}}
