@@ -9,18 +9,16 @@ Ports are published on 127.0.0.1 only, on ports the engine picks free.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from xedgesim.errors import NodeFailure
+from xedgesim.interrupts import deferred, signals_as_interrupt
 
 LABEL_MANAGED = "org.xedgesim.managed"
 LABEL_RUN = "org.xedgesim.run"
@@ -281,33 +279,10 @@ def _provably_dead(labels: dict[str, str]) -> bool:
     return False
 
 
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C while containers run, so the same cleanup path removes them."""
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM while removing containers, so cleanup itself is not cut short."""
-    pending: list[int] = []
-    handlers = {}
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        handlers[signum] = signal.signal(signum, lambda s, f: pending.append(s))
-    try:
-        yield
-    finally:
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
-        if pending:
-            raise KeyboardInterrupt
+# Signals have one mechanism for every run (xedgesim.interrupts): SIGTERM is handled like
+# Ctrl-C while containers run, and both are held while the containers are removed.
+sigterm_as_interrupt = signals_as_interrupt
+_signals_deferred = deferred
 
 
 def _published_ports(container: Any, ports: tuple[int, ...]) -> dict[int, int]:
