@@ -103,6 +103,22 @@ def validate(files: tuple[Path, ...]) -> None:
         sys.exit(EXIT_BAD_INPUT)
 
 
+def _positive_duration(ctx: click.Context, param: click.Parameter,
+                       value: str | None) -> int | None:
+    """A duration option in nanoseconds, above zero; bad input names the option (exit 2)."""
+    from xedgesim.units import UnitError, parse_duration
+
+    if value is None:
+        return None
+    try:
+        ns = parse_duration(value)
+    except UnitError as error:
+        raise click.BadParameter(str(error)) from None
+    if ns <= 0:
+        raise click.BadParameter(f"must be above 0, found {value!r}")
+    return ns
+
+
 class _Speed(click.ParamType):
     """A finite speed factor within the documented bounds: ``nan`` and ``inf`` are refused
     (``inf`` would silently turn pacing off, ``nan`` would compare false everywhere)."""
@@ -138,9 +154,12 @@ class _Speed(click.ParamType):
               help="Progress bar for long runs [default: when stderr is a terminal].")
 @click.option("--speed", type=_Speed(), default=1.0, show_default=True,
               help="With wall-clock services (a docker broker): virtual seconds per wall second.")
+@click.option("--max-lag", "max_lag_ns", metavar="DURATION", callback=_positive_duration,
+              help="With wall-clock services: the bound on the p95 lag; a run past it is "
+                   "written, marked invalid, and exits 1 [default: 100ms].")
 def simulate(file: Path, out: Path | None, seed: int | None, seed_spec: str | None,
              jobs: int | None, records: bool, quiet: bool, progress: bool | None,
-             speed: float) -> None:
+             speed: float, max_lag_ns: int | None) -> None:
     """Run a scenario under the virtual-time coordinator and write its metrics.
 
     Ctrl-C and SIGTERM stop the run (and a sweep's workers) and write nothing: exit 130/143.
@@ -158,9 +177,12 @@ def simulate(file: Path, out: Path | None, seed: int | None, seed_spec: str | No
         _usage("--jobs applies to --seeds only: a single run is one process")
     if seed_spec is not None and progress:
         _usage("--progress applies to a single run: a sweep prints its result at the end")
+    if seed_spec is not None and max_lag_ns is not None:
+        _usage("--max-lag applies to a single run: a sweep's seeds keep the default bound")
     with signals_as_interrupt():
         try:
-            _simulate(file, out, seed, seed_spec, jobs, records, quiet, progress, speed)
+            _simulate(file, out, seed, seed_spec, jobs, records, quiet, progress, speed,
+                      max_lag_ns)
         except KeyboardInterrupt as error:
             from xedgesim.interrupts import exit_code, signal_name
 
@@ -172,13 +194,14 @@ def simulate(file: Path, out: Path | None, seed: int | None, seed_spec: str | No
 
 def _simulate(file: Path, out: Path | None, seed: int | None, seed_spec: str | None,
               jobs: int | None, records: bool, quiet: bool, progress: bool | None,
-              speed: float) -> None:
+              speed: float, max_lag_ns: int | None) -> None:
     from dataclasses import replace
 
     from xedgesim.errors import NodeFailure
     from xedgesim.report import format_summary
     from xedgesim.run import default_out, run_to_directory
     from xedgesim.rundir import OutputError
+    from xedgesim.sim.pacing import DEFAULT_MAX_LAG_NS, invalid_message
 
     seeds = _parse_seeds(seed_spec) if seed_spec is not None else None
     scenario = _load(file)
@@ -195,7 +218,8 @@ def _simulate(file: Path, out: Path | None, seed: int | None, seed_spec: str | N
             from xedgesim.progress import ProgressBar
 
             bar = ProgressBar(scenario.duration_ns)
-        result = run_to_directory(scenario, out, records=records, progress=bar, speed=speed)
+        result = run_to_directory(scenario, out, records=records, progress=bar, speed=speed,
+                                  max_lag_ns=max_lag_ns or DEFAULT_MAX_LAG_NS)
     except OutputError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_BAD_INPUT)
@@ -205,6 +229,9 @@ def _simulate(file: Path, out: Path | None, seed: int | None, seed_spec: str | N
         sys.exit(EXIT_FAILED)
     if not quiet:
         click.echo(format_summary(result, out))
+    if result.pacing is not None and not result.pacing["valid"]:
+        click.echo(f"error: {invalid_message(result.pacing)}; results in {out}/", err=True)
+        sys.exit(EXIT_FAILED)
 
 
 def _usage(message: str) -> NoReturn:

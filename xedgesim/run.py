@@ -8,6 +8,7 @@ from xedgesim.progress import ProgressBar
 from xedgesim.report import RecordWriter, write_run
 from xedgesim.rundir import RunIdentity, run_directory
 from xedgesim.scenario.model import Scenario
+from xedgesim.sim.pacing import DEFAULT_MAX_LAG_NS
 from xedgesim.simulation import RunResult, simulate
 
 
@@ -22,11 +23,13 @@ def run_to_directory(
     records: bool = False,
     progress: ProgressBar | None = None,
     speed: float = 1.0,
+    max_lag_ns: int = DEFAULT_MAX_LAG_NS,
 ) -> RunResult:
     """Simulate ``scenario`` and replace ``out`` with the results only if the run completes."""
     identity = RunIdentity("run", scenario.name, seed=scenario.seed)
     with run_directory(out, identity) as staging:
-        options = {"progress": progress, "log_dir": staging / "logs", "speed": speed}
+        options = {"progress": progress, "log_dir": staging / "logs", "speed": speed,
+                   "max_lag_ns": max_lag_ns}
         try:
             if records:
                 with open(staging / "records.csv", "w", newline="") as handle:

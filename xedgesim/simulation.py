@@ -23,6 +23,7 @@ from xedgesim.scenario.model import Scenario
 from xedgesim.sim.faults import CAUSES, FAULT_CAUSES, FaultTimeline, NodeEvent
 from xedgesim.sim.kernel import FAULT, Kernel, Progress
 from xedgesim.sim.network import Network, Recorder
+from xedgesim.sim.pacing import DEFAULT_MAX_LAG_NS, Pacer
 from xedgesim.sim.topology import Topology
 
 if TYPE_CHECKING:
@@ -95,12 +96,14 @@ def simulate(
     progress: Progress | None = None,
     log_dir: Path | None = None,
     speed: float = 1.0,
+    max_lag_ns: int = DEFAULT_MAX_LAG_NS,
 ) -> RunResult:
     """Run ``scenario`` to its end and return what it measured.
 
     Docker nodes get their containers from one session that removes them all when the run
     ends, fails or is interrupted; their logs go to ``log_dir``. When a node runs on the wall
-    clock (a real broker), the whole run is paced at ``speed`` times real time.
+    clock (a real broker), the whole run is paced at ``speed`` times real time, and is marked
+    invalid when its p95 lag passes ``max_lag_ns``.
     """
     started = time.perf_counter()
     kernel = Kernel(scenario.duration_ns)
@@ -114,10 +117,8 @@ def simulate(
         recorder.start(topology.instance_ids, context.topics.names)
     with ExitStack() as cleanup:
         if any(spec.implementation == "docker" for spec in scenario.nodes):
-            from xedgesim.sim.pacing import Pacer
-
             context.containers = cleanup.enter_context(_container_session(log_dir))
-            context.pacer = Pacer(speed)
+            context.pacer = Pacer(speed, max_lag_ns)
         nodes = _build_nodes(scenario, context, cleanup)
         for event in timeline.node_events:
             kernel.schedule(event.time, FAULT, _apply_node_event(nodes, counters), event)
