@@ -16,7 +16,7 @@ def images() -> None:
 
     \b
     Examples:
-      xedge images build --arch amd64     # base + broker + edge-host for amd64
+      xedge images build --arch amd64     # base + broker, edge-host, gateway for amd64
       xedge images build --image broker   # only the broker, every arch
       xedge images list
     """

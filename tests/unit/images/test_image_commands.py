@@ -41,3 +41,11 @@ def test_importing_the_commands_does_not_import_the_docker_sdk() -> None:
     )
 
     assert result.stdout.strip() == "False"
+
+
+def test_the_group_help_names_every_image() -> None:
+    from xedgesim.images.registry import IMAGES
+
+    result = CliRunner().invoke(images, ["--help"])
+
+    assert all(spec.name in result.output for spec in IMAGES), result.output
