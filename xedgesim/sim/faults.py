@@ -95,25 +95,72 @@ class FaultTimeline:
     def has_node_outages(self, group: str) -> bool:
         return bool(self.node_outages.get(group))
 
+    def down_during(self, group: str, local: np.ndarray, start: np.ndarray,
+                    end: np.ndarray) -> np.ndarray:
+        """For each (instance, [start, end)): is that instance of ``group`` down at any moment?"""
+        down = np.zeros(len(start), dtype=bool)
+        for outage in self.node_outages.get(group, ()):
+            during = (start < outage.end) & (outage.start < end)
+            if outage.instances is not None:
+                during &= np.isin(local, outage.instances)
+            down |= during
+        return down
+
+    def first_crash(self, group: str, local: np.ndarray, start: np.ndarray,
+                    end: np.ndarray) -> np.ndarray:
+        """For each (instance, (start, end)): when that instance of ``group`` first goes down
+        strictly inside the interval, ``NEVER`` if it does not: what interrupts a transmission."""
+        when = np.full(len(start), NEVER, dtype=np.int64)
+        for outage in self.node_outages.get(group, ()):
+            hit = (start < outage.start) & (outage.start < end) & (outage.start < when)
+            if outage.instances is not None:
+                hit &= np.isin(local, outage.instances)
+            when[hit] = outage.start
+        return when
+
     def link_cut(self, a: str, b: str, times: np.ndarray) -> np.ndarray:
         """Per time: ``OK``, ``LINK_DOWN`` or ``PARTITION`` for the link between groups a and b."""
         cause = np.zeros(len(times), dtype=np.int8)
         for start, end in self.link_outages.get(frozenset((a, b)), ()):
             cause[(times >= start) & (times < end)] = LINK_DOWN
         for partition in self.partitions:
-            side_a, side_b = partition.side.get(a), partition.side.get(b)
-            if side_a is not None and side_b is not None and side_a != side_b:
+            if _across(partition, a, b):
                 hit = (times >= partition.start) & (times < partition.end) & (cause == OK)
                 cause[hit] = PARTITION
         return cause
 
+    def first_cut(self, a: str, b: str, start: np.ndarray,
+                  end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each (start, end): when the link between groups a and b is first cut strictly
+        inside the interval (``NEVER`` if it is not) and the cause, as ``link_cut`` names it."""
+        when = np.full(len(start), NEVER, dtype=np.int64)
+        cause = np.zeros(len(start), dtype=np.int8)
+        cuts = [(s, LINK_DOWN) for s, _ in self.link_outages.get(frozenset((a, b)), ())]
+        cuts += [(p.start, PARTITION) for p in self.partitions if _across(p, a, b)]
+        for at, code in cuts:
+            hit = (start < at) & (at < end) & (at < when)
+            when[hit] = at
+            cause[hit] = code
+        return when, cause
+
+    def disturbs(self, sender: str, receiver: str, start: int, end: int) -> bool:
+        """Is any instance of ``sender``, or the link to ``receiver``, down at some moment of
+        [start, end)? When not, a queue can be worked out without looking at faults."""
+        spans = [(o.start, o.end) for o in self.node_outages.get(sender, ())]
+        spans += self.link_outages.get(frozenset((sender, receiver)), [])
+        spans += [(p.start, p.end) for p in self.partitions if _across(p, sender, receiver)]
+        return any(s < end and start < e for s, e in spans)
+
     def affects_link(self, a: str, b: str) -> bool:
         if frozenset((a, b)) in self.link_outages:
             return True
-        return any(
-            p.side.get(a) is not None and p.side.get(b) is not None and p.side[a] != p.side[b]
-            for p in self.partitions
-        )
+        return any(_across(p, a, b) for p in self.partitions)
+
+
+def _across(partition: Partition, a: str, b: str) -> bool:
+    """Does ``partition`` put groups a and b on different sides?"""
+    side_a, side_b = partition.side.get(a), partition.side.get(b)
+    return side_a is not None and side_b is not None and side_a != side_b
 
 
 def _sides(groups: tuple[tuple[str, ...], ...] | None) -> frozenset[frozenset[str]]:

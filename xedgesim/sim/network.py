@@ -2,9 +2,11 @@
 
 A ``Link`` is every directed link from the instances of one sender group to one receiver;
 each instance has its own FIFO queue, its own loss and latency streams. A message's fate is
-decided when it is sent, because every fault is scheduled in advance: cut links and dead
-receivers are known, random loss and jitter come from counter-based streams. QoS 1 messages
-that are lost are sent again after ``retry_interval``, up to ``max_retries`` times.
+decided when it is sent, because every fault is scheduled in advance: cut links, crashed
+senders and dead receivers are known, random loss and jitter come from counter-based streams.
+Nothing crosses a cut link and a crashed sender sends nothing, not even what it had queued
+(docs/simulation.md, "a message's fate on a link"). QoS 1 messages that are lost are sent
+again after ``retry_interval``, up to ``max_retries`` times.
 
 A ``Mailbox`` hands a receiver its arrivals in blocks. Any send made by an event at time t
 departs at t or later, so arrivals before the next queued event are complete and can be handed
@@ -27,6 +29,8 @@ from xedgesim.sim.kernel import DELIVERY, NEVER, TIMER, Kernel
 from xedgesim.sim.messages import MessageBatch, arrival_order
 from xedgesim.sim.rng import Streams, occurrence_rank
 from xedgesim.sim.topology import Group, Topology
+
+_SENDER_DOWN = np.int8(len(CAUSES) + 1)  # lost as node_down, but never retried: see Link._failed
 
 
 class Receiver(Protocol):
@@ -144,6 +148,8 @@ class Link:
         event-by-event run would. Callers keep each batch shorter than ``retry_interval``, so
         no retry can fall due inside a batch that has already gone out.
         """
+        if not len(batch):
+            return
         self.flow.sent += len(batch)
         if self._retries is not None:
             due = self._take_due_retries(before=int(batch.sent[-1]) + 1)
@@ -155,16 +161,16 @@ class Link:
     def _transmit(self, batch: MessageBatch) -> None:
         network = self.network
         local = batch.src - self.sender.first
-        cause = np.zeros(len(batch), dtype=np.int8)
-        if self._may_be_cut:
-            cause = network.timeline.link_cut(self.sender.id, self.receiver.id, batch.sent)
+        if self._busy_until is not None:
+            departure, cause, decided = self._queue(local, batch.sent, batch.size)
+        else:
+            departure = decided = batch.sent
+            cause = self._fault_at_start(local, batch.sent)
         on_air = cause == OK
         all_on_air = bool(on_air.all())
         air_local = local if all_on_air else local[on_air]
-        departure = batch.sent if all_on_air else batch.sent[on_air]
-        if self._busy_until is not None:
-            departure = self._queue(air_local, departure, batch.size if all_on_air
-                                    else batch.size[on_air])
+        if not all_on_air:
+            departure = departure[on_air]
         arrival = departure + self.spec.latency_ns
         if self._jitter is not None:
             uniforms = self._jitter.uniform(air_local)
@@ -177,15 +183,16 @@ class Link:
             down = network.timeline.node_down(self.receiver.id, np.zeros(len(arrival), np.int64),
                                               arrival)
             air_cause[down & (air_cause == OK)] = NODE_DOWN
-        late = arrival >= network.kernel.until  # still travelling when the run ends: in flight
+        # Still travelling when the run ends, or not even started: in flight, fate undecided.
+        late = arrival >= network.kernel.until
         if all_on_air:
             cause = air_cause
         else:
             cause[on_air] = air_cause
-            full_arrival = batch.sent.copy()
+            full_arrival = decided.copy()
             full_arrival[on_air] = arrival
             arrival = full_arrival
-            full_late = np.zeros(len(batch), dtype=bool)
+            full_late = decided >= network.kernel.until
             full_late[on_air] = late
             late = full_late
         arrived = (cause == OK) & ~late
@@ -197,32 +204,97 @@ class Link:
                 rows = rows[order]
             network.mailboxes[self.receiver.id].put(
                 batch.select(rows).copy_with(arrival=arrival[rows]))
-        failed = (cause != OK) & ~late
+        silenced = (cause == _SENDER_DOWN) & ~late
+        if silenced.any():
+            self._lose(batch.select(silenced), np.full(int(silenced.sum()), NODE_DOWN, np.int8))
+        failed = (cause != OK) & (cause != _SENDER_DOWN) & ~late
         if failed.any():
             self._failed(batch.select(failed), cause[failed])
 
-    def _queue(self, local: np.ndarray, sent: np.ndarray, size: np.ndarray) -> np.ndarray:
-        """FIFO per sender instance: depart = max(sent, previous departure) + serialisation."""
+    def _fault_at_start(self, local: np.ndarray, start: np.ndarray) -> np.ndarray:
+        """Per transmission starting at ``start``: ``OK``, or why it cannot start: the sender
+        is down (``_SENDER_DOWN``, it sends nothing), or the link is cut."""
+        cause = np.zeros(len(start), dtype=np.int8)
+        if self._may_be_cut:
+            cause = self.network.timeline.link_cut(self.sender.id, self.receiver.id, start)
+        if self._sender_may_be_down:
+            cause[self.network.timeline.node_down(self.sender.id, local, start)] = _SENDER_DOWN
+        return cause
+
+    def _queue(self, local: np.ndarray, sent: np.ndarray,
+               size: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """FIFO per sender instance: a transmission starts at max(sent, end of the previous
+        one) and ends ``size × 8 / bandwidth`` later, its departure.
+
+        A fault that holds at the start, or begins before the end, loses the message (see
+        "a message's fate on a link" in docs/simulation.md): the link is free again from the
+        moment of the fault, and what is queued behind meets the same fault. Returns the
+        departures, the causes and when each fate was decided (the start, or the fault).
+        """
         busy = self._busy_until
         serialisation = np.ceil(size * (8e9 / self.spec.bandwidth_bps)).astype(np.int64)
         departure = np.empty(len(local), dtype=np.int64)
+        faulty = (self._may_be_cut or self._sender_may_be_down) and len(local) > 0
+        if faulty:
+            latest = max(int(busy.max()), int(sent[-1])) + int(serialisation.sum())
+            faulty = self.network.timeline.disturbs(self.sender.id, self.receiver.id,
+                                                    int(sent[0]), latest + 1)
+        cause = np.zeros(len(local), dtype=np.int8)
+        decided = departure if not faulty else np.empty(len(local), dtype=np.int64)
         rank = occurrence_rank(local)
         for r in range(int(rank.max()) + 1 if len(rank) else 0):
             rows = np.flatnonzero(rank == r)
             who = local[rows]
-            done = np.maximum(sent[rows], busy[who]) + serialisation[rows]
+            start = np.maximum(sent[rows], busy[who])
+            done = start + serialisation[rows]
+            if faulty:
+                done, cause[rows], decided[rows] = self._interrupted(who, start, done)
             busy[who] = done
             departure[rows] = done
-        return departure
+        return departure, cause, decided
+
+    def _interrupted(self, who: np.ndarray, start: np.ndarray,
+                     end: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Transmissions over [start, end) against the fault timeline: when each frees the
+        link, why it failed (``OK`` if it did not), when its fate was decided."""
+        timeline = self.network.timeline
+        cause = self._fault_at_start(who, start)
+        free = np.where(cause == OK, end, start)
+        decided = start.copy()
+        when = np.full(len(start), NEVER, dtype=np.int64)
+        why = np.zeros(len(start), dtype=np.int8)
+        if self._sender_may_be_down:
+            when = timeline.first_crash(self.sender.id, who, start, end)
+            why[when != NEVER] = _SENDER_DOWN
+        if self._may_be_cut:
+            cut_at, cut_cause = timeline.first_cut(self.sender.id, self.receiver.id, start, end)
+            earlier = cut_at < when
+            when[earlier], why[earlier] = cut_at[earlier], cut_cause[earlier]
+        broken = (cause == OK) & (when != NEVER)
+        cause[broken], free[broken], decided[broken] = why[broken], when[broken], when[broken]
+        return free, cause, decided
 
     def _failed(self, batch: MessageBatch, cause: np.ndarray) -> None:
-        """QoS 1 messages with retries left wait for their retry; the others are lost."""
+        """QoS 1 messages with retries left wait for their retry; the others are lost.
+
+        A retry lives in the sender's memory: if the sender goes down at any moment between
+        the attempt and the retry (or the end of the run), the message is lost as ``node_down``.
+        """
         retry = (batch.qos > 0) & (batch.attempt < self.max_retries)
         if retry.any():
             again = batch.select(retry)
             again = again.copy_with(sent=again.sent + self.retry_interval_ns,
                                     attempt=again.attempt + 1)
-            again = again.select(again.sent < self.network.kernel.until)  # else in flight
+            until = self.network.kernel.until
+            if self._sender_may_be_down:
+                forgotten = self.network.timeline.down_during(
+                    self.sender.id, again.src - self.sender.first, batch.sent[retry],
+                    np.minimum(again.sent + 1, until))
+                if forgotten.any():
+                    self._lose(again.select(forgotten),
+                               np.full(int(forgotten.sum()), NODE_DOWN, np.int8))
+                    again = again.select(~forgotten)
+            again = again.select(again.sent < until)  # else in flight
             if len(again):
                 self._add_retries(again)
         final = ~retry
@@ -239,21 +311,14 @@ class Link:
             self.network.kernel.schedule(earliest, TIMER, self._retry_due)
 
     def _take_due_retries(self, before: int) -> MessageBatch | None:
-        """Pending retries sent before ``before``; a sender that is down by then loses them."""
+        """Pending retries sent before ``before`` (those a crash made the sender forget are
+        gone already, see ``_failed``)."""
         pending = self._retries
         cut = int(np.searchsorted(pending.sent, before, side="left"))
         if cut == 0:
             return None
         due = pending.select(slice(0, cut))
         self._retries = pending.select(slice(cut, None)) if cut < len(pending) else None
-        if self._sender_may_be_down:
-            down = self.network.timeline.node_down(self.sender.id, due.src - self.sender.first,
-                                                   due.sent)
-            if down.any():
-                self._lose(due.select(down), np.full(int(down.sum()), NODE_DOWN, np.int8))
-                due = due.select(~down)
-        if not len(due):
-            return None
         self.flow.retransmissions += len(due)
         self.network.counters[self.sender.id].add("retransmissions", due.src - self.sender.first)
         return due

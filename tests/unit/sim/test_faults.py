@@ -312,3 +312,130 @@ def test_qos1_retry_due_after_the_end_leaves_the_message_in_flight(sim) -> None:
     assert flow["retransmissions"] == len(retried_in_time)
     assert flow["lost"]["link_down"] == len(retried_in_time)
     assert flow["in_flight"] == len(retried_late)
+
+
+# -- a queue meets a fault ---------------------------------------------------------------------
+
+
+def _saturated(faults: str, publish: str = "") -> str:
+    """ρ = 2: a sensor sends 2.5 kB every 10 ms over 1 Mbit/s (20 ms each), so message k is
+    sent at 10 k ms and, with nothing in the way, is transmitted over [20 k, 20 (k + 1)) ms."""
+    return f"""
+        duration: 40s
+        network:
+          default: {{latency: 0s, bandwidth: 1Mbit}}
+        nodes:
+          - {{id: s, type: sensor, interval: 10ms, phase: 0s, payload: 2500B, to: cloud{publish}}}
+          - {{id: cloud, type: cloud}}
+        faults:
+          - {faults}
+        """
+
+
+def test_a_crashed_sender_loses_its_backlog_and_sends_nothing_while_down(sim) -> None:
+    """The crash at 20.005 s interrupts message 1000 (on the wire since 20 s) and loses the
+    backlog queued behind it (messages 1001..2000): nothing leaves the sender until it is back
+    at 30.005 s, and then the queue starts empty."""
+    run = sim.run_yaml(_saturated("{at: 20005ms, node: s, action: crash, for: 10s}"))
+    delivered = run.delivered_on("s->cloud")
+    during = [row for row in delivered if 20005 * MS < row.arrival < 30005 * MS]
+    assert during == [], f"{len(during)} messages left a crashed sender"
+    lost = run.lost_on("s->cloud")
+    assert {row.cause for row in lost} == {"node_down"}
+    assert [row.first_sent // (10 * MS) for row in lost] == list(range(1000, 2001))
+    assert run.counter("s", "suppressed_while_down") == 1000  # 20.01 s .. 30 s
+    # Back up with an empty queue: the first message sent after the restart leaves at once.
+    after = [row for row in delivered if row.first_sent >= 30005 * MS]
+    assert after[0].first_sent == 30010 * MS and after[0].latency == 20 * MS
+    assert run.flow("s->cloud")["lost"] == {
+        "random": 0, "link_down": 0, "partition": 0, "node_down": 1001}
+
+
+@pytest.mark.parametrize(
+    ("fault", "cause"),
+    [
+        ("{at: 20005ms, action: link_down, link: [s, cloud], for: 10s}", "link_down"),
+        ("{at: 20005ms, action: partition, groups: [[s], [cloud]], for: 10s}", "partition"),
+    ],
+    ids=["link_down", "partition"],
+)
+def test_nothing_crosses_a_cut_link_not_even_what_was_queued_before_the_cut(
+    sim, fault: str, cause: str
+) -> None:
+    """The cut interrupts message 1000 and loses the backlog queued before it (1001..2000) and
+    everything sent while it lasts (2001..3000); the queue is empty when the link comes back."""
+    run = sim.run_yaml(_saturated(fault))
+    delivered = run.delivered_on("s->cloud")
+    assert [row for row in delivered if 20005 * MS < row.arrival < 30005 * MS] == []
+    lost = run.lost_on("s->cloud")
+    assert {row.cause for row in lost} == {cause}
+    assert [row.first_sent // (10 * MS) for row in lost] == list(range(1000, 3001))
+    after = [row for row in delivered if row.first_sent >= 30005 * MS]
+    assert after[0].first_sent == 30010 * MS and after[0].latency == 20 * MS
+
+
+def test_qos1_backlog_cut_by_a_link_down_is_sent_again_after_it(sim) -> None:
+    """What a cut loses from the queue is a failed attempt like any other: retried, in order."""
+    run = sim.run_yaml("""
+        duration: 3s
+        network:
+          default: {latency: 0s, bandwidth: 1Mbit}
+        nodes:
+          - {id: s, type: sensor, interval: 100ms, phase: 0s, payload: 20kB, to: cloud, qos: 1,
+             retry_interval: 1s, max_retries: 3}
+          - {id: cloud, type: cloud}
+        faults:
+          - {at: 500ms, action: link_down, link: [s, cloud], for: 100ms}
+        """)
+    # 160 ms each: message 3 is on the wire over [480, 640) ms when the link goes down; 4 and 5
+    # are queued, 5 is sent at the cut. All three are cut, then retried a second after sending.
+    retried = sorted((row.first_sent // (100 * MS), row.attempt)
+                     for row in run.delivered_on("s->cloud") if row.attempt)
+    assert retried == [(3, 1), (4, 1), (5, 1)]
+    assert run.flow("s->cloud")["retransmissions"] == 3
+
+
+def test_qos1_retries_waiting_when_the_sender_crashes_are_lost_even_if_due_after_restart(
+    sim,
+) -> None:
+    """A crash wipes the sender's memory: the retry of the message cut at 1 s, due at 2 s, is
+    lost though the sender is back up by then."""
+    run = sim.run_yaml(_one_sensor(
+        "  - {at: 500ms, action: link_down, link: [s, cloud], for: 1s}\n"
+        "          - {at: 1200ms, node: s, action: crash, for: 300ms}",
+        interval="100s", phase="1s", duration="5s",
+        publish=", qos: 1, retry_interval: 1s, max_retries: 5"))
+    flow = run.flow("s->cloud")
+    assert (flow["sent"], flow["delivered"], flow["retransmissions"]) == (1, 0, 0)
+    [lost] = run.lost_on("s->cloud")
+    assert lost.cause == "node_down"
+    assert flow["lost"]["node_down"] == 1
+
+
+def test_qos1_retry_due_after_the_end_is_lost_when_the_sender_crashes_before_the_end(sim) -> None:
+    """Its fate is decided inside the run: the crash at 1.5 s forgets it."""
+    run = sim.run_yaml(_one_sensor(
+        "  - {at: 500ms, action: link_down, link: [s, cloud], for: 1s}\n"
+        "          - {at: 1500ms, node: s, action: crash}",
+        interval="100s", phase="1s", duration="1800ms",
+        publish=", qos: 1, retry_interval: 1s, max_retries: 5"))
+    flow = run.flow("s->cloud")
+    assert (flow["sent"], flow["in_flight"], flow["lost"]["node_down"]) == (1, 0, 1)
+
+
+def test_a_whole_fleet_down_with_qos1_retries_waiting_does_not_break_the_run(sim) -> None:
+    """Every sensor down: an emission window with nothing to send, while retries wait."""
+    run = sim.run_yaml("""
+        duration: 5s
+        network:
+          default: {latency: 1ms, loss: 1}
+        nodes:
+          - {id: s, type: sensor, count: 3, interval: 100ms, phase: 0s, to: cloud, qos: 1,
+             retry_interval: 50ms}
+          - {id: cloud, type: cloud}
+        faults:
+          - {at: 2s, node: s, action: crash, for: 1s}
+        """)
+    assert run.counter("s", "suppressed_while_down") == 30
+    # Sent at 1.8 s and 1.9 s, retried every 50 ms: the crash forgets their retries.
+    assert run.flow("s->cloud")["lost"]["node_down"] == 3 * 2
