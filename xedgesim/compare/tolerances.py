@@ -137,7 +137,7 @@ def _read_rule(reader: Reader, key: YScalar, node: YNode) -> Rule | None:
     if settings is None:
         return None
     reader.check_keys(settings, _SETTINGS, what)
-    if not any(name in settings for name in _SETTINGS):
+    if not settings.entries:
         reader.report(settings, f"{what} sets nothing",
                       "give absolute, relative, confidence or ignore")
         return None
