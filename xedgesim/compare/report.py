@@ -55,6 +55,8 @@ def _number(value: float | None, kind: str, signed: bool = False) -> str:
     if value is None:
         return "-"
     digits = _DIGITS[kind]
+    if round(value, digits) == 0:
+        return "0"  # not "-0.000000": a difference too small to show is none
     sign = "+" if signed else ""
     return f"{value:{sign},.{digits}f}"
 

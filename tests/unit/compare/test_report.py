@@ -74,6 +74,8 @@ def test_the_table_names_each_breach_and_ends_with_the_verdict(tmp_path: Path) -
     row = next(line for line in lines if line.startswith("flows.sensors->gw.delivered "))
     assert row.split() == ["flows.sensors->gw.delivered", "6,000", "4,200", "-1,800", "±1,000",
                            "BREACH"]
+    same = next(line for line in lines if line.startswith("flows.gw->cloud.loss_ratio.random"))
+    assert same.split() == ["flows.gw->cloud.loss_ratio.random", "0", "0", "0", "±0", "pass"]
     assert lines[-1].endswith("3 skipped; the runs DIFFER")
 
 
