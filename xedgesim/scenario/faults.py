@@ -11,6 +11,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
 from typing import cast
 
+from xedgesim.scenario import limits
 from xedgesim.scenario.model import FaultAction, FaultSpec
 from xedgesim.scenario.network import read_pair, resolve_pair
 from xedgesim.scenario.nodes import NodeIndex
@@ -36,6 +37,13 @@ def read_faults(
 ) -> list[FaultSpec]:
     seq = reader.sequence(node, "'faults'", "[{at: 30s, node: gw1, action: crash}]")
     if seq is None:
+        return []
+    if len(seq.items) > limits.MAX_FAULTS:
+        reader.report(
+            seq,
+            f"'faults' has {len(seq.items):,} entries, more than {limits.MAX_FAULTS:,}",
+            "see 'Limits' in docs/scenario.md",
+        )
         return []
     faults = []
     for position, item in enumerate(seq.items, start=1):
@@ -173,7 +181,7 @@ class _Down:
 @dataclass
 class _State:
     down: dict[Hashable, _Down] = field(default_factory=dict)  # node id or link pair
-    partitions: list[_Down] = field(default_factory=list)
+    partitions: dict[frozenset[frozenset[str]], _Down] = field(default_factory=dict)
 
 
 def _replay(reader: Reader, faults: list[FaultSpec]) -> None:
@@ -249,32 +257,40 @@ def _down_step(reader: Reader, state: _State, time: int, fault: FaultSpec, autom
 def _partition_step(
     reader: Reader, state: _State, time: int, fault: FaultSpec, automatic: bool
 ) -> None:
+    key = _groups_key(fault)
     if automatic:
-        state.partitions = [entry for entry in state.partitions if entry.fault is not fault]
+        current = state.partitions.get(key)
+        if current is not None and current.fault is fault:
+            del state.partitions[key]
         return
-    groups = frozenset(frozenset(group) for group in fault.groups or ())
-    matching = [
-        entry
-        for entry in state.partitions
-        if not fault.groups
-        or frozenset(frozenset(group) for group in entry.fault.groups or ()) == groups
-    ]
     if fault.action == "partition":
-        if matching:
+        current = state.partitions.get(key)
+        if current is not None:
             reader.report(
                 fault.location,
                 f"partition at {_when(time)}, but the same partition is in effect "
-                f"(since {_when(matching[0].since)})",
+                f"(since {_when(current.since)})",
             )
         else:
             until = None if fault.duration_ns is None else time + fault.duration_ns
-            state.partitions.append(_Down(time, until, fault))
+            state.partitions[key] = _Down(time, until, fault)
         return
+    if fault.groups:
+        matching = [key] if key in state.partitions else []
+    else:
+        matching = list(state.partitions)
     if not matching:
         which = "no partition with these groups" if fault.groups else "no partition"
         reader.report(fault.location, f"heal at {_when(time)}, but {which} is in effect then")
-    for entry in matching:
-        if entry.until is not None:
-            _scheduled(reader, fault, "heal", time, entry)
-        else:
-            state.partitions.remove(entry)
+    entries = [state.partitions[each] for each in matching]
+    scheduled = [entry for entry in entries if entry.until is not None]
+    if scheduled:  # one message names the first; the others are the same mistake
+        _scheduled(reader, fault, "heal", time, scheduled[0])
+    for each in matching:
+        if state.partitions[each].until is None:
+            del state.partitions[each]
+
+
+def _groups_key(fault: FaultSpec) -> frozenset[frozenset[str]]:
+    """A partition's groups in any order, each group's members in any order."""
+    return frozenset(frozenset(group) for group in fault.groups or ())

@@ -15,7 +15,7 @@ NodeType = Literal["sensor", "gateway", "broker", "cloud"]
 FaultAction = Literal["crash", "restart", "link_down", "link_up", "partition", "heal"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Location:
     """A place in a scenario file, 1-based like editors show it.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from xedgesim.scenario import limits
 from xedgesim.scenario.distributions import read_distribution
 from xedgesim.scenario.model import LinkOverride, LinkSpec, NetworkSpec
 from xedgesim.scenario.nodes import NodeIndex
@@ -55,8 +56,17 @@ def read_network(reader: Reader, node: YNode, index: NodeIndex) -> NetworkSpec:
     links_node = ymap.get("links")
     if links_node is not None:
         seq = reader.sequence(links_node, "'links' in 'network'", "[{between: [a, b], ...}]")
+        if seq is not None and len(seq.items) > limits.MAX_LINKS:
+            reader.report(
+                seq,
+                f"'links' in 'network' has {len(seq.items):,} entries, more than "
+                f"{limits.MAX_LINKS:,}",
+                "see 'Limits' in docs/scenario.md",
+            )
+            seq = None
+        seen: dict[frozenset[str], LinkOverride] = {}
         for position, item in enumerate(seq.items if seq is not None else [], start=1):
-            link = _read_link(reader, item, position, index, default, links)
+            link = _read_link(reader, item, position, index, default, seen)
             if link is not None:
                 links.append(link)
     return NetworkSpec(default, tuple(links))
@@ -68,8 +78,9 @@ def _read_link(
     position: int,
     index: NodeIndex,
     default: LinkSpec,
-    earlier: list[LinkOverride],
+    earlier: dict[frozenset[str], LinkOverride],
 ) -> LinkOverride | None:
+    """One entry of ``links``; ``earlier`` maps each pair read so far to its link."""
     ymap = reader.mapping(item, f"link #{position}", "between: [a, b], latency: 20ms")
     if ymap is None:
         return None
@@ -79,18 +90,19 @@ def _read_link(
     reader.check_keys(ymap, LINK_KEYS + END_KEYS, context)
     spec = read_link(reader, ymap, context, default)
     if ends is not None:
-        pair = frozenset(ends)
-        for other in earlier:
-            if frozenset((other.a, other.b)) == pair:
-                reader.report(
-                    ymap,
-                    f"{context} is given twice",
-                    f"first at line {other.location.line}; a link covers both directions",
-                )
-                return None
+        other = earlier.get(frozenset(ends))
+        if other is not None:
+            reader.report(
+                ymap,
+                f"{context} is given twice",
+                f"first at line {other.location.line}; a link covers both directions",
+            )
+            return None
     if ends is None or len(reader.problems) > before:
         return None
-    return LinkOverride(ends[0], ends[1], spec, ymap.location)
+    link = LinkOverride(ends[0], ends[1], spec, ymap.location)
+    earlier[frozenset(ends)] = link
+    return link
 
 
 def _ends(reader: Reader, ymap: YMap, context: str, index: NodeIndex) -> tuple[str, str] | None:

@@ -14,6 +14,7 @@ from typing import Literal, cast
 
 from xedgesim import registry
 from xedgesim.models.topics import filter_problem, topic_problem
+from xedgesim.scenario import limits
 from xedgesim.scenario.distributions import read_distribution
 from xedgesim.scenario.model import (
     BrokerParams,
@@ -59,18 +60,29 @@ class NodeDraft:
     def context(self) -> str:
         return f"node '{self.id}'" if self.id is not None else f"node #{self.position}"
 
-    @property
-    def instance_ids(self) -> tuple[str, ...]:
-        if self.id is None or self.count is None:
-            return ()
-        if self.count == 1:
-            return (self.id,)
-        width = len(str(self.count - 1))
-        return tuple(f"{self.id}-{i:0{width}d}" for i in range(self.count))
+    def instance_name(self, index: int) -> str:
+        """The id of instance ``index`` of a fleet (``count > 1``): ``sensors-07``."""
+        width = len(str((self.count or 1) - 1))
+        return f"{self.id}-{index:0{width}d}"
+
+    def owns_instance(self, index_text: str) -> bool:
+        """Whether ``<id>-<index_text>`` is one of this fleet's instances."""
+        count = self.count or 1
+        return (
+            count > 1
+            and index_text.isascii()
+            and index_text.isdigit()
+            and len(index_text) == len(str(count - 1))
+            and int(index_text) < count
+        )
 
 
 class NodeIndex:
-    """Resolves names written elsewhere in the file to nodes, with did-you-mean hints."""
+    """Resolves names written elsewhere in the file to nodes, with did-you-mean hints.
+
+    Instance ids are recognised by their shape (``<fleet id>-<index>``), never listed: a fleet
+    of ten million would otherwise cost ten million strings before anything was checked.
+    """
 
     def __init__(self, drafts: Sequence[NodeDraft]) -> None:
         self.drafts = list(drafts)
@@ -78,9 +90,12 @@ class NodeIndex:
         for draft in drafts:
             if draft.id is not None:
                 self.by_id.setdefault(draft.id, draft)
-        self.instance_of: dict[str, NodeDraft] = {
-            name: draft for draft in drafts if (draft.count or 1) > 1 for name in draft.instance_ids
-        }
+
+    def instance_owner(self, name: str) -> NodeDraft | None:
+        """The fleet that ``name`` is an instance of, if any."""
+        fleet_id, dash, index_text = name.rpartition("-")
+        fleet = self.by_id.get(fleet_id) if dash else None
+        return fleet if fleet is not None and fleet.owns_instance(index_text) else None
 
     def ids_of_type(self, node_type: str) -> list[str]:
         return [draft.id for draft in self.by_id.values() if draft.type == node_type and draft.id]
@@ -104,7 +119,7 @@ class NodeIndex:
             return None
         draft = self.by_id.get(name)
         if draft is None:
-            owner = self.instance_of.get(name)
+            owner = self.instance_owner(name)
             if owner is not None and instances:
                 return name
             if owner is not None:
@@ -161,9 +176,12 @@ def read_drafts(reader: Reader, nodes: YSeq) -> list[NodeDraft]:
             draft.type = reader.choice(type_node, label("type", draft.context), registry.NODE_TYPES)
         count_node = ymap.get("count")
         if count_node is not None and draft.type in (None, "sensor"):
-            draft.count = reader.integer(count_node, label("count", draft.context), minimum=1)
+            draft.count = reader.integer(
+                count_node, label("count", draft.context), minimum=1, maximum=limits.MAX_COUNT
+            )
         drafts.append(draft)
     _check_instance_clashes(reader, drafts)
+    _check_totals(reader, drafts)
     return drafts
 
 
@@ -173,18 +191,31 @@ def _check_instance_clashes(reader: Reader, drafts: list[NodeDraft]) -> None:
     Two groups can never make the same instance id (the part after the last '-' is the
     index), so only node ids need checking against instance ids.
     """
-    for fleet in drafts:
-        if (fleet.count or 1) == 1:
-            continue
-        ids = fleet.instance_ids
-        names = set(ids)
-        for other in drafts:
-            if other.id in names:
-                reader.report(
-                    other.ymap.get("id") or other.ymap,
-                    f"node id '{other.id}' clashes with an instance of node '{fleet.id}'",
-                    f"count {fleet.count} makes {ids[0]} … {ids[-1]}",
-                )
+    index = NodeIndex(drafts)
+    for other in drafts:
+        fleet = None if other.id is None else index.instance_owner(other.id)
+        if fleet is not None:
+            count = fleet.count or 1
+            reader.report(
+                other.ymap.get("id") or other.ymap,
+                f"node id '{other.id}' clashes with an instance of node '{fleet.id}'",
+                f"count {count} makes {fleet.instance_name(0)} … {fleet.instance_name(count - 1)}",
+            )
+
+
+def _check_totals(reader: Reader, drafts: list[NodeDraft]) -> None:
+    """The sum of the counts is what the run allocates per instance: bounded like one count."""
+    total = 0
+    for draft in drafts:
+        total += draft.count or 0
+        if total > limits.MAX_INSTANCES:
+            reader.report(
+                draft.ymap.get("count") or draft.ymap,
+                f"with {draft.context} the scenario has more than "
+                f"{limits.MAX_INSTANCES:,} instances",
+                "see 'Limits' in docs/scenario.md",
+            )
+            return
 
 
 def build_node(reader: Reader, draft: NodeDraft, index: NodeIndex) -> NodeSpec | None:

@@ -18,7 +18,31 @@ from xedgesim.scenario.errors import Problem
 from xedgesim.scenario.model import Location
 
 # libyaml composes about ten times faster; both give the same nodes and marks.
-_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_RESOLVED_CACHE = 10_000
+
+
+class _Loader(_BASE_LOADER):  # type: ignore[misc,valid-type]
+    """The safe loader, remembering how it typed each plain value: a file of 100,000 links
+    says 'latency' and its node names over and over, and resolving runs a regex per value."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._resolved: dict[tuple[str, tuple[bool, bool]], str] = {}
+
+    def resolve(self, kind: type, value: str, implicit: tuple[bool, bool]) -> str:
+        if kind is not yaml.ScalarNode:
+            return super().resolve(kind, value, implicit)
+        key = (value, implicit)
+        tag = self._resolved.get(key)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            if len(self._resolved) < _RESOLVED_CACHE:
+                self._resolved[key] = tag
+        return tag
+
+
+_LOADER: type[yaml.SafeLoader] = _Loader
 _LIMITS_HINT = "see 'Limits' in docs/scenario.md"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -173,6 +197,8 @@ class _Builder:
         self._shape: dict[int, tuple[int, int]] = {}  # id(result) -> (expanded size, height)
 
     def build(self, node: yaml.Node) -> YNode:
+        if type(node) is yaml.ScalarNode:  # most values: no children, nothing to share
+            return self._scalar(node)
         here = _location(node.start_mark, self.filename)
         depth = len(self._active) + 1
         done = self._done.get(id(node))
@@ -195,19 +221,20 @@ class _Builder:
             elif isinstance(node, yaml.SequenceNode):
                 result = YSeq(here, [self.build(item) for item in node.value])
                 children = result.items
-            elif isinstance(node, yaml.ScalarNode):
-                result, children = self._scalar(node, here), []
             else:  # not produced by PyYAML's composer
                 result, children = YInvalid(here), []
         finally:
             self._active.discard(id(node))
-        shapes = [self._shape.get(id(child), (1, 1)) for child in children]
-        size = 1 + sum(shape[0] for shape in shapes)
-        height = 1 + max((shape[1] for shape in shapes), default=0)
+        size, height = 1, 1
+        shape = self._shape
+        for child in children:
+            child_size, child_height = shape.get(id(child), (1, 1))
+            size += child_size
+            height = max(height, child_height + 1)
         if size > limits.MAX_YAML_VALUES:
             return self._refuse(node, here, f"with its aliases expanded this value holds more "
                                 f"than {limits.MAX_YAML_VALUES:,} values")
-        self._shape[id(result)] = (size, height)
+        shape[id(result)] = (size, height)
         self._done[id(node)] = result
         return result
 
@@ -220,8 +247,14 @@ class _Builder:
             self._done[id(node)] = result
         return result
 
-    def _scalar(self, node: yaml.ScalarNode, here: Location) -> YNode:
+    def _scalar(self, node: yaml.ScalarNode) -> YNode:
+        here = _location(node.start_mark, self.filename)
         plain = not node.style  # None from PyYAML, '' from libyaml
+        if node.tag == _STR_TAG:  # the common case, without PyYAML's per-object bookkeeping
+            value: object = node.value
+            if plain and _FLOAT_12.fullmatch(node.value):
+                value = float(node.value)
+            return YScalar(here, value, node.value, plain)
         try:
             value = self.loader.construct_object(node)
         except yaml.constructor.ConstructorError as error:
@@ -233,8 +266,6 @@ class _Builder:
         except ValueError:  # e.g. an integer with more digits than Python will convert
             self.problems.append(Problem(here, f"cannot read the value {node.value[:40]!r}"))
             return YInvalid(here)
-        if plain and node.tag == _STR_TAG and _FLOAT_12.fullmatch(node.value):
-            value = float(node.value)
         return YScalar(here, value, node.value, plain)
 
     def _mapping(self, node: yaml.MappingNode, here: Location) -> YMap:
