@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import io
 import json
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from xedgesim.deploy import commands, device, secrets, smoke, snapshot, state
+from xedgesim.deploy import certificates, commands, device, secrets, smoke, snapshot, state
+from xedgesim.deploy.inventory import inventory_dir, mqtt_endpoint
 
 pytestmark = pytest.mark.e2e
 
@@ -41,24 +43,24 @@ def hosts_by_name(inventory: Path) -> dict[str, Any]:
 
 
 def probe_target(run_dir: Path, inventory: Path, host: Any, name: str) -> smoke.SmokeTarget:
-    variables = host.ansible.get_variables()
+    endpoint = mqtt_endpoint(name, host.ansible.get_variables(), inventory_dir(inventory))
     probe = secrets.find(secrets.load_users(Path(state.load(run_dir).secrets or "")))
     gateway_env = device.environment(device.the_service(host, "gateway"))
-    return smoke.SmokeTarget(name, (variables["xedgesim_mqtt_probe_host"],
-                                    int(variables["xedgesim_mqtt_probe_port"])),
+    return smoke.SmokeTarget(name, (endpoint.host, endpoint.port),
                              probe.name, probe.password, "site/xedgesim-probe/temp",
-                             gateway_env["XEDGESIM_PUBLISH_TOPIC"], window_s=10.0)
+                             gateway_env["XEDGESIM_PUBLISH_TOPIC"], window_s=10.0,
+                             tls=endpoint.tls, ca=endpoint.ca)
 
 
 def queue_a_message(target: smoke.SmokeTarget, client_id: str) -> Any:
     """Leave a persistent QoS 1 session with one aggregate queued in it (proved by a live
     subscriber that saw the same aggregate); returns the matcher of that message."""
     away = smoke.MqttClient(target.address, client_id, target.username, target.password,
-                            clean_session=False)
+                            clean_session=False, tls=target.tls_context())
     assert away.connect() == 0 and away.subscribe(target.upstream_topic)
     away.close()
     live = smoke.MqttClient(target.address, client_id + "-live", target.username,
-                            target.password)
+                            target.password, tls=target.tls_context())
     assert live.connect() == 0 and live.subscribe(target.upstream_topic)
     origin = 12_345_678
     match = smoke.origin_matcher(origin)
@@ -105,7 +107,7 @@ def test_broken_gateway_is_rolled_back_on_the_canary(kept_fleet: Path, broken_ga
 
     # the broker never lost the message queued before the deploy
     resumed = smoke.MqttClient(canary.address, "xedgesim-e2e-away", canary.username,
-                               canary.password, clean_session=False)
+                               canary.password, clean_session=False, tls=canary.tls_context())
     assert resumed.connect() == 0
     _, found = resumed.wait_for(queued, 15)
     resumed.close()
@@ -123,3 +125,39 @@ def test_a_digest_never_staged_is_refused(kept_fleet: Path, broken_gateway: str,
     assert "refusing to deploy images that no passing `xedge stage` vouches for" in result.output
     assert f"amd64 gateway {broken_gateway}: never passed staging" in result.output
     assert not out.exists()  # refused before any run, archive or playbook
+
+
+def test_the_staged_brokers_speak_tls_and_refuse_a_stranger_ca(kept_fleet: Path) -> None:
+    """The real broker of a staged host, over its published TLS port: a client trusting the
+    fleet's CA logs in; one trusting another CA fails the handshake; plain MQTT gets nowhere;
+    the plain listener is published on the device's loopback only."""
+    inventory = kept_fleet / "inventory" / "hosts.yml"
+    host = hosts_by_name(inventory)["edge-1"]
+    target = probe_target(kept_fleet, inventory, host, "edge-1")
+    assert target.tls and target.ca == kept_fleet / "tls" / "ca.crt"
+
+    trusted = smoke.MqttClient(target.address, "xedgesim-e2e-tls", target.username,
+                               target.password, tls=target.tls_context())
+    try:
+        assert trusted.connect() == 0
+    finally:
+        trusted.close()
+    stranger = ssl.create_default_context(cadata=certificates.stranger_ca_pem())
+    refused = smoke.MqttClient(target.address, "xedgesim-e2e-stranger", target.username,
+                               target.password, tls=stranger)
+    try:
+        with pytest.raises(ssl.SSLCertVerificationError):
+            refused.connect()
+    finally:
+        refused.close()
+    plain = smoke.MqttClient(target.address, "xedgesim-e2e-plain", target.username,
+                             target.password)
+    try:
+        with pytest.raises((OSError, TimeoutError)):
+            plain.connect(timeout=5)
+    finally:
+        plain.close()
+
+    broker = device.the_service(host, "broker")
+    assert device.published(broker, 1883) == [("127.0.0.1", 1883)]
+    assert "0.0.0.0" in [address for address, _ in device.published(broker, 8883)]

@@ -161,16 +161,18 @@ def hosts_without_tls(hosts: Iterable[Any]) -> list[str]:
             if not (str(host.vars.get(CERT_VAR) or "") and str(host.vars.get(KEY_VAR) or ""))]
 
 
-def require_tls(hosts: Iterable[Any], insecure_plaintext: bool, inventory: Path) -> list[str]:
-    """Refuse a fleet without broker certificates unless the operator said
-    ``--insecure-plaintext``; return the hosts that will run in plain text."""
+def require_tls(hosts: Iterable[Any], insecure_plaintext: bool, inventory: Path,
+                override: str | None = "--insecure-plaintext") -> list[str]:
+    """Refuse a fleet without broker certificates unless the operator said ``override``
+    (None: nothing overrides); return the hosts that will run in plain text."""
     plain = hosts_without_tls(hosts)
-    if plain and not insecure_plaintext:
+    if plain and not (insecure_plaintext and override):
         raise UsageError(
             f"inventory {inventory}: no TLS certificate for the broker of "
             f"{', '.join(plain)}: set {CERT_VAR}, {KEY_VAR} and {CA_VAR} (paths on this "
-            "machine; see docs/stage-and-deploy.md), or pass --insecure-plaintext to send "
-            "MQTT passwords over the network in clear")
+            "machine; see docs/stage-and-deploy.md)"
+            + (f", or pass {override} to send MQTT passwords over the network in clear"
+               if override else ""))
     return plain
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from xedgesim.deploy import manifest, paths, secrets, state
+from xedgesim.deploy import certificates, manifest, paths, secrets, state
 from xedgesim.deploy.errors import DeployError, Interrupted, UsageError
 from xedgesim.deploy.state import STEPS, StageState
 from xedgesim.deploy.steps import StageContext, StepOutcome
@@ -113,6 +113,8 @@ def begin(options: StageOptions, project: Path) -> StageState:
         listed = load(options.inventory, overlays=overlays)
         if problems := listed.problems():
             raise UsageError("inventory problems:\n  " + "\n  ".join(problems))
+        # Staging rehearses production: its brokers speak TLS, with the inventory's files.
+        certificates.require_tls(listed.hosts, False, options.inventory, override=None)
         hosts, arches = len(listed.hosts), listed.arches
     staged = release.resolve_local(connect(), arches, options.images)
     run_dir = new_run_dir(options.out)

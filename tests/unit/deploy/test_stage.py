@@ -131,3 +131,18 @@ def test_summary_table_and_verification_from_the_state(tmp_path: Path) -> None:
     verification = stage_module.verification_of(run_state)
     assert verification.passed and verification.idempotent
     assert verification.hosts == ("edge-1", "edge-2")
+
+
+def test_staging_onto_an_inventory_without_certificates_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from xedgesim.deploy.inventory import Inventory, InventoryHost
+
+    fleet = Inventory(tmp_path / "hosts.yml", (InventoryHost("pi-1", {"xedgesim_arch": "arm64"}),))
+    monkeypatch.setattr("xedgesim.deploy.inventory.load", lambda *a, **k: fleet)
+    monkeypatch.setattr("xedgesim.deploy.fleet.connect",
+                        lambda: pytest.fail("refused only after reaching the engine"))
+    options = stage_module.StageOptions(inventory=tmp_path / "hosts.yml", out=tmp_path / "run")
+    with pytest.raises(UsageError, match="no TLS certificate for the broker of pi-1") as refused:
+        stage_module.stage(options)
+    assert "--insecure-plaintext" not in str(refused.value)
+    assert not (tmp_path / "run").exists()
