@@ -446,8 +446,11 @@ def _publishing(
     if topic_node is not None:
         topic = reader.string(topic_node, label("topic", context))
         problem = None if topic is None else _template_problem(topic)
-        if problem is not None:
-            reader.report(topic_node, f"invalid topic '{topic}' in {context}: {problem}")
+        if problem is not None and topic is not None:
+            reader.report(topic_node, f"invalid topic {_shown(topic)} in {context}: {problem}")
+            topic = None
+        elif topic is not None:
+            topic = _topic_table_fits(reader, draft, topic_node, topic)
     qos_node, retain_node, payload_node = ymap.get("qos"), ymap.get("retain"), ymap.get("payload")
     qos = 0 if qos_node is None else read_qos(reader, qos_node, label("qos", context))
     retain = False if retain_node is None else reader.boolean(retain_node, label("retain", context))
@@ -525,17 +528,55 @@ def _filters(reader: Reader, node: YNode, what: str) -> tuple[str, ...] | None:
     topics = []
     for item in seq.items:
         text = reader.string(item, f"a topic filter of {what}")
-        problem = None if text is None else filter_problem(text)
-        if problem is not None:
-            reader.report(item, f"invalid topic filter '{text}' in {what}: {problem}")
+        problem = None if text is None else _topic_bytes_problem(text) or filter_problem(text)
+        if problem is not None and text is not None:
+            reader.report(item, f"invalid topic filter {_shown(text)} in {what}: {problem}")
         elif text is not None:
             topics.append(text)
     return tuple(topics) if len(topics) == len(seq.items) else None
 
 
+def _shown(topic: str) -> str:
+    """A topic quoted for a message, cut short: a 60 kB topic is not repeated whole."""
+    return f"'{topic}'" if len(topic) <= 80 else f"'{topic[:80]}…'"
+
+
+def _topic_bytes_problem(topic: str) -> str | None:
+    size = len(topic.encode("utf-8", "surrogatepass"))
+    if size > limits.MAX_TOPIC_BYTES:
+        return f"it is {size:,} bytes long, more than MQTT's {limits.MAX_TOPIC_BYTES:,}"
+    return None
+
+
+def _topic_table_fits(reader: Reader, draft: NodeDraft, node: YNode, topic: str) -> str | None:
+    """``topic``, unless the topics of all its instances written out pass the bound.
+
+    A run keeps one topic string per instance; a long template with ``{id}`` in a large fleet
+    would be gigabytes before the first event.
+    """
+    count = draft.count or 1
+    width = len(str(count - 1)) if count > 1 else 0
+    instance_bytes = len((draft.id or "").encode()) + (1 + width if count > 1 else 0)
+    per_instance = (
+        len(topic.encode("utf-8", "surrogatepass"))
+        + topic.count("{id}") * max(instance_bytes - 4, 0)
+        + topic.count("{index}") * max(width - 7, 0)
+    )
+    if count * per_instance > limits.MAX_TOPIC_TABLE_BYTES:
+        reader.report(
+            node,
+            f"the topics of the {count:,} instances of {draft.context} take "
+            f"{count * per_instance / 2**20:,.0f} MiB, more than "
+            f"{limits.MAX_TOPIC_TABLE_BYTES // 2**20} MiB",
+            "use a shorter topic or fewer instances; see 'Limits' in docs/scenario.md",
+        )
+        return None
+    return topic
+
+
 def _template_problem(topic: str) -> str | None:
     """MQTT's rules for a publish topic, plus ours for the placeholders it may contain."""
-    problem = topic_problem(topic)
+    problem = _topic_bytes_problem(topic) or topic_problem(topic)
     if problem is not None:
         return problem
     if topic.startswith("$"):

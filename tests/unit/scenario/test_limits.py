@@ -82,3 +82,30 @@ def test_duplicate_links_are_found_among_many() -> None:
     found = messages(scenario_text(nodes=nodes, network="links:\n" + links))
     assert len(found) == 1
     assert "the link n59–n58 is given twice (first at line" in found[0]
+
+
+def test_a_topic_longer_than_mqtt_allows_is_refused_and_shown_short() -> None:
+    topic = "a" * 100_000
+    problem = one(scenario_text(f"- {{id: s2, type: sensor, interval: 1s, to: gw1, "
+                                f"topic: {topic}}}"))
+    assert problem.location == Location(FILE, 7, 58)
+    assert problem.message == (
+        f"invalid topic '{'a' * 80}…' in node 's2': it is 100,000 bytes long, "
+        "more than MQTT's 65,535"
+    )
+
+
+def test_a_long_topic_filter_is_refused() -> None:
+    problem = one(scenario_text(f"- {{id: c2, type: cloud, subscribe: [{'b' * 70_000}]}}"))
+    assert problem.message.endswith("it is 70,000 bytes long, more than MQTT's 65,535")
+
+
+def test_the_topics_of_a_fleet_written_out_are_bounded() -> None:
+    """60 kB per topic times 10,000 instances would be 600 MB of strings before the run."""
+    topic = "t/{id}/" + "x" * 60_000
+    problem = one(scenario_text(f"- {{id: s2, type: sensor, count: 10000, interval: 1s, "
+                                f"to: gw1, topic: '{topic}'}}"))
+    assert problem.message == (
+        "the topics of the 10,000 instances of node 's2' take 572 MiB, more than 256 MiB"
+    )
+    assert problem.hint is not None and HINT in problem.hint
