@@ -8,10 +8,17 @@ scenario is ambiguous (seconds? milliseconds?) and is refused with a hint; only 
 from __future__ import annotations
 
 import difflib
-import math
 import re
+from decimal import Decimal
+from fractions import Fraction
 
 NS_PER_S = 1_000_000_000
+MAX_QUANTITY = 2**62
+"""Any duration (ns), size (bytes) or bandwidth (bit/s) above this is refused as too large."""
+MAX_QUANTITY_CHARS = 64
+"""A quantity written with more characters than this is refused unread."""
+_TINY_DIGITS = 40  # 1e-40 of any unit is zero at the resolution we keep
+_HUGE_DIGITS = 30  # 1e30 of any unit is above MAX_QUANTITY
 
 DURATION_UNITS: dict[str, int] = {
     "ns": 1,
@@ -116,7 +123,9 @@ def _unit_hint(what: str, unit: str) -> str:
     return listing if guess is None else f"did you mean '{guess}'? {listing}"
 
 
-def _parse(text: object, what: str) -> float:
+def _parse(text: object, what: str) -> Fraction:
+    """The quantity in its base unit, exactly: decimal text is never rounded through a float,
+    so '9007199254740993ns' (2^53 + 1) stays what was written."""
     units, example = _KINDS[what]
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
         raise UnitError(what, f"must be written like {example!r}: found {text!r}")
@@ -124,21 +133,23 @@ def _parse(text: object, what: str) -> float:
         if text < 0:
             raise UnitError(what, f"cannot be negative: found {text!r}")
         if text == 0:
-            return 0.0
+            return Fraction(0)
         raise UnitError(
             what, f"needs a unit: found the bare number {text!r}", _bare_hint(what, f"{text:g}")
         )
     stripped = text.strip()
+    if len(stripped) > MAX_QUANTITY_CHARS:
+        raise UnitError(what, f"must be written like {example!r}: found {_shown(text)}")
     if stripped.startswith("-"):
         raise UnitError(what, f"cannot be negative: found {text!r}")
     match = _QUANTITY.fullmatch(stripped.lstrip("+"))
     if match is None:
         raise UnitError(what, f"must be written like {example!r}: found {text!r}")
     unit = match["unit"]
-    value = float(f"{match['num']}e{match['exp'] or 0}")
+    number = Decimal(f"{match['num']}e{match['exp'] or 0}")
     if not unit:
-        if value == 0:
-            return 0.0
+        if number == 0:
+            return Fraction(0)
         raise UnitError(what, f"needs a unit: found {text!r}", _bare_hint(what, stripped))
     if unit not in units:
         for other, (other_units, _) in _KINDS.items():
@@ -151,10 +162,18 @@ def _parse(text: object, what: str) -> float:
         raise UnitError(
             what, f"has an unknown unit {unit!r}: found {text!r}", _unit_hint(what, unit)
         )
-    result = value * units[unit]
-    if not math.isfinite(result) or result > 2**62:
+    if number == 0 or number.adjusted() < -_TINY_DIGITS:
+        return Fraction(0)  # far below a nanosecond, a byte or a bit per second
+    if number.adjusted() > _HUGE_DIGITS:
+        raise UnitError(what, f"is too large: found {text!r}")
+    result = Fraction(number) * units[unit]
+    if result > MAX_QUANTITY:
         raise UnitError(what, f"is too large: found {text!r}")
     return result
+
+
+def _shown(text: str) -> str:
+    return repr(text) if len(text) <= 40 else repr(text[:40]) + "…"
 
 
 def parse_duration(text: object) -> int:
@@ -169,7 +188,7 @@ def parse_size(text: object) -> int:
 
 def parse_bandwidth(text: object) -> float:
     """'10Mbit', '250kbit/s' -> bits per second."""
-    return _parse(text, "bandwidth")
+    return float(_parse(text, "bandwidth"))
 
 
 def format_duration(ns: int) -> str:

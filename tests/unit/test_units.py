@@ -114,3 +114,28 @@ def test_message_reads_as_a_sentence() -> None:
 def test_format_duration(ns: int, text: str) -> None:
     assert format_duration(ns) == text
     assert parse_duration(text) == ns
+
+
+@pytest.mark.parametrize(
+    ("text", "ns"),
+    [
+        ("9007199254740993ns", 2**53 + 1),  # a float would give 2**53
+        ("4611686018427387903ns", 2**62 - 1),
+        ("4611686018427387.903us", 2**62 - 1),
+        ("1152921504.606846976s", 2**60),
+        ("0.1s", 100_000_000),
+        ("1e-60s", 0),  # below a nanosecond, without building 10**60
+    ],
+)
+def test_durations_are_exact_beyond_float_precision(text: str, ns: int) -> None:
+    assert parse_duration(text) == ns
+
+
+def test_sizes_are_exact_beyond_float_precision() -> None:
+    assert parse_size("9007199254740993B") == 2**53 + 1
+
+
+@pytest.mark.parametrize("text", ["1e999999999s", "4611686018427387905ns", "1" * 65 + "s"])
+def test_huge_or_long_quantities_are_refused_without_computing_them(text: str) -> None:
+    with pytest.raises(UnitError):
+        parse_duration(text)
