@@ -10,10 +10,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from xedgesim.errors import NodeFailure
 from xedgesim.sim.faults import CAUSES
+
+INT64_MAX = int(np.iinfo(np.int64).max)
 
 _SUB_BUCKETS = 128
 _BUCKETS = (64 - 6) * _SUB_BUCKETS
+
+
+def exact_sum(values: np.ndarray) -> int:
+    """The sum of int64 ``values`` as a Python int: numpy's own sum wraps around silently.
+
+    The fast sum is used when no partial sum can pass 2^63 - 1; otherwise Python adds them.
+    """
+    if len(values) == 0:
+        return 0
+    largest = max(int(values.max()), -int(values.min()))
+    if largest <= INT64_MAX // len(values):
+        return int(values.sum())
+    return sum(values.tolist())
 
 
 def _bucket_index(values: np.ndarray) -> np.ndarray:
@@ -57,7 +73,7 @@ class Histogram:
         self.min = low if self.count == 0 else min(self.min, low)
         self.max = max(self.max, high)
         self.count += len(values)
-        self.total += int(values.sum())
+        self.total += exact_sum(values)
 
     def quantile(self, q: float) -> float:
         """Nearest-rank quantile, the bucket's middle clamped to the exact min and max."""
@@ -104,9 +120,15 @@ class FlowStats:
 
 
 class NodeCounters:
-    """Named integer counters for each instance of a node group (rows of ``nodes.csv``)."""
+    """Named integer counters for each instance of a node group (rows of ``nodes.csv``).
 
-    def __init__(self, count: int) -> None:
+    Counters are int64 and never wrap: an addition that would pass 2^63 - 1 stops the run with
+    a ``NodeFailure`` naming the node and the counter. (Counting one per event cannot get
+    there; adding amounts, such as the readings behind aggregates, can.)
+    """
+
+    def __init__(self, node: str, count: int) -> None:
+        self.node = node
         self.count = count
         self.values: dict[str, np.ndarray] = {}
 
@@ -115,8 +137,35 @@ class NodeCounters:
         if column is None:
             column = self.values[name] = np.zeros(self.count, dtype=np.int64)
         if isinstance(local, (int, np.integer)):
-            column[local] += amount
+            total = int(column[local]) + int(amount)
+            if total > INT64_MAX:
+                raise self._overflow(name, total)
+            column[local] = total
         elif isinstance(amount, int) and amount == 1 and len(local) * 8 > self.count:
             column += np.bincount(local, minlength=self.count)
+        elif isinstance(amount, int) and amount == 1:
+            np.add.at(column, local, 1)
         else:
-            np.add.at(column, local, amount)
+            self._add_checked(name, column, local, amount)
+
+    def _add_checked(self, name: str, column: np.ndarray, local: np.ndarray,
+                     amount: np.ndarray | int) -> None:
+        amounts = np.broadcast_to(np.asarray(amount, dtype=np.int64), local.shape)
+        if len(local) == 0:
+            return
+        if int(column.max()) + exact_sum(np.abs(amounts)) <= INT64_MAX:
+            np.add.at(column, local, amounts)
+            return
+        totals = column.tolist()
+        for where, more in zip(local.tolist(), amounts.tolist(), strict=True):
+            totals[where] += more
+        if max(totals) > INT64_MAX:
+            raise self._overflow(name, max(totals))
+        column[:] = totals
+
+    def _overflow(self, name: str, total: int) -> NodeFailure:
+        return NodeFailure(
+            f"node {self.node!r}: its counter {name!r} would reach {total:,}, past "
+            f"{INT64_MAX:,}, the largest a counter holds; a count this large usually means "
+            "messages feed back on themselves (gateways republishing each other's aggregates "
+            "through a broker)")

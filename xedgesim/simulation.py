@@ -109,7 +109,7 @@ def simulate(
     kernel = Kernel(scenario.duration_ns)
     topology = Topology(scenario)
     timeline = FaultTimeline(scenario.faults, topology)
-    counters = {g.id: NodeCounters(g.count) for g in topology.groups.values()}
+    counters = {g.id: NodeCounters(g.id, g.count) for g in topology.groups.values()}
     network = Network(scenario.network, topology, timeline, kernel, scenario.seed, counters,
                       recorder)
     context = SimContext(scenario, kernel, topology, timeline, network, counters)

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from xedgesim.metrics import FlowStats, Histogram, NodeCounters
+from xedgesim.errors import NodeFailure
+from xedgesim.metrics import INT64_MAX, FlowStats, Histogram, NodeCounters, exact_sum
 from xedgesim.sim.faults import CAUSES
 
 QUANTILES = [0.0, 0.001, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 1.0]
@@ -156,7 +157,7 @@ def test_flow_stats() -> None:
 
 
 def test_node_counters_with_ints() -> None:
-    counters = NodeCounters(4)
+    counters = NodeCounters("n1", 4)
     counters.add("crashes", 2)
     counters.add("crashes", 2)
     counters.add("received", 0, 17)
@@ -167,13 +168,13 @@ def test_node_counters_with_ints() -> None:
 
 
 def test_node_counters_large_array_takes_the_bincount_path() -> None:
-    counters = NodeCounters(4)
+    counters = NodeCounters("n1", 4)
     counters.add("delivered", np.array([0, 0, 1, 3, 3, 3]))  # 6 * 8 > 4
     np.testing.assert_array_equal(counters.values["delivered"], [2, 1, 0, 3])
 
 
 def test_node_counters_small_array_takes_the_add_at_path() -> None:
-    counters = NodeCounters(1_000)
+    counters = NodeCounters("n1", 1_000)
     counters.add("lost", np.array([5, 5, 999, 5]))  # 4 * 8 <= 1000
     expected = np.zeros(1_000, dtype=np.int64)
     expected[5], expected[999] = 3, 1
@@ -181,7 +182,7 @@ def test_node_counters_small_array_takes_the_add_at_path() -> None:
 
 
 def test_node_counters_array_amounts_with_repeats() -> None:
-    counters = NodeCounters(3)
+    counters = NodeCounters("n1", 3)
     counters.add("bytes", np.array([0, 2, 0, 0]), np.array([10, 20, 30, 40]))
     counters.add("bytes", np.array([1, 1]), 7)
     np.testing.assert_array_equal(counters.values["bytes"], [80, 14, 20])
@@ -196,10 +197,44 @@ def test_node_counters_array_amounts_with_repeats() -> None:
 )
 def test_node_counters_match_a_loop(count: int, raw: list[int], amount: int, calls: int) -> None:
     local = np.array([i % count for i in raw], dtype=np.int64)
-    counters = NodeCounters(count)
+    counters = NodeCounters("n1", count)
     expected = [0] * count
     for _ in range(calls):
         counters.add("n", local, amount)
         for i in local:
             expected[i] += amount
     np.testing.assert_array_equal(counters.values["n"], expected)
+
+
+def test_exact_sum_does_not_wrap_where_numpy_does() -> None:
+    values = np.array([2**62, 2**62, 2**62], dtype=np.int64)
+    assert int(values.sum()) < 0  # what numpy does
+    assert exact_sum(values) == 3 * 2**62
+    assert exact_sum(np.array([5, -3, 7], dtype=np.int64)) == 9
+    assert exact_sum(np.array([], dtype=np.int64)) == 0
+
+
+def test_histogram_total_does_not_wrap() -> None:
+    histogram = _histogram([2**62, 2**62], [2**62])
+    assert histogram.total == 3 * 2**62
+    assert histogram.summary_ms()["mean"] == round(2**62 / 1e6, 3)
+
+
+@pytest.mark.parametrize(
+    ("local", "amount"),
+    [(1, INT64_MAX), (np.array([1, 1]), 2**62), (np.array([1, 2]), np.array([INT64_MAX, 1]))],
+    ids=["int", "array-repeated", "array-amounts"],
+)
+def test_a_counter_that_would_wrap_stops_the_run_naming_node_and_counter(local, amount) -> None:
+    counters = NodeCounters("g1", 3)
+    counters.add("readings_in", np.array([1, 2]), 1)
+    with pytest.raises(NodeFailure, match="node 'g1': its counter 'readings_in' would reach"):
+        counters.add("readings_in", local, amount)
+    np.testing.assert_array_equal(counters.values["readings_in"], [0, 1, 1])  # left as it was
+
+
+def test_a_counter_can_hold_the_largest_int64() -> None:
+    counters = NodeCounters("g1", 2)
+    counters.add("n", 0, INT64_MAX)
+    counters.add("n", np.array([1, 1]), np.array([2**62, 2**62 - 1]))
+    assert counters.values["n"].tolist() == [INT64_MAX, INT64_MAX]

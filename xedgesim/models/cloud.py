@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from xedgesim.metrics import Histogram
+from xedgesim.metrics import Histogram, exact_sum
 from xedgesim.models.base import Node, SimContext
 from xedgesim.scenario.model import NodeSpec
 from xedgesim.sim.messages import MessageBatch
@@ -15,4 +15,4 @@ class CloudNode(Node):
 
     def receive(self, block: MessageBatch) -> None:
         self.end_to_end.add(block.arrival - block.origin)
-        self.counters.add("readings_in", 0, int(block.n.sum()))
+        self.counters.add("readings_in", 0, exact_sum(block.n))

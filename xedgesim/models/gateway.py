@@ -8,10 +8,13 @@ inside the gateway image.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 
 import numpy as np
 
+from xedgesim.errors import NodeFailure
+from xedgesim.metrics import INT64_MAX, exact_sum
 from xedgesim.models.base import Node, SimContext
 from xedgesim.models.topics import render
 from xedgesim.scenario.model import GatewayParams, NodeSpec
@@ -56,12 +59,31 @@ class GatewayLogic:
         counts: np.ndarray,
         origins: np.ndarray,
     ) -> None:
+        """Add a block of inputs; ``OverflowError`` when the window's count or sum cannot be
+        held (more than 2^63 - 1 readings, or a sum beyond the largest float), never a wrap."""
         if len(means) == 0:
             return
-        self.count += int(counts.sum())
+        count = self.count + exact_sum(counts)
+        if count > INT64_MAX:
+            raise OverflowError(
+                f"its window holds {count:,} readings, more than the {INT64_MAX:,} a message "
+                "can carry; counts that grow like this mean aggregates feed back on themselves "
+                "(a gateway that subscribes to what it or another gateway republishes)")
         # fsum is exactly rounded, so the result does not depend on the numpy or BLAS build:
         # the same inputs give the same bits in-process and inside the gateway image.
-        self.total += math.fsum(means * counts)
+        with np.errstate(over="ignore", invalid="ignore"):
+            weighted = means * counts
+        try:
+            total = self.total + math.fsum(weighted)
+        except (OverflowError, ValueError):
+            total = math.inf
+        if not math.isfinite(total):
+            largest = float(np.max(np.abs(means)))
+            raise OverflowError(
+                f"the sum of its window's readings is not a finite number (readings near "
+                f"{largest:.3g}; the largest float is {sys.float_info.max:.3g})")
+        self.count = count
+        self.total = total
         self.minimum = min(self.minimum, float(minimums.min()))
         self.maximum = max(self.maximum, float(maximums.max()))
         oldest = int(origins.min())
@@ -96,8 +118,12 @@ class GatewayNode(Node):
         self.context.kernel.schedule(self.params.aggregate_every_ns, TIMER, self._window_ends)
 
     def receive(self, block: MessageBatch) -> None:
-        self.logic.add(block.value, block.vmin, block.vmax, block.n, block.origin)
-        self.counters.add("readings_in", 0, int(block.n.sum()))
+        try:
+            self.logic.add(block.value, block.vmin, block.vmax, block.n, block.origin)
+        except OverflowError as error:
+            raise NodeFailure(f"node {self.id!r} at {self.context.kernel.now / 1e9:g} s: "
+                              f"{error}") from None
+        self.counters.add("readings_in", 0, exact_sum(block.n))
 
     def crashed(self, instance: int | None) -> None:
         self.counters.add("readings_discarded_on_crash", 0, self.logic.reset())

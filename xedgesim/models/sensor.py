@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from xedgesim.errors import NodeFailure
 from xedgesim.models.base import Node, SimContext
 from xedgesim.models.topics import render
 from xedgesim.scenario.model import Distribution, NodeSpec, SensorParams
@@ -93,7 +94,12 @@ class SensorFleet(Node):
             kernel.schedule(end, TIMER, self._emit_window)
         if not len(instances):
             return 0
-        values = sample(self.params.value, self._values.uniform(instances))
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = sample(self.params.value, self._values.uniform(instances))
+        if not np.isfinite(values).all():
+            bad = values[~np.isfinite(values)][0]
+            raise NodeFailure(f"node {self.id!r} at {start / 1e9:g} s: a reading drawn from "
+                              f"its value distribution is {bad}, not a finite number")
         if self._may_be_down:
             down = self.context.timeline.node_down(self.id, instances, times)
             if down.any():

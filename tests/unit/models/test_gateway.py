@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from xedgesim.errors import NodeFailure
 from xedgesim.models.gateway import Aggregate, GatewayLogic
 
 MS = 1_000_000
@@ -70,6 +71,22 @@ def test_logic_empty_window_and_empty_input() -> None:
     _add(logic, [], [], [], [], [])
     assert logic.flush() is None
     assert logic.count == 0
+
+
+def test_logic_refuses_a_count_that_would_not_fit_in_a_message() -> None:
+    logic = GatewayLogic()
+    _add(logic, [1.0], [1.0], [1.0], [2**62], [0])
+    with pytest.raises(OverflowError, match="feed back on themselves"):
+        _add(logic, [1.0, 1.0], [1.0, 1.0], [1.0, 1.0], [2**61, 2**61], [0, 0])
+    assert logic.count == 2**62  # the window is left as it was
+
+
+@pytest.mark.parametrize("counts", [[1, 1], [1, 2]], ids=["sum", "product"])
+def test_logic_refuses_a_sum_beyond_the_largest_float(counts) -> None:
+    logic = GatewayLogic()
+    with pytest.raises(OverflowError, match="not a finite number"):
+        _add(logic, [1.7e308, 1.7e308], [0, 0], [0, 0], counts, [0, 0])
+    assert logic.count == 0 and logic.total == 0.0
 
 
 def test_logic_reset_reports_how_many_readings_it_discards() -> None:
@@ -203,3 +220,34 @@ def test_gateways_can_be_chained(sim) -> None:
     assert run.end_to_end("cloud").max == 10010 * MS
     assert run.counter("gw2", "readings_in") == 5 * 4  # counts readings, not messages
     assert run.counter("cloud", "readings_in") == 16
+
+
+def test_gateways_republishing_each_other_through_a_broker_stop_the_run_naming_a_node(
+    sim,
+) -> None:
+    """Each window both gateways count the readings behind the other's aggregate too: the count
+    doubles every second. It used to wrap to -102 at 100 s and the run ended as a success."""
+    with pytest.raises(NodeFailure, match=r"'g[12]'.*feed back on themselves"):
+        sim.run_yaml("""
+            duration: 100s
+            nodes:
+              - {id: s, type: sensor, interval: 1s, to: broker, topic: "t/{id}"}
+              - {id: broker, type: broker}
+              - {id: g1, type: gateway, subscribe: {broker: broker, topics: ["#"]},
+                 aggregate_every: 1s, to: broker, topic: "a/{id}"}
+              - {id: g2, type: gateway, subscribe: {broker: broker, topics: ["#"]},
+                 aggregate_every: 1s, to: broker, topic: "b/{id}"}
+              - {id: cloud, type: cloud, subscribe: {broker: broker, topics: ["#"]}}
+            """)
+
+
+def test_readings_near_the_largest_float_stop_the_run_naming_the_gateway(sim) -> None:
+    with pytest.raises(NodeFailure, match=r"^node 'gw' at .* not a finite number"):
+        sim.run_yaml("""
+            duration: 10s
+            nodes:
+              - {id: s, type: sensor, count: 3, interval: 1s, to: gw,
+                 value: {constant: 1.7e308}}
+              - {id: gw, type: gateway, aggregate_every: 5s, to: cloud}
+              - {id: cloud, type: cloud}
+            """)

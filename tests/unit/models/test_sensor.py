@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from xedgesim.errors import NodeFailure
+
 MS = 1_000_000
 S = 1_000_000_000
 
@@ -193,3 +195,14 @@ def test_payload_qos_and_retain_are_carried_by_every_message(sim) -> None:
     assert {(r.size, r.qos, r.retain, r.attempt) for r in rows} == {(2048, 1, True, 0)}
     assert run.flow("s->cloud")["throughput"]["bytes_per_s"] == 4 * 2048 / 2
     assert len({r.id for r in rows}) == 4
+
+
+def test_a_reading_that_is_not_a_finite_number_stops_the_run_naming_the_sensor(sim) -> None:
+    with pytest.raises(NodeFailure, match=r"^node 's' at 0 s: .* inf, not a finite number"):
+        sim.run_yaml("""
+            duration: 10s
+            nodes:
+              - {id: s, type: sensor, count: 3, interval: 1s, phase: 0s, to: cloud,
+                 value: {normal: {mean: 1.7e308, std: 1e308}}}
+              - {id: cloud, type: cloud}
+            """)
