@@ -250,12 +250,14 @@ def _parse_seeds(spec: str) -> list[int]:
 
 @main.command()
 @click.option("--all", "include_live", is_flag=True,
-              help="Also remove the containers of runs that are still going.")
+              help="Also remove runs that are still going or not provably dead (another "
+                   "host's).")
 def clean(include_live: bool) -> None:
-    """Remove containers and networks left by runs that were killed outright.
+    """Remove containers and networks left by this machine's runs that were killed outright.
 
     Runs remove their own containers on success, on failure and on Ctrl-C; this is for a run
-    killed with SIGKILL or a machine that lost power. Runs still going are spared.
+    killed with SIGKILL or a machine that lost power. Runs still going are spared, and so are
+    runs labelled with another hostname (another job sharing the Docker socket).
     """
     from xedgesim.errors import NodeFailure
 
