@@ -19,6 +19,7 @@ from xedgesim.compare.runs import CompareInputError, read_run
 from xedgesim.compare.tolerances import Tolerances, load_tolerances
 from xedgesim.compare.verdicts import Comparison
 from xedgesim.compare.verdicts import compare as judge
+from xedgesim.interrupts import exit_code, signal_name, signals_as_interrupt
 
 EXIT_BREACH = 1
 EXIT_BAD_INPUT = 2
@@ -26,11 +27,13 @@ EXIT_BAD_INPUT = 2
 
 def run_compare(run_a: Path, run_b: Path, *, tolerance: Path | None = None,
                 window_s: float | None = None, junit: Path | None = None,
-                json_path: Path | None = None) -> tuple[Comparison, list[str]]:
+                json_path: Path | None = None,
+                written: list[Path] | None = None) -> tuple[Comparison, list[str]]:
     """Read both runs, judge them, write the requested reports; (comparison, notes).
 
     Every input is read and every output checked before anything is written, so bad input
-    leaves no report behind; a breach still writes both.
+    leaves no report behind; a breach still writes both. ``written`` collects each report as
+    it lands, for the message when a signal stops the command between the two.
     """
     a, b = read_run(run_a), read_run(run_b)
     tolerances = load_tolerances(tolerance) if tolerance is not None else Tolerances()
@@ -39,10 +42,11 @@ def run_compare(run_a: Path, run_b: Path, *, tolerance: Path | None = None,
     comparison = judge(a, b, tolerances, window_s)
     notes = [f"{rule.where}: note: {rule.pattern!r} matches no metric"
              for rule in tolerances.unused()]
-    if junit is not None:
-        write_whole(junit, junit_xml(comparison), "--junit")
-    if json_path is not None:
-        write_whole(json_path, json_bytes(comparison), "--json")
+    written = [] if written is None else written
+    for option, path, render in (("--junit", junit, junit_xml), ("--json", json_path, json_bytes)):
+        if path is not None:
+            write_whole(path, render(comparison), option)
+            written.append(path)
     return comparison, notes
 
 
@@ -83,12 +87,19 @@ def compare(run_a: Path, run_b: Path, tolerance: Path | None, window: float | No
       xedge compare runs/quickstart-1 runs/quickstart-2 --window 10s
       xedge compare runs/qs-sweep runs/fleet --junit compare.xml --json compare.json
     """
-    try:
-        comparison, notes = run_compare(run_a, run_b, tolerance=tolerance, window_s=window,
-                                        junit=junit, json_path=json_path)
-    except CompareInputError as error:
-        click.echo(f"error: {error}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+    written: list[Path] = []
+    with signals_as_interrupt():
+        try:
+            comparison, notes = run_compare(run_a, run_b, tolerance=tolerance, window_s=window,
+                                            junit=junit, json_path=json_path, written=written)
+        except CompareInputError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except KeyboardInterrupt as error:
+            done = f"{' and '.join(map(str, written))} written whole, nothing else" if written \
+                else "no report was written"
+            click.echo(f"interrupted ({signal_name(error)}): {done}", err=True)
+            sys.exit(exit_code(error))
     for note in notes:
         click.echo(note, err=True)
     lines = format_table(comparison).splitlines()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from xedgesim.compare.runs import CompareInputError
 from xedgesim.compare.verdicts import BREACH, PASS, SKIPPED, Comparison, Verdict
+from xedgesim.interrupts import deferred
 
 _SHOWN = {PASS: "pass", BREACH: "BREACH", SKIPPED: "skipped"}
 _DIGITS = {"count": 0, "ratio": 6, "rate": 3, "quantile": 3}
@@ -163,7 +164,8 @@ def write_whole(path: Path, data: bytes, option: str) -> None:
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
-        os.replace(temporary, path)
+        with deferred():  # a signal now lands after the rename, not between it and cleanup
+            os.replace(temporary, path)
     except OSError as error:
         raise CompareInputError(f"{option} {path}: {error.strerror or error}") from None
     finally:

@@ -59,7 +59,7 @@ class Rule:
         if self.absolute is not None:
             parts.append(f"{self.absolute:g}")
         if self.relative is not None:
-            parts.append(f"{self.relative:.0%}")
+            parts.append(f"{self.relative * 100:g}%")
         text = parts[0] if len(parts) == 1 else f"larger of {' and '.join(parts)}"
         return f"{text} ({self.where})"
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -12,6 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from xedgesim.cli import main
+from xedgesim.compare import command, report
+from xedgesim.interrupts import Interrupted
 
 from .helpers import flow, summary, write_run
 
@@ -138,3 +142,68 @@ def test_a_run_lies_in_its_own_sweeps_prediction_interval(tmp_path: Path) -> Non
     result = xedge("compare", sweep, run, "--window", "10s")
     assert result.exit_code == 0, result.output
     assert "sweep of 3 runs" in result.output
+
+
+def test_a_signal_between_the_reports_keeps_the_whole_one_and_says_so(
+        pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(comparison):
+        raise Interrupted(signal.SIGTERM)
+
+    a, b, _ = pair
+    monkeypatch.setattr(command, "json_bytes", interrupted)
+    result = xedge("compare", a, b, "--junit", tmp_path / "c.xml", "--json", tmp_path / "c.json")
+    assert result.exit_code == 143
+    assert f"interrupted (SIGTERM): {tmp_path / 'c.xml'} written whole, nothing else" \
+        in result.stderr
+    ET.parse(tmp_path / "c.xml")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "c.xml", "lossy"]
+
+
+def test_a_signal_while_a_report_is_written_leaves_no_part_of_it(
+        pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(source, target):
+        raise Interrupted(signal.SIGINT)
+
+    a, b, _ = pair
+    monkeypatch.setattr(report.os, "replace", interrupted)
+    result = xedge("compare", a, b, "--json", tmp_path / "out" / "c.json")
+    assert result.exit_code == 130
+    assert "interrupted (SIGINT): no report was written" in result.stderr
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+SLOW_COMPARE = """
+import pathlib, sys, time
+import xedgesim.compare.command as command
+def slow(*args, **kwargs):
+    pathlib.Path(sys.argv[1]).touch()
+    time.sleep(60)
+command.judge = slow
+from xedgesim.cli import main
+main(["compare", *sys.argv[2:]])
+"""
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_real_signal_stops_compare_promptly(pair, tmp_path: Path, signum: int,
+                                              code: int) -> None:
+    a, b, _ = pair
+    ready = tmp_path / "ready"
+    child = subprocess.Popen(
+        [sys.executable, "-c", SLOW_COMPARE, str(ready), str(a), str(b), "--json",
+         str(tmp_path / "c.json")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+            time.sleep(0.05)
+        child.send_signal(signum)
+        _, stderr = child.communicate(timeout=5)
+    finally:
+        child.kill()
+        child.wait()
+    assert child.returncode == code, stderr
+    assert "no report was written" in stderr and "Traceback" not in stderr
+    assert not (tmp_path / "c.json").exists()
