@@ -15,9 +15,11 @@ with ``model: direct``, delivery was instant and lossless; ``model: latency`` us
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from xedgesim.scenario.model import Location
 from xedgesim.scenario.reader import Reader, label
@@ -66,13 +68,24 @@ def _ns(at: YNode, ns: int) -> YScalar:
     return _scalar(at, f"{ns}ns")
 
 
-def _scaled_ns(reader: Reader, node: YNode, value: float, ns_per_unit: float, what: str) -> YNode:
-    """``value`` in a unit of ``ns_per_unit`` nanoseconds, or ``YInvalid`` if absurdly large."""
-    ns = value * ns_per_unit
+def _scaled_ns(reader: Reader, node: YNode, value: float, ns_per_unit: int, what: str) -> YNode:
+    """``value`` in a unit of ``ns_per_unit`` nanoseconds, or ``YInvalid`` if absurdly large.
+
+    Computed from the digits as written, not the float, so that large values stay exact."""
+    if value * ns_per_unit > MAX_NS:
+        reader.report(node, f"{what} is too large")
+        return YInvalid(node.location)
+    written = node.value if isinstance(node, YScalar) else None
+    exact = Fraction(written if isinstance(written, int) else value)  # ints are exact already
+    if isinstance(written, float) and isinstance(node, YScalar) and len(node.text) <= 64:
+        # a form Fraction does not read (YAML 1.1's 1:30.5 sexagesimal) keeps the float
+        with contextlib.suppress(ValueError):
+            exact = Fraction(node.text.replace("_", ""))
+    ns = round(exact * ns_per_unit)
     if ns > MAX_NS:
         reader.report(node, f"{what} is too large")
         return YInvalid(node.location)
-    return _ns(node, round(ns))
+    return _ns(node, ns)
 
 
 def _entry(key: str, key_at: YNode, value: YNode) -> YEntry:
@@ -161,7 +174,7 @@ class _Converter:
                 reader.report(duration, f"'duration_s' in {context} must be greater than zero")
             elif seconds is not None:
                 what = label("duration_s", context)
-                converted = _scaled_ns(reader, duration, seconds, 1e9, what)
+                converted = _scaled_ns(reader, duration, seconds, 1_000_000_000, what)
         out["duration"] = _entry("duration", duration or sim, converted)
         if "seed" in sim:
             seed_entry = sim.entries["seed"]
@@ -232,7 +245,7 @@ class _Converter:
         micros = self.reader.number(node, what, minimum=0)
         if micros is None:
             return YInvalid(node.location)
-        return _scaled_ns(self.reader, node, micros, 1e3, what)
+        return _scaled_ns(self.reader, node, micros, 1_000, what)
 
     def _loss(self, node: YNode, what: str) -> YNode:
         loss = self.reader.probability(node, what)

@@ -51,3 +51,7 @@ MAX_TIME_NS = 2**62
 """Every time the kernel computes stays below this (about 146 years): a run's ``duration``
 plus the longest single delay that can follow an event before it (a hop, a retry, an interval,
 a fault's ``for``). Half of int64's range, so the kernel's arithmetic cannot wrap."""
+
+MAX_DURATION_NS = MAX_TIME_NS // 2
+"""A run's ``duration`` stays below this (2^61 ns, about 73 years), leaving the other half of
+``MAX_TIME_NS`` for the delays added to times within it."""

@@ -13,8 +13,9 @@ from pathlib import Path
 from xedgesim.scenario import limits
 from xedgesim.scenario.errors import Problem, ScenarioError
 from xedgesim.scenario.faults import read_faults
+from xedgesim.scenario.horizon import check_horizon
 from xedgesim.scenario.legacy import LEGACY_MARKER, convert_legacy
-from xedgesim.scenario.model import Location, NetworkSpec, Scenario
+from xedgesim.scenario.model import LinkSpec, Location, NetworkSpec, Scenario
 from xedgesim.scenario.network import read_network
 from xedgesim.scenario.nodes import NodeDraft, NodeIndex, build_node, read_drafts
 from xedgesim.scenario.reader import Reader, label
@@ -153,6 +154,9 @@ def _read_scenario(reader: Reader, top: YMap, filename: str) -> Scenario | None:
     built = [spec for spec in specs if spec is not None]
     if len(built) != len(specs):
         return None
+    assert duration_node is not None  # a duration was read from it
+    where = (duration, duration_node.location)
+    check_horizon(reader, where, _links(top, network), built, faults)
     return Scenario(
         name=name,
         seed=seed,
@@ -188,6 +192,16 @@ def _read_name(reader: Reader, node: YNode) -> str | None:
         f"it names the run's directory; did you mean '{slug(name)}'?",
     )
     return None
+
+
+def _links(top: YMap, network: NetworkSpec) -> list[tuple[LinkSpec, Location, str]]:
+    """Every link with the place it was written, for checks made after reading."""
+    network_node = top.get("network")
+    default_node = network_node.get("default") if isinstance(network_node, YMap) else None
+    default_at = (default_node or network_node or top).location
+    links = [(network.default, default_at, "the default link")]
+    links += [(link.spec, link.location, f"the link {link.a}–{link.b}") for link in network.links]
+    return links
 
 
 def _read_nodes(reader: Reader, top: YMap) -> list[NodeDraft] | None:

@@ -1,0 +1,128 @@
+"""Refuse scenarios whose times would leave the kernel's int64 nanoseconds.
+
+Each value is bounded on its own when it is read, but the kernel adds them: a message sent just
+before the end of the run arrives ``latency + jitter + size / bandwidth`` later, a retry one
+``retry_interval`` later, a sensor's next reading one ``interval`` later. A 1 GiB payload over a
+``1bit`` link is 272 years on the wire; with a long run that wraps int64 and the kernel sees
+time go backwards. So every such sum is checked here, with the place to fix it.
+
+Jitter drawn from an unbounded distribution is counted at the largest draw the kernel's
+inverse-transform sampler can make (see ``xedgesim/sim/distributions.py``: one uniform in
+[0, 1) per draw, so an exponential stays below 37 means and a normal below 8.3 standard
+deviations); ``JITTER_REACH`` rounds those up.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from xedgesim.scenario import limits
+from xedgesim.scenario.model import (
+    BrokerParams,
+    Distribution,
+    FaultSpec,
+    GatewayParams,
+    LinkSpec,
+    Location,
+    NodeSpec,
+    SensorParams,
+)
+from xedgesim.scenario.reader import Reader
+from xedgesim.units import format_duration
+
+JITTER_REACH = {"exponential": 40, "normal": 10}  # means, and standard deviations above the mean
+
+
+def jitter_bound_ns(jitter: Distribution | None) -> float:
+    """The largest jitter the kernel can draw from ``jitter``, in nanoseconds."""
+    if jitter is None:
+        return 0.0
+    params = jitter.params
+    if jitter.kind == "exponential":
+        return JITTER_REACH["exponential"] * params[0]
+    if jitter.kind == "normal":
+        return max(params[0], 0.0) + JITTER_REACH["normal"] * params[1]
+    return max(params)  # constant: the value; uniform: the high end
+
+
+def hop_bound_ns(spec: LinkSpec, payload_bytes: int) -> float:
+    """The longest one message of ``payload_bytes`` can take over a link, queueing aside."""
+    serialisation = 0.0
+    if spec.bandwidth_bps:
+        serialisation = math.ceil(payload_bytes * 8e9 / spec.bandwidth_bps)
+    return spec.latency_ns + jitter_bound_ns(spec.jitter) + serialisation
+
+
+def check_horizon(
+    reader: Reader,
+    duration: tuple[int, Location],
+    links: Iterable[tuple[LinkSpec, Location, str]],
+    nodes: Iterable[NodeSpec],
+    faults: Iterable[FaultSpec],
+) -> None:
+    """Report each link, node key and fault that could take a time past ``MAX_TIME_NS``."""
+    duration_ns, duration_at = duration
+    if duration_ns >= limits.MAX_DURATION_NS:
+        reader.report(
+            duration_at,
+            f"'duration' in the scenario must be below 2^61 ns (about 73 years), found "
+            f"{_span(duration_ns)}",
+            _HINT,
+        )
+        return
+    nodes = list(nodes)
+    payload = max((_payload(spec) for spec in nodes), default=0)
+    for spec, location, context in links:
+        hop = hop_bound_ns(spec, payload)
+        if duration_ns + hop >= limits.MAX_TIME_NS:
+            reader.report(
+                location,
+                f"a message can take {_span(hop)} on {context} ({payload:,} bytes at its "
+                f"bandwidth, plus latency and the largest jitter){_PAST}",
+                _HINT,
+            )
+    for spec in nodes:
+        for key, value in _delays(spec):
+            if duration_ns + value >= limits.MAX_TIME_NS:
+                reader.report(
+                    spec.location, f"'{key}' of node '{spec.id}' is {_span(value)}{_PAST}", _HINT
+                )
+    for fault in faults:
+        if fault.duration_ns is not None and duration_ns + fault.duration_ns >= limits.MAX_TIME_NS:
+            reader.report(
+                fault.location,
+                f"'for' of this {fault.action} is {_span(fault.duration_ns)}{_PAST}",
+                _HINT,
+            )
+
+
+_HINT = "see 'Limits' in docs/scenario.md"
+_PAST = ": added to a time in the run, that passes the simulator's limit of 2^62 ns (146 years)"
+
+
+def _span(ns: float) -> str:
+    if ns >= 1e17:
+        return f"{ns / 1e9 / 86400 / 365.25:,.0f} years"
+    return format_duration(int(ns)) if ns else "0s"
+
+
+def _payload(spec: NodeSpec) -> int:
+    publish = getattr(spec.params, "publish", None)
+    return 0 if publish is None else publish.payload_bytes
+
+
+def _delays(spec: NodeSpec) -> list[tuple[str, int]]:
+    """The node's durations that the kernel adds to a time within the run."""
+    params = spec.params
+    delays: list[tuple[str, int]] = []
+    if isinstance(params, SensorParams):
+        delays.append(("interval", params.interval_ns))
+    if isinstance(params, GatewayParams):
+        delays.append(("aggregate_every", params.aggregate_every_ns))
+    if isinstance(params, BrokerParams):
+        delays.append(("retry_interval", params.retry_interval_ns))
+    publish = getattr(params, "publish", None)
+    if publish is not None:
+        delays.append(("retry_interval", publish.retry_interval_ns))
+    return delays
