@@ -48,7 +48,8 @@ def release() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def host_vars(host: Any) -> dict[str, Any]:
-    return dict(host.ansible.get_variables())
+    """The host's inventory variables (shown by name only: the vault's passwords are there)."""
+    return device.Variables(host.ansible.get_variables())
 
 
 @pytest.fixture(scope="module")

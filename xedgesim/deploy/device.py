@@ -28,6 +28,14 @@ class Inspection(dict[str, Any]):
         return f"<docker inspect of {name(self)}>"
 
 
+class Variables(dict[str, Any]):
+    """A host's inventory variables, shown by their names only: they hold the vault's
+    passwords, and pytest prints a failed test's arguments."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} inventory variables: {', '.join(sorted(self))}>"
+
+
 def service_containers(host: Any, service: str) -> list[dict[str, Any]]:
     """``docker inspect`` of every container labelled as ``service`` (running or not)."""
     names = host.check_output(

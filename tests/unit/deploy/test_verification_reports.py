@@ -20,9 +20,11 @@ pytestmark = pytest.mark.slow
 PASSWORD = "planted-Pa55word-7f3e9c"  # the secret the reports must not show
 
 FAKE_DEVICE = f'''
+from types import SimpleNamespace
+
 import pytest
 
-from xedgesim.deploy.device import Inspection
+from xedgesim.deploy.device import Inspection, Variables
 from xedgesim.deploy.secrets import MqttUser
 
 
@@ -32,9 +34,25 @@ def container(name, cmd):  # what device.the_service gives the real conftest's f
                        "Path": cmd[0], "Args": cmd[1:], "Mounts": []}})
 
 
+class Host:
+    """Every directory exists; ``find`` finds a world-readable password file."""
+
+    def file(self, path):
+        return SimpleNamespace(is_directory=True)
+
+    def check_output(self, command, *args):
+        return "/etc/xedgesim/gateway/mqtt-password\\n" if command.startswith("find") else ""
+
+
 @pytest.fixture(scope="module")
 def host():
-    return object()
+    return Host()
+
+
+@pytest.fixture(scope="module")
+def host_vars():  # what the real conftest gives: the inventory's variables, vault included
+    return Variables({{"xedgesim_config_dir": "/etc/xedgesim",
+                      "xedgesim_mqtt_users": [{{"name": "gateway", "password": "{PASSWORD}"}}]}})
 
 
 @pytest.fixture(scope="module")
@@ -77,17 +95,20 @@ def test_a_leaked_password_is_reported_by_place_not_value(project: Path, tmp_pat
     out = tmp_path / "verify"
     result = verification.run_suite(
         project / "inventory.yml", out, release_file=None, say=lambda line: None,
-        extra_args=["-k", "test_no_password_in_container_configuration", traceback])
-    assert not result.passed and result.failures == 1
+        extra_args=["-k", "test_no_password_in_container_configuration or "
+                    "test_no_world_readable_secrets", traceback])
+    assert not result.passed and result.failures == 2
     reports = {"junit.xml": result.junit.read_text(), "pytest.log": result.log.read_text(),
                "the failure lines": "\n".join(result.failed)}
     # booleans only: a failing assertion here must not print the reports (they may hold it)
     leaked = [name for name, text in reports.items() if PASSWORD in text]
     assert not leaked, f"the planted password is in {leaked}"
-    where = "xedgesim-gateway shows the password of 'gateway' in Args; the password of " \
-            "'gateway' in Config.Cmd"
-    unnamed = [name for name in ("junit.xml", "pytest.log") if where not in reports[name]]
-    assert not unnamed, f"{unnamed} do not say where the password leaked"
+    places = ("xedgesim-gateway shows the password of 'gateway' in Args; the password of "
+              "'gateway' in Config.Cmd", "world-readable secrets: "
+              "['/etc/xedgesim/gateway/mqtt-password']")
+    unnamed = [f"{name}: {place}" for name in ("junit.xml", "pytest.log") for place in places
+               if place not in reports[name]]
+    assert not unnamed, f"the reports do not say where the password leaked: {unnamed}"
 
 
 class RecordingHost:
