@@ -21,6 +21,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from xedgesim.deploy import commands, state
+from xedgesim.deploy.runner import executable_path
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -40,7 +41,7 @@ def docker_client() -> Iterator[Any]:
     from xedgesim.images.errors import EngineUnavailable
 
     for tool in ("ansible-playbook", "ansible-inventory", "ssh"):
-        if shutil.which(tool) is None:
+        if shutil.which(tool, path=executable_path()) is None:  # as xedge looks for them
             missing(f"{tool} is not installed (pip install ansible; apt-get install "
                     "openssh-client)")
     try:
