@@ -26,17 +26,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from xedgesim.project import setup_command
+
 if TYPE_CHECKING:
     import docker
 
 DEFAULT_CONTEXT = "default"
 SYSTEM_SOCKET = Path("/var/run/docker.sock")
 CONNECT_TIMEOUT_S = 10  # for the first ping: a dead TCP endpoint must not hold a build's timeout
-START_HINT = (
-    "start one: `sudo systemctl start docker` or, in a source checkout, "
-    "`sudo bash scripts/setup-host` (Linux); Docker Desktop or `colima start` (macOS); "
-    "or point DOCKER_HOST or `docker context use` at an engine that runs"
-)
+
+
+def start_hint() -> str:
+    return (f"start one: `{setup_command()}` (Debian/Ubuntu: installs and starts Docker) or "
+            "`sudo systemctl start docker` (Linux); Docker Desktop or `colima start` (macOS); "
+            "or point DOCKER_HOST or `docker context use` at an engine that runs")
 
 
 class EngineUnavailable(Exception):
@@ -163,7 +166,7 @@ def connect(timeout: int = 120, ping_timeout: int = CONNECT_TIMEOUT_S,
         client.api.timeout = timeout
         return client
     raise EngineUnavailable("no Docker engine answers; tried:\n"
-                            + "".join(f"  {line}\n" for line in tried) + START_HINT)
+                            + "".join(f"  {line}\n" for line in tried) + start_hint())
 
 
 def first_line(error: BaseException) -> str:

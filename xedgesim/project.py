@@ -17,7 +17,9 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-SHIPPED = ("ansible.cfg", "images", "inventories", "playbooks", "roles", "tests/infra")
+SHIPPED = ("ansible.cfg", "images", "inventories", "playbooks", "roles", "scripts/setup-host",
+           "tests/infra")
+SETUP_SCRIPT = "scripts/setup-host"
 PACKAGED = "_project"  # xedgesim/_project/ in a wheel
 ENVIRONMENT = "XEDGESIM_PROJECT"  # a directory laid out like the checkout, to use instead
 IGNORED_NAMES = frozenset({"__pycache__", ".pytest_cache", ".hypothesis", ".DS_Store"})
@@ -54,6 +56,18 @@ def project_root(package: Path | None = None) -> Path:
         f"the project files ({', '.join(SHIPPED)}) are neither in a checkout at "
         f"{candidates[0]} nor packaged at {candidates[1]}: reinstall xedgesim from a wheel "
         f"built with its setup.py, or set {ENVIRONMENT} to a checkout")
+
+
+def setup_command() -> str:
+    """How to prepare this host (engine, debootstrap, qemu), with the script's real path, so
+    the hint works for an installed xedge too."""
+    try:
+        script: Path | None = project_root() / SETUP_SCRIPT
+    except ProjectFilesMissing:
+        script = None
+    if script is None or not script.is_file():
+        return f"sudo bash {SETUP_SCRIPT} (in an xedgesim checkout)"
+    return f"sudo bash {script}"
 
 
 def ignored(relative: Path) -> bool:

@@ -114,19 +114,30 @@ def test_stage_and_deploy_find_the_packaged_playbooks_and_infra_suite(
     assert (Path(config).parent / "roles" / "mqtt_broker" / "tasks" / "main.yml").is_file()
 
 
-def test_the_gateway_context_is_the_same_as_from_the_checkout(installed: Installed) -> None:
-    """The installed package carries its own source into the gateway image, and nothing else:
-    the context hashes alike, so the image gets the same labels as one built in the checkout."""
-    files, digest = installed.python(
+def test_the_build_contexts_are_the_same_as_from_the_checkout(installed: Installed) -> None:
+    """Every context hashes alike (contents and executable bits), so an installed xedge builds
+    images with the same labels as the checkout. The gateway's carries the installed
+    package's own source, and not its packaged project files."""
+    files, *digests = installed.python(
+        "from xedgesim.images import registry\n"
         "from xedgesim.images.hashing import tree_hash\n"
         "from xedgesim.images.layered import package_source, staged_context\n"
-        "from xedgesim.images.registry import contexts_dir\n"
-        "with staged_context(contexts_dir() / 'gateway', package_source()) as staged:\n"
+        "contexts = registry.contexts_dir()\n"
+        "with staged_context(contexts / 'gateway', package_source()) as staged:\n"
         "    print(sorted(p.relative_to(staged).as_posix() for p in staged.rglob('*.py')))\n"
-        "    print(tree_hash(staged))")
+        "    print(tree_hash(staged))\n"
+        "for name in ('base', 'broker', 'edge-host'): print(tree_hash(contexts / name))")
     assert "'xedgesim/cli.py'" in files and "_project" not in files
     with staged_context(contexts_dir() / "gateway", package_source()) as staged:
-        assert tree_hash(staged) == digest
+        ours = [tree_hash(staged)]
+    ours += [tree_hash(contexts_dir() / name) for name in ("base", "broker", "edge-host")]
+    assert digests == ours
+
+
+def test_the_setup_hint_names_the_packaged_script(installed: Installed) -> None:
+    [hint] = installed.python("from xedgesim.images.errors import SETUP_HINT; print(SETUP_HINT)")
+    script = Path(hint.removeprefix("run sudo bash "))
+    assert script.is_relative_to(installed.venv) and script.is_file(), hint
 
 
 def test_the_packaged_infra_suite_collects(installed: Installed) -> None:

@@ -21,9 +21,9 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 def lay_out(root: Path) -> Path:
     """A minimal tree with every SHIPPED entry."""
     for entry in project.SHIPPED:
-        if entry == "ansible.cfg":
+        if entry in ("ansible.cfg", project.SETUP_SCRIPT):
             (root / entry).parent.mkdir(parents=True, exist_ok=True)
-            (root / entry).write_text("[defaults]\n")
+            (root / entry).write_text("# a file\n")
         else:
             (root / entry).mkdir(parents=True, exist_ok=True)
     (root / "playbooks" / "site.yml").write_text("- hosts: edge\n")
@@ -90,6 +90,16 @@ def test_a_partial_override_names_the_missing_file(tmp_path: Path,
         paths.playbook("site")
 
 
+def test_the_setup_hint_names_the_script_of_the_project_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert project.setup_command() == f"sudo bash {CHECKOUT / 'scripts' / 'setup-host'}"
+    mine = lay_out(tmp_path / "mine")
+    monkeypatch.setenv(project.ENVIRONMENT, str(mine))
+    assert project.setup_command() == f"sudo bash {mine / 'scripts' / 'setup-host'}"
+    monkeypatch.setenv(project.ENVIRONMENT, str(tmp_path / "nothing"))
+    assert project.setup_command() == "sudo bash scripts/setup-host (in an xedgesim checkout)"
+
+
 def git(root: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
 
@@ -97,7 +107,7 @@ def git(root: Path, *args: str) -> None:
 def test_only_tracked_files_ship_from_a_git_checkout(tmp_path: Path) -> None:
     root = lay_out(tmp_path / "repo")
     git(root, "init", "-q")
-    git(root, "add", "ansible.cfg", "images", "playbooks", "tests")
+    git(root, "add", "ansible.cfg", "images", "playbooks", "scripts", "tests")
     secret = root / "inventories" / "pis" / "secrets.yml"
     secret.parent.mkdir(parents=True)
     secret.write_text("xedgesim_mqtt_users: [{password: hunter2}]\n")
@@ -105,7 +115,7 @@ def test_only_tracked_files_ship_from_a_git_checkout(tmp_path: Path) -> None:
     (root / "tests" / "infra" / "__pycache__" / "conftest.cpython-311.pyc").write_bytes(b"\0")
     shipped = [path.as_posix() for path in project.shipped_files(root)]
     assert shipped == ["ansible.cfg", "images/base/packages.txt", "playbooks/site.yml",
-                       "tests/infra/conftest.py"]
+                       "scripts/setup-host", "tests/infra/conftest.py"]
 
 
 def test_an_unpacked_sdist_ships_everything_but_caches(tmp_path: Path) -> None:
@@ -117,7 +127,7 @@ def test_an_unpacked_sdist_ships_everything_but_caches(tmp_path: Path) -> None:
     (root / "tests" / "infra" / ".pytest_cache" / "v").write_text("")
     shipped = {path.as_posix() for path in project.shipped_files(root)}
     assert shipped == {"ansible.cfg", "images/base/packages.txt", "playbooks/site.yml",
-                       "roles/r/tasks/main.yml", "tests/infra/conftest.py"}
+                       "roles/r/tasks/main.yml", "scripts/setup-host", "tests/infra/conftest.py"}
 
 
 def test_the_checkout_ships_what_the_commands_need() -> None:
@@ -125,6 +135,6 @@ def test_the_checkout_ships_what_the_commands_need() -> None:
     for needed in ("ansible.cfg", "playbooks/site.yml", "playbooks/stage.yml",
                    "tests/infra/conftest.py", "images/base/packages.txt",
                    "images/gateway/Dockerfile", "inventories/production.yml",
-                   "inventories/pis/hosts.yml"):
+                   "inventories/pis/hosts.yml", "scripts/setup-host"):
         assert needed in shipped
     assert not any(path.startswith("xedgesim/") for path in shipped)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-SETUP_HINT = "run scripts/setup-host"
+from xedgesim.project import setup_command
+
+SETUP_HINT = f"run {setup_command()}"  # the script's real path: a checkout's or the wheel's
 
 
 class ImagesError(Exception):
