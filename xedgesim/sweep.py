@@ -19,6 +19,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
+from typing import NoReturn
 
 from xedgesim.errors import NodeFailure
 from xedgesim.interrupts import Interrupted, deferred, signals_as_interrupt
@@ -179,10 +180,11 @@ class _Pool:
                 connection = sentinels.get(ready, ready)
                 if connection not in busy:
                     continue  # its result was read already
-                if not connection.poll():  # the worker died without a word
-                    _worker_died(process_of[connection], busy[connection])
                 seed = busy.pop(connection)
-                outcome, value = connection.recv()
+                try:
+                    outcome, value = connection.recv()
+                except (EOFError, OSError):  # the worker died without a word
+                    _worker_died(process_of[connection], seed)
                 if outcome == "node":
                     raise NodeFailure(value)
                 if outcome == "output":
@@ -190,7 +192,10 @@ class _Pool:
                 summaries[seed] = value
                 following = next(queue, None)
                 if following is not None:
-                    connection.send(following)
+                    try:
+                        connection.send(following)
+                    except OSError:
+                        _worker_died(process_of[connection], following)
                     busy[connection] = following
         return [summaries[seed] for seed in seeds]
 
@@ -222,7 +227,7 @@ class _Pool:
             self.connections.clear()
 
 
-def _worker_died(process: multiprocessing.process.BaseProcess, seed: int) -> None:
+def _worker_died(process: multiprocessing.process.BaseProcess, seed: int) -> NoReturn:
     """A worker stopped by a signal of its own (SIGTERM to the process group) stops the
     sweep as that signal would; any other death is a failure of its seed."""
     process.join()
