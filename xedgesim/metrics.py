@@ -14,6 +14,10 @@ from xedgesim.errors import NodeFailure
 from xedgesim.sim.faults import CAUSES
 
 INT64_MAX = int(np.iinfo(np.int64).max)
+# Counters every node has, whatever its type and whatever happens in the run: nodes.csv and
+# summary.json show them (zero when nothing was counted), so runs can be read side by side.
+NODE_COUNTERS: tuple[str, ...] = (
+    "sent", "delivered", "lost", "received", "retransmissions", "crashes", "restarts")
 
 _SUB_BUCKETS = 128
 _BUCKETS = (64 - 6) * _SUB_BUCKETS
@@ -131,6 +135,11 @@ class NodeCounters:
         self.node = node
         self.count = count
         self.values: dict[str, np.ndarray] = {}
+
+    def declare(self, names: tuple[str, ...]) -> None:
+        """Counters that exist from the start, at zero, even if nothing is ever counted."""
+        for name in names:
+            self.values.setdefault(name, np.zeros(self.count, dtype=np.int64))
 
     def add(self, name: str, local: np.ndarray | int, amount: np.ndarray | int = 1) -> None:
         column = self.values.get(name)

@@ -278,5 +278,4 @@ def check_accounting(run: Run) -> None:
         assert run.counter(group, "retransmissions") == sum(
             f.retransmissions for f in outgoing), group
         assert run.counter(group, "received") == sum(f.delivered for f in incoming), group
-        if run.scenario.node(group).type in ("sensor", "gateway"):
-            assert run.counter(group, "sent") == sum(f.sent for f in outgoing), group
+        assert run.counter(group, "sent") == sum(f.sent for f in outgoing), group

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from xedgesim.metrics import Histogram, NodeCounters
+from xedgesim.metrics import NODE_COUNTERS, Histogram, NodeCounters
 from xedgesim.models.topics import TopicTable
 from xedgesim.scenario.model import NodeSpec, Scenario
 from xedgesim.sim.faults import FaultTimeline
@@ -50,6 +50,7 @@ class Node:
     reacts_to_messages = False  # True when receive() may send (see sim.network.Mailbox)
     wall_clock = False  # True for real services that do not advance in lockstep: run paced
     block_limit_ns: int | None = None  # longest block of deliveries receive() may take
+    counter_names: tuple[str, ...] = ()  # the model's own counters, beyond NODE_COUNTERS
 
     def __init__(self, spec: NodeSpec, context: SimContext) -> None:
         self.spec = spec
@@ -57,6 +58,7 @@ class Node:
         self.context = context
         self.group: Group = context.topology.groups[spec.id]
         self.counters = context.counters[spec.id]
+        self.counters.declare(NODE_COUNTERS + self.counter_names)
 
     def start(self) -> None:
         """Schedule the first timers; called once at virtual time 0."""

@@ -37,6 +37,7 @@ class _Subscriber:
 
 class BrokerNode(Node):
     reacts_to_messages = True
+    counter_names = ("forwarded", "dropped_no_subscriber")
 
     def __init__(self, spec: NodeSpec, context: SimContext) -> None:
         super().__init__(spec, context)

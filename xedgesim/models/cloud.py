@@ -9,6 +9,8 @@ from xedgesim.sim.messages import MessageBatch
 
 
 class CloudNode(Node):
+    counter_names = ("readings_in",)
+
     def __init__(self, spec: NodeSpec, context: SimContext) -> None:
         super().__init__(spec, context)
         self.end_to_end = context.end_to_end.setdefault(spec.id, Histogram())

@@ -101,6 +101,9 @@ class GatewayLogic:
 
 
 class GatewayNode(Node):
+    counter_names = ("readings_in", "readings_discarded_on_crash", "empty_windows",
+                     "aggregates_sent")
+
     def __init__(self, spec: NodeSpec, context: SimContext) -> None:
         super().__init__(spec, context)
         params: GatewayParams = spec.params  # type: ignore[assignment]
@@ -150,5 +153,4 @@ class GatewayNode(Node):
             origin=aggregate.oldest_origin_ns, sent=now, value=aggregate.mean,
             vmin=aggregate.minimum, vmax=aggregate.maximum, n=aggregate.count,
         )
-        self.counters.add("sent", 0)
         self.link.send(batch)

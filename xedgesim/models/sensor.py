@@ -21,6 +21,8 @@ from xedgesim.sim.rng import Streams
 
 
 class SensorFleet(Node):
+    counter_names = ("suppressed_while_down",)
+
     def __init__(self, spec: NodeSpec, context: SimContext) -> None:
         super().__init__(spec, context)
         params: SensorParams = spec.params  # type: ignore[assignment]
@@ -116,6 +118,5 @@ class SensorFleet(Node):
             qos=publish.qos,
             retain=publish.retain,
         )
-        self.counters.add("sent", instances)
         self.link.send(batch)
         return len(instances)

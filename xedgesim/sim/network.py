@@ -21,7 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
-from xedgesim.metrics import FlowStats, NodeCounters
+from xedgesim.metrics import FlowStats, NodeCounters, exact_sum
 from xedgesim.scenario.model import LinkSpec, NetworkSpec
 from xedgesim.sim.distributions import sample
 from xedgesim.sim.faults import CAUSES, NODE_DOWN, OK, RANDOM, FaultTimeline
@@ -151,6 +151,7 @@ class Link:
         if not len(batch):
             return
         self.flow.sent += len(batch)
+        self.network.counters[self.sender.id].add("sent", batch.src - self.sender.first)
         if self._retries is not None:
             due = self._take_due_retries(before=int(batch.sent[-1]) + 1)
             if due is not None:
@@ -424,7 +425,7 @@ class Mailbox:
             rows = block if len(senders) == 1 else block.select(groups == group_index)
             flow = network.flows[(sender.id, self.node.id)]
             flow.delivered += len(rows)
-            flow.delivered_bytes += int(rows.size.sum())
+            flow.delivered_bytes += exact_sum(rows.size)
             flow.latency.add(rows.arrival - rows.first_sent)
             network.counters[sender.id].add("delivered", rows.src - sender.first)
             if network.recorder is not None:
