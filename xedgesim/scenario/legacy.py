@@ -21,6 +21,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from xedgesim.scenario.docker_options import default_options
 from xedgesim.scenario.model import Location
 from xedgesim.scenario.reader import Reader, label
 from xedgesim.scenario.yaml_tree import YEntry, YInvalid, YMap, YNode, YScalar, YSeq
@@ -48,6 +49,11 @@ ORIGINAL_DEFAULT_LATENCY_US = 10_000
 _RATE = re.compile(r"\s*([0-9]*\.?[0-9]+)\s*(Hz|kHz|MHz)\s*")
 _RATE_FACTORS = {"Hz": 1.0, "kHz": 1e3, "MHz": 1e6}
 MAX_NS = 2**62  # about 146 years
+_DOCKER_IGNORED = {
+    "build_context": "images are built by 'xedge images build'",
+    "ports": "containers are reached on the run's network; no port is published",
+    "volumes": "a container node keeps no state between runs",
+}
 _IGNORED_CONFIG = "it has no meaning for a {type} in xedgesim"
 _Entries = dict[Hashable, YEntry]
 
@@ -423,7 +429,12 @@ class _Converter:
         if image is None:
             node.out["image"] = _entry("image", node.ymap, YInvalid(node.ymap.location))
         if docker is not None and entry is not None:
-            rest = {key: value for key, value in docker.entries.items() if key != "image"}
+            read = default_options(node.type or "")
+            rest = {key: value for key, value in docker.entries.items() if key in read}
+            for key, value in docker.entries.items():
+                if key != "image" and key not in read:
+                    reason = _DOCKER_IGNORED.get(str(key), "the container node does not read it")
+                    self.ignore(value.key, f"'docker: {value.key.text}'", reason)
             if rest:
                 node.out["docker"] = YEntry(entry.key, YMap(docker.location, rest))
 

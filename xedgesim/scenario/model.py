@@ -141,7 +141,7 @@ class NodeSpec:
     location: Location
     count: int = 1
     image: str | None = None  # for implementation: docker
-    docker: dict[str, object] = field(default_factory=dict)  # raw docker options, checked later
+    docker: dict[str, object] = field(default_factory=dict)  # checked: scenario.docker_options
 
     @cached_property
     def instance_ids(self) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from xedgesim import registry
 from xedgesim.models.topics import filter_problem, topic_problem
 from xedgesim.scenario import limits
 from xedgesim.scenario.distributions import read_distribution
+from xedgesim.scenario.docker_options import read_docker_options
 from xedgesim.scenario.model import (
     BrokerParams,
     CloudParams,
@@ -28,7 +29,7 @@ from xedgesim.scenario.model import (
     Subscription,
 )
 from xedgesim.scenario.reader import Reader, did_you_mean, english_list, label
-from xedgesim.scenario.yaml_tree import YInvalid, YMap, YNode, YScalar, YSeq, describe, to_python
+from xedgesim.scenario.yaml_tree import YInvalid, YMap, YNode, YScalar, YSeq, describe
 
 COMMON_KEYS = ("id", "type", "implementation", "image", "docker")
 PUBLISH_KEYS = ("to", "topic", "qos", "retain", "payload", "retry_interval", "max_retries")
@@ -275,7 +276,7 @@ def _implementation(reader: Reader, draft: NodeDraft) -> str | None:
 def _container(
     reader: Reader, draft: NodeDraft, implementation: str | None
 ) -> tuple[str | None, dict[str, object]]:
-    """``image`` and the raw ``docker:`` options, which only a container node may have."""
+    """``image`` and the checked ``docker:`` options, which only a container node may have."""
     ymap, context = draft.ymap, draft.context
     image_node, docker_node = ymap.get("image"), ymap.get("docker")
     if implementation is not None and implementation != CONTAINER_IMPLEMENTATION:
@@ -298,12 +299,9 @@ def _container(
         )
     docker: dict[str, object] = {}
     if docker_node is not None:
-        docker_map = reader.mapping(docker_node, label("docker", context), "environment: ...")
-        if docker_map is not None:
-            raw = to_python(docker_map)
-            docker = (
-                {str(key): value for key, value in raw.items()} if isinstance(raw, dict) else {}
-            )
+        docker_map = reader.mapping(docker_node, label("docker", context), "timeout: 5s")
+        if docker_map is not None and draft.type is not None:
+            docker = read_docker_options(reader, docker_map, draft.type, context)
     return image, docker
 
 

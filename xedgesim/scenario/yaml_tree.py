@@ -115,17 +115,6 @@ def describe(node: YNode | None) -> str:
     return node.text
 
 
-def to_python(node: YNode) -> object:
-    """Plain Python data, for parts of a scenario that are passed on unread (``docker:``)."""
-    if isinstance(node, YMap):
-        return {entry.key.value: to_python(entry.value) for entry in node}
-    if isinstance(node, YSeq):
-        return [to_python(item) for item in node.items]
-    if isinstance(node, YScalar):
-        return node.value
-    return None
-
-
 def parse_yaml(text: str, filename: str) -> tuple[YNode | None, list[Problem]]:
     """Compose ``text`` into a position tree; ``None`` for an empty document or bad syntax."""
     try:

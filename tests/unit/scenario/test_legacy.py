@@ -150,9 +150,14 @@ def test_docker_node(monkeypatch: pytest.MonkeyPatch) -> None:
         "      ports:\n"
         "        1883: 1883\n"
     )
-    broker = load(text).node("broker1")
+    scenario = load(text)
+    broker = scenario.node("broker1")
     assert broker.implementation == "docker" and broker.image == "xedgesim/mosquitto:latest"
-    assert broker.docker == {"build_context": "containers/mqtt-broker", "ports": {1883: 1883}}
+    assert broker.docker == {}  # what no container node reads is a notice, not an option
+    assert "line 24: 'docker: build_context' is ignored: images are built by 'xedge images " \
+        "build'" in scenario.notices
+    assert any(notice.startswith("line 25: 'docker: ports' is ignored") for notice in
+               scenario.notices)
 
 
 def test_ml_inference_is_a_notice() -> None:

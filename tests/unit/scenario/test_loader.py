@@ -65,7 +65,7 @@ nodes:
     type: broker
     implementation: docker
     image: xedgesim/broker
-    docker: {environment: {LOG: debug}, ports: {1883: 1883}}
+    # a docker broker reads no 'docker:' options (see test_nodes)
     persistence: false
     retry_interval: 2s
     max_retries: 0
@@ -151,7 +151,6 @@ def test_full_scenario_gives_the_expected_dataclasses(docker_broker: None) -> No
                 params=BrokerParams(False, 2_000_000_000, 0),
                 location=loc(31, 5),
                 image="xedgesim/broker",
-                docker={"environment": {"LOG": "debug"}, "ports": {1883: 1883}},
             ),
             NodeSpec(
                 id="cloud",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from xedgesim import registry
-from xedgesim.scenario.model import Subscription
+from xedgesim.scenario.model import Location, Subscription
 
-from .helpers import FIRST_EXTRA_LINE, load, messages, one, problems, scenario_text
+from .helpers import FILE, FIRST_EXTRA_LINE, load, messages, one, problems, scenario_text
 
 
 @pytest.fixture
@@ -87,29 +87,87 @@ def test_image_and_docker_only_with_implementation_docker() -> None:
     ]
 
 
-def test_docker_options_are_kept_raw(docker_broker: None) -> None:
-    scenario = load(
-        scenario_text(
-            """
-            - id: b2
-              type: broker
-              implementation: docker
-              image: xedgesim/broker
-              docker:
-                environment: {A: "1"}
-                volumes: [data:/var/lib/mosquitto]
-                mode: paced
-            """
-        )
-    )
-    assert scenario.node("b2").docker == {
-        "environment": {"A": "1"},
-        "volumes": ["data:/var/lib/mosquitto"],
-        "mode": "paced",
+GATEWAY = "- {id: gw2, type: gateway, implementation: docker, image: xedgesim/gateway, "
+
+
+def test_docker_options_are_checked_and_kept_in_the_shape_nodes_read() -> None:
+    text = scenario_text(GATEWAY + "docker: {timeout: 5s, environment: {A: 1, B: x}}}")
+    assert load(text).node("gw2").docker == {
+        "timeout": "5s",
+        "environment": {"A": "1", "B": "x"},
     }
+    text = scenario_text(GATEWAY + "docker: {mode: service}, subscribe: [a/#]}")
+    assert load(text).node("gw2").docker == {"mode": "service"}
 
 
-# -- keys --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("docker", "column", "message", "hint"),
+    [
+        (
+            "{timeout: banana}",
+            97,
+            "'timeout' in 'docker' in node 'gw2' must be written like '5ms': found 'banana'",
+            None,
+        ),
+        ("{timeout: 2h}", 97, "'timeout' in 'docker' in node 'gw2' must be at most 1h, "
+         "found '2h'", None),
+        ("{timout: 5s}", 88, "unknown key 'timout' in 'docker' in node 'gw2'",
+         "did you mean 'timeout'?"),
+        (
+            "{environment: [A=1]}",
+            101,
+            "'environment' in 'docker' in node 'gw2' must be a mapping ({LOG_LEVEL: debug}), "
+            "found a list",
+            None,
+        ),
+        (
+            "{environment: {A: [1]}}",
+            105,
+            "'environment' in 'docker' in node 'gw2': 'A' must be text or a number, found a list",
+            "quote it to pass it as text, e.g. 'true'",
+        ),
+        (
+            "{environment: {1A: x}}",
+            102,
+            "'environment' in 'docker' in node 'gw2': '1A' is not a variable name",
+            "letters, digits and '_', not starting with a digit",
+        ),
+        (
+            "{mode: lockstep}",
+            94,
+            "'mode' in 'docker' in node 'gw2' must be one of protocol or service, "
+            "found 'lockstep'",
+            None,
+        ),
+        (
+            "{mode: service, timeout: 5s}",
+            103,
+            "'timeout' in 'docker' in node 'gw2' is not read in mode service",
+            "only gateway nodes in mode protocol read it",
+        ),
+    ],
+)
+def test_bad_docker_options_are_located(
+    docker: str, column: int, message: str, hint: str | None
+) -> None:
+    """They used to pass validate and fail (or be ignored) only when the container started."""
+    extra = ", subscribe: [a/#]" if "service" in docker else ""
+    problem = one(scenario_text(GATEWAY + f"docker: {docker}{extra}}}"))
+    assert problem.location == Location(FILE, FIRST_EXTRA_LINE, column)
+    assert problem.message == message
+    assert problem.hint == hint
+
+
+def test_a_docker_broker_reads_no_options(docker_broker: None) -> None:
+    found = messages(scenario_text(
+        "- {id: b2, type: broker, implementation: docker, image: x, "
+        "docker: {environment: {A: b}, ports: {1883: 1883}}}"
+    ))
+    assert found == [
+        f"{FILE}:7:71: 'environment' in 'docker' in node 'b2' is not read by a broker node "
+        "(only gateway nodes in mode protocol read it)",
+        f"{FILE}:7:92: unknown key 'ports' in 'docker' in node 'b2' (known here: none)",
+    ]
 
 
 def test_key_of_another_node_type() -> None:
