@@ -143,6 +143,12 @@ class _Converter:
             network = self._network(entry.value)
             if network is not None:
                 out["network"] = _entry("network", entry.key, network)
+        else:
+            reader.notice(
+                top,
+                "no 'network' section: delivery is instant and lossless (latency 0, loss 0), "
+                "as in the original",
+            )
         if "nodes" in top:
             entry = top.entries["nodes"]
             converted: YNode = entry.value

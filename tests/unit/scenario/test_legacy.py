@@ -81,6 +81,10 @@ def test_original_m0_baseline() -> None:
     assert scenario.node("gateway").params.publish is None  # type: ignore[union-attr]
     assert scenario.notices[0] == CONVERTED
     assert any("'port' is ignored (3 times)" in notice for notice in scenario.notices)
+    assert scenario.notices[1] == (  # the reference promises it; it never used to appear
+        "line 1: no 'network' section: delivery is instant and lossless (latency 0, loss 0), "
+        "as in the original"
+    )
 
 
 def test_direct_model_is_explained_and_its_links_still_route() -> None:
