@@ -24,6 +24,15 @@ class StoredRelease:
     verdict: str
 
 
+def mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` if it is a mapping, else empty: a hand-edited manifest lists, never crashes."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 def short_id(image_id: str) -> str:
     """The 12 hex digits people recognise (``docker images`` shows the same)."""
     return image_id.removeprefix("sha256:")[:12]
@@ -31,9 +40,9 @@ def short_id(image_id: str) -> str:
 
 def describe_images(images: Mapping[str, Any]) -> str:
     return "; ".join(
-        f"{arch} " + ", ".join(f"{name} {short_id(str(entry.get('id', '?')))}"
-                               for name, entry in sorted(by_name.items()))
-        for arch, by_name in sorted(images.items()) if isinstance(by_name, Mapping)
+        f"{arch} " + ", ".join(f"{name} {short_id(str(mapping(entry).get('id', '?')))}"
+                               for name, entry in sorted(mapping(by_name).items()))
+        for arch, by_name in sorted(images.items())
     )
 
 
@@ -44,8 +53,8 @@ def describe_hosts(hosts: list[str]) -> str:
 
 
 def verdict(verification: Mapping[str, Any]) -> str:
-    tests = verification.get("tests", 0)
-    bad = int(verification.get("failures", 0)) + int(verification.get("errors", 0))
+    tests = count(verification.get("tests"))
+    bad = count(verification.get("failures")) + count(verification.get("errors"))
     if not verification.get("passed"):
         return f"FAILED ({bad} of {tests} tests)"
     idempotent = {True: ", idempotent", False: ", NOT idempotent"}.get(
@@ -57,12 +66,14 @@ def listing(store: Path) -> list[StoredRelease]:
     """The store's manifests, newest first (unreadable files are skipped, as deploy does)."""
     rows = []
     for document in manifest.load_store(store):
-        verification = document.get("verification") or {}
+        verification = mapping(document.get("verification"))
+        hosts = verification.get("hosts")
         rows.append(StoredRelease(
             id=str(document.get("release", "?")),
             created=str(document.get("created", "?")),
-            images=describe_images(document.get("images") or {}),
-            hosts=describe_hosts([str(host) for host in verification.get("hosts") or ()]),
+            images=describe_images(mapping(document.get("images"))),
+            hosts=describe_hosts([str(host) for host in hosts] if isinstance(hosts, list)
+                                 else []),
             verdict=verdict(verification),
         ))
     return rows

@@ -4,6 +4,7 @@ whatever directory stage and deploy run in; ``--releases`` and ``$XEDGESIM_RELEA
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,22 @@ def test_listing_shows_id_date_verdict_hosts_and_digests_newest_first(tmp_path: 
     assert "passed (30 tests, idempotent)" in lines[2]
     assert "amd64 broker bbbbbbbbbbbb, gateway aaaaaaaaaaaa" in lines[2]
     assert lines[-1] == f"store: {store}"
+
+
+def test_a_hand_edited_manifest_is_listed_not_a_traceback(tmp_path: Path) -> None:
+    store = tmp_path / "releases"
+    store.mkdir()
+    (store / "odd.json").write_text(json.dumps({
+        "schema": manifest.SCHEMA, "release": "rodd", "created": 5, "images": ["x"],
+        "verification": {"passed": False, "tests": "many", "failures": None, "hosts": "edge-1"},
+    }))
+    (store / "odder.json").write_text(json.dumps({
+        "schema": manifest.SCHEMA, "release": "rodder", "verification": [1],
+        "images": {"amd64": {"broker": "sha256:1"}, "arm64": 7},
+    }))
+    text = listed(store)
+    assert "rodd " in text and "FAILED (0 of 0 tests)" in text
+    assert "rodder" in text
 
 
 def test_an_empty_store_says_how_to_fill_it(tmp_path: Path) -> None:
