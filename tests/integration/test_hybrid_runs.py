@@ -55,6 +55,12 @@ def leftovers(docker_client: Any) -> list[str]:
     return containers + networks
 
 
+def default_sigint() -> None:
+    """In a child about to be signalled: SIGINT back to its default. A suite run from a
+    background job inherits SIGINT ignored, and the child would never see our Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture
 def broker_image(amd64_build: Any) -> str:
     return "xedgesim/broker:latest"
@@ -106,7 +112,8 @@ def test_interrupting_a_run_removes_its_containers(tmp_path: Path, docker_client
     before = set(leftovers(docker_client))
     child = subprocess.Popen([sys.executable, "-m", "xedgesim", "simulate", str(path),
                               "--out", str(out), "--no-progress"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + 60
         while not set(leftovers(docker_client)) - before:

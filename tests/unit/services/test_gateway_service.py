@@ -503,6 +503,8 @@ def test_the_process_stops_cleanly_on_sigterm_and_never_logs_the_password(
     process = subprocess.Popen(
         [sys.executable, "-m", "xedgesim.services.gateway", "--window", "1s"],
         env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        # A suite run from a background job passes SIGINT on ignored: the child gets defaults.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 20
