@@ -157,10 +157,13 @@ def connect(timeout: int = 120, ping_timeout: int = CONNECT_TIMEOUT_S,
         if socket is not None and not socket.exists():
             tried.append(f"{endpoint.source}: {socket}: no such socket")
             continue
+        client = None
         try:
             client = _client(endpoint, ping_timeout)
             client.ping()
         except (docker.errors.DockerException, requests.RequestException, OSError) as error:
+            if client is not None:
+                client.close()
             tried.append(f"{endpoint.source}: {endpoint.url}: {first_line(error)}")
             continue
         client.api.timeout = timeout
