@@ -10,24 +10,19 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
+from xedgesim.project import ignored
+
 KEY_LENGTH = 12
-_IGNORED_NAMES = frozenset({"__pycache__", ".DS_Store", ".pytest_cache"})
-_IGNORED_SUFFIXES = (".pyc", ".pyo", "~")
-
-
-def _ignored(relative: Path) -> bool:
-    return any(part in _IGNORED_NAMES for part in relative.parts) or relative.name.endswith(
-        _IGNORED_SUFFIXES
-    )
 
 
 def tree_hash(root: Path) -> str:
     """sha256 over a build context: relative paths, the executable bit, file contents and
-    symlink targets, in sorted order; editor and bytecode droppings are ignored."""
+    symlink targets, in sorted order; editor and bytecode droppings are ignored (the same
+    files a wheel leaves out: ``xedgesim.project.ignored``)."""
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root)
-        if _ignored(relative) or (path.is_dir() and not path.is_symlink()):
+        if ignored(relative) or (path.is_dir() and not path.is_symlink()):
             continue
         digest.update(relative.as_posix().encode() + b"\0")
         if path.is_symlink():
