@@ -1,5 +1,6 @@
-"""Where the project's non-Python files are: the image build contexts, the Ansible content and
-the infra test suite, which ``xedge images``, ``stage``, ``deploy`` and ``verify`` need.
+"""Where the project's non-Python files are: the image build contexts, the Ansible content,
+the infra test suite and the host setup script, which ``xedge images``, ``stage``, ``deploy``
+and ``verify`` need.
 
 In the repository they stay at the top level (``images/``, ``playbooks/``, ``roles/``, …),
 where people and ansible-lint expect them. A wheel carries a copy of the same files as
@@ -17,9 +18,9 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-SHIPPED = ("ansible.cfg", "images", "inventories", "playbooks", "roles", "scripts/setup-host",
+SETUP_SCRIPT = "scripts/setup-host"  # prepares a host: engine, debootstrap, qemu
+SHIPPED = ("ansible.cfg", "images", "inventories", "playbooks", "roles", SETUP_SCRIPT,
            "tests/infra")
-SETUP_SCRIPT = "scripts/setup-host"
 PACKAGED = "_project"  # xedgesim/_project/ in a wheel
 ENVIRONMENT = "XEDGESIM_PROJECT"  # a directory laid out like the checkout, to use instead
 IGNORED_NAMES = frozenset({"__pycache__", ".pytest_cache", ".hypothesis", ".DS_Store"})
