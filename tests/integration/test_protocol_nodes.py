@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +17,10 @@ from xedgesim.cli import main
 from xedgesim.docker import containers
 from xedgesim.docker.containers import LABEL_MANAGED, LABEL_RUN
 from xedgesim.docker.gateway import ProtocolGatewayNode
+from xedgesim.docker.protocol import ProtocolClient
 from xedgesim.run import run_to_directory
 from xedgesim.scenario import load_scenario_text
+from xedgesim.services.protocol import decode
 
 pytestmark = pytest.mark.integration
 
@@ -60,6 +64,12 @@ while True:
                     os._exit(3)
                 if how == "hangs":
                     time.sleep(3600)
+                if how == "streams":  # without ever ending the line
+                    while True:
+                        connection.sendall(b"x" * 65536)
+                if how == "nests":
+                    connection.sendall(b"[" * 200000 + b"\\n")
+                    continue
                 connection.sendall(b"<html>502 Bad Gateway</html>\\n")
                 continue
             reply = {"type": "DONE", "t": request["t"], "outbound": []}
@@ -142,6 +152,10 @@ def test_a_protocol_gateway_gives_the_bytes_of_the_python_model(
                     r".*502 Bad Gateway"),
         ("hangs", r"error: node 'gw1': no answer to ADVANCE at [\d.]+s within 1s \(hung\?\); "
                   r"its container is running; last log lines:\nfake node: hangs now"),
+        ("streams", r"error: node 'gw1': answered ADVANCE at [\d.]+s with a line longer than "
+                    r"1 MiB \(the protocol's limit\)"),
+        ("nests", r"error: node 'gw1': malformed JSON in the answer to ADVANCE at [\d.]+s "
+                  r"\(nested too deeply\)"),
     ],
 )
 def test_a_failing_protocol_node_stops_the_run_and_leaves_nothing(
@@ -162,3 +176,32 @@ def test_a_failing_protocol_node_stops_the_run_and_leaves_nothing(
     assert re.search(error, result.output), result.output
     assert not out.exists()
     assert leftovers(docker_client, run_id) == []
+
+
+def test_the_gateway_server_survives_silent_and_hostile_clients(
+        gateway_image: str, launch: Any, wait_healthy: Any) -> None:
+    """The node server in the real image: a client that says nothing is dropped after the
+    handshake timeout instead of holding the server, and JSON nested past Python's recursion
+    limit is answered ERROR without ending the session."""
+    container = launch(gateway_image, "protocol", command=list(ProtocolGatewayNode.command),
+                       ports={"7100/tcp": ("127.0.0.1", None)})
+    wait_healthy(container, 60)
+    container.reload()
+    port = int(container.attrs["NetworkSettings"]["Ports"]["7100/tcp"][0]["HostPort"])
+    silent = socket.create_connection(("127.0.0.1", port))
+    try:
+        client = ProtocolClient.connect(
+            "gw1", ("127.0.0.1", port), kind="gateway",
+            params={"aggregate_every_ns": 10**9}, connect_timeout_s=30)
+        channel = client._channel
+        assert channel is not None
+        channel.send(b"[" * 200_000 + b"\n", time.monotonic() + 10)
+        reply = decode(channel.read_line(time.monotonic() + 10))
+        assert reply["type"] == "ERROR" and "nested too deeply" in reply["message"], reply
+        assert client.advance(10**9, [], flush=True) == []
+        client.shutdown()
+        client.close()
+    finally:
+        silent.close()
+    assert container.wait(timeout=10)["StatusCode"] == 0
+    assert "connection dropped: timed out" in container.logs().decode()
