@@ -13,6 +13,7 @@ Files of a run directory (written all at once or not at all: :mod:`xedgesim.rund
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from collections.abc import Iterable
@@ -80,21 +81,24 @@ def write_node_counters(handle: TextIO, result: RunResult) -> None:
 class RecordWriter:
     """Per-message rows, written as messages are delivered or lost (``--records``).
 
-    Through the csv module: a topic is any MQTT topic, commas, quotes and newlines included,
-    and must come back from a CSV reader as the one field it is.
+    A topic is any MQTT topic, commas, quotes and line breaks included, and must come back from
+    a CSV reader as the one field it is. Each distinct text (instance id, topic, flow name) is
+    quoted once by the csv module and the rows are then joined as plain strings: rows are the
+    hot path of a large run, and numbers never need quoting.
     """
 
     HEADER = ("message_id", "flow", "sender", "topic", "first_sent_ns", "arrival_ns", "status",
               "cause", "attempt")
 
     def __init__(self, handle: TextIO) -> None:
-        self.writer = csv.writer(handle, lineterminator="\n")
+        self.handle = handle
         self.instance_ids: list[str] = []
         self.topic_names: list[str] = []
-        self.writer.writerow(self.HEADER)
+        self._topic_fields: list[str] = []
+        handle.write(",".join(self.HEADER) + "\n")
 
     def start(self, instance_ids: list[str], topic_names: list[str]) -> None:
-        self.instance_ids = instance_ids
+        self.instance_ids = [csv_field(name) for name in instance_ids]
         self.topic_names = topic_names  # the run's live table: topics appear as they are used
 
     def delivered(self, flow: FlowStats, block: MessageBatch) -> None:
@@ -106,12 +110,32 @@ class RecordWriter:
 
     def _write(self, flow: FlowStats, batch: MessageBatch, arrival: Iterable,
                status: Iterable, cause: Iterable) -> None:
-        ids, topics = self.instance_ids, self.topic_names
-        self.writer.writerows(zip(
-            batch.id.tolist(), repeat(flow.name), [ids[s] for s in batch.src.tolist()],
-            [topics[t] for t in batch.topic.tolist()], batch.first_sent.tolist(), arrival,
-            status, cause, batch.attempt.tolist(),
-        ))
+        ids, topics, name = self.instance_ids, self._topics(), csv_field(flow.name)
+        self.handle.writelines(
+            f"{m},{name},{ids[s]},{topics[t]},{f},{a},{st},{c},{n}\n"
+            for m, s, t, f, a, st, c, n in zip(
+                batch.id.tolist(), batch.src.tolist(), batch.topic.tolist(),
+                batch.first_sent.tolist(), arrival, status, cause, batch.attempt.tolist(),
+                strict=False,  # status and cause may be endless repeats of one value
+            )
+        )
+
+    def _topics(self) -> list[str]:
+        """The topic table quoted, extended as the run adds topics."""
+        fields, names = self._topic_fields, self.topic_names
+        fields.extend(csv_field(topic) for topic in names[len(fields):])
+        return fields
+
+
+def csv_field(text: str) -> str:
+    """``text`` as one field of a CSV row, exactly as the csv module writes it."""
+    if not text:
+        return ""
+    buffer = io.StringIO()
+    # "\r\n" so that a field holding either line-break character is quoted (Python 3.11's
+    # writer quotes only for the characters of its own line terminator).
+    csv.writer(buffer, lineterminator="\r\n").writerow([text])
+    return buffer.getvalue()[:-2]
 
 
 def format_summary(result: RunResult, out: Path | None) -> str:

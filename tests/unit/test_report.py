@@ -9,14 +9,16 @@ from pathlib import Path
 
 import numpy as np
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from xedgesim.cli import main
 from xedgesim.metrics import FlowStats
-from xedgesim.report import RecordWriter, write_json
+from xedgesim.report import RecordWriter, csv_field, write_json
 from xedgesim.sim.faults import CAUSES
 from xedgesim.sim.messages import FIELD_NAMES, MessageBatch
 
-HOSTILE_TOPICS = ['a,b\nfake,row/{id}', 'say "hi"', 'cr\rlf\r\n', ',', '"', "", "plain/topic"]
+HOSTILE_TOPICS = ['a,b\nfake,row/{id}', 'say "hi"', 'cr\rlf\r\n', 'cr\ronly', ',', '"', "", "plain/topic"]
 
 
 def batch(count: int) -> MessageBatch:
@@ -83,3 +85,9 @@ def test_json_is_always_valid(tmp_path: Path) -> None:
 
     assert json.loads(path.read_text(), parse_constant=refuse) == {
         "a": None, "b": [None, 1.5], "c": {"d": None}}
+
+
+@given(st.lists(st.text(), min_size=1, max_size=5))
+def test_any_text_is_one_field_that_reads_back(texts: list[str]) -> None:
+    line = ",".join(["1", *(csv_field(text) for text in texts), "2"]) + "\n"
+    assert next(csv.reader(io.StringIO(line, newline=""))) == ["1", *texts, "2"]
