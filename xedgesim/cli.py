@@ -90,17 +90,31 @@ def validate(files: tuple[Path, ...]) -> None:
     Example:
       xedge validate scenarios/quickstart.yaml
     """
+    from xedgesim.interrupts import signals_as_interrupt
+
     failed = False
-    for path in files:
-        scenario = _load_or_report(path)
-        if scenario is None:
-            failed = True
-            continue
-        instances = sum(spec.count for spec in scenario.nodes)
-        click.echo(f"{path}: ok ({len(scenario.nodes)} nodes, {instances} instances, "
-                   f"{scenario.duration_ns / 1e9:g}s)")
+    with signals_as_interrupt():
+        try:
+            for path in files:
+                scenario = _load_or_report(path)
+                if scenario is None:
+                    failed = True
+                    continue
+                instances = sum(spec.count for spec in scenario.nodes)
+                click.echo(f"{path}: ok ({len(scenario.nodes)} nodes, {instances} instances, "
+                           f"{scenario.duration_ns / 1e9:g}s)")
+        except KeyboardInterrupt as error:
+            _interrupted(error, "validation stopped")
     if failed:
         sys.exit(EXIT_BAD_INPUT)
+
+
+def _interrupted(error: KeyboardInterrupt, what: str) -> NoReturn:
+    """One line and the signal's exit status (130 for Ctrl-C, 143 for SIGTERM)."""
+    from xedgesim.interrupts import exit_code, signal_name
+
+    click.echo(f"interrupted ({signal_name(error)}): {what}", err=True)
+    sys.exit(exit_code(error))
 
 
 def _positive_duration(ctx: click.Context, param: click.Parameter,
@@ -184,12 +198,9 @@ def simulate(file: Path, out: Path | None, seed: int | None, seed_spec: str | No
             _simulate(file, out, seed, seed_spec, jobs, records, quiet, progress, speed,
                       max_lag_ns)
         except KeyboardInterrupt as error:
-            from xedgesim.interrupts import exit_code, signal_name
-
             kept = getattr(error, "kept", None)
-            done = f"{kept}/ was already complete and is kept" if kept else "nothing was written"
-            click.echo(f"interrupted ({signal_name(error)}): {done}", err=True)
-            sys.exit(exit_code(error))
+            _interrupted(error, f"{kept}/ was already complete and is kept" if kept
+                         else "nothing was written")
 
 
 def _simulate(file: Path, out: Path | None, seed: int | None, seed_spec: str | None,

@@ -385,3 +385,20 @@ def test_a_signal_stops_a_pure_python_run_and_leaves_nothing(tmp_path: Path, sig
     assert child.returncode == 128 + signum
     assert stderr == f"interrupted ({signal.Signals(signum).name}): nothing was written\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_validate_is_one_line_not_a_traceback(tmp_path: Path, monkeypatch,
+                                                               signum: int) -> None:
+    import os
+
+    import xedgesim.scenario
+
+    def slow_load(path):
+        os.kill(os.getpid(), signum)
+        raise AssertionError("the signal should have stopped validate")
+
+    monkeypatch.setattr(xedgesim.scenario, "load_scenario", slow_load)
+    result = CliRunner().invoke(main, ["validate", str(write(tmp_path, SMALL))])
+    assert result.exit_code == 128 + signum
+    assert result.output == f"interrupted ({signal.Signals(signum).name}): validation stopped\n"
