@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from xedgesim.cli import main
 
@@ -402,3 +404,48 @@ def test_a_signal_during_validate_is_one_line_not_a_traceback(tmp_path: Path, mo
     result = CliRunner().invoke(main, ["validate", str(write(tmp_path, SMALL))])
     assert result.exit_code == 128 + signum
     assert result.output == f"interrupted ({signal.Signals(signum).name}): validation stopped\n"
+
+
+TINY = SMALL.replace("duration: 5s", "duration: 1s").replace("count: 20", "count: 2")
+OUTS = [None, ".", "..", "run", "a/b/run", "file.txt", "file.txt/x", "/proc/xedge", "/sys/x",
+        "run/..", "../outside", "runs", "x" * 240, "a\\b", " "]
+SEED_SPECS = [None, "1..3", "3..1", "1,2", "5", "", "x", "1..", "1..100000", "-1", "1, 2",
+              "9" * 25, "1..2,2..3", f"{2**63 - 1}"]
+
+
+@settings(max_examples=40, deadline=10_000,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(out=st.sampled_from(OUTS), seed=st.none() | st.integers(-5, 2**64),
+       seeds=st.sampled_from(SEED_SPECS), jobs=st.none() | st.integers(-1, 300),
+       speed=st.sampled_from([None, "nan", "inf", "-inf", "0", "1e-9", "1", "1e7", "fast"]),
+       records=st.booleans())
+def test_any_options_give_a_result_or_a_message_and_write_only_the_run(
+        tmp_path: Path, monkeypatch, out, seed, seeds, jobs, speed, records) -> None:
+    """No traceback, no hang, no write outside the chosen run directory, whatever the options."""
+    import shutil
+
+    root = tmp_path / "fuzz"
+    shutil.rmtree(root, ignore_errors=True)
+    work = root / "work"
+    work.mkdir(parents=True)
+    write(work, TINY)
+    (work / "file.txt").write_text("a file")
+    monkeypatch.chdir(work)
+    args = ["simulate", "s.yaml", "-q"]
+    for name, value in (("--out", out), ("--seed", seed), ("--seeds", seeds), ("--jobs", jobs),
+                        ("--speed", speed)):
+        if value is not None:
+            args += [name, str(value)]
+    if records:
+        args.append("--records")
+    before = {p: p.stat().st_mtime_ns for p in root.rglob("*")}
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code in (0, 2), (args, result.output, result.exception)
+    assert "Traceback" not in result.output
+    changed = [p for p in root.rglob("*") if before.get(p) != p.stat().st_mtime_ns]
+    if result.exit_code == 2:
+        assert changed == [], (args, changed)
+        return
+    written = (work / out).resolve() if out else (work / "runs").resolve()
+    assert all(p.resolve() == written or written in p.resolve().parents
+               or p.resolve() in written.parents for p in changed), (args, changed)
