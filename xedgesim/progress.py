@@ -30,7 +30,7 @@ class ProgressBar:
         bar = "#" * filled + "." * (self.width - filled)
         self.stream.write(
             f"\r[{bar}] {fraction:6.1%}  {now_ns / NS_PER_S:,.1f}s/{self.total_ns / NS_PER_S:,.0f}s"
-            f" virtual  {events:,} events  {events / elapsed:,.0f}/s "
+            f" virtual  {events:,} events  {events / elapsed if elapsed > 0 else 0:,.0f}/s "
         )
         self.stream.flush()
         self.shown = True

@@ -24,3 +24,13 @@ def test_shows_fraction_virtual_time_and_events_then_clears() -> None:
     assert "25.0%" in text and "2.5s/10s virtual" in text and "12,345 events" in text
     bar.close()
     assert stream.getvalue().endswith("\r")
+
+
+def test_no_time_elapsed_is_no_division_by_zero(monkeypatch) -> None:
+    import xedgesim.progress
+
+    monkeypatch.setattr(xedgesim.progress.time, "monotonic", lambda: 100.0)
+    stream = io.StringIO()
+    bar = ProgressBar(0, stream=stream, delay_s=0, width=10)
+    bar(0, 5)
+    assert "100.0%" in stream.getvalue() and "5 events  0/s" in stream.getvalue()
