@@ -133,17 +133,22 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def start(args: list[str], cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "xedgesim", *args], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, preexec_fn=default_sigint)
-
-
-def wait_for(condition, child: subprocess.Popen, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert child.poll() is None, child.communicate()
-        assert time.monotonic() < deadline, f"{what} never happened"
+def start_sweep(directory: Path) -> tuple[subprocess.Popen, list[int]]:
+    """``xedge simulate long.yaml --seeds 1..6 --jobs 2`` in its own session, once both
+    workers are running a seed; (the process, its workers' pids)."""
+    (directory / "long.yaml").write_text(LONG)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "xedgesim", "simulate", "long.yaml", "--seeds", "1..6", "--jobs",
+         "2", "--out", "out"], cwd=directory, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True, preexec_fn=default_sigint)
+    deadline = time.monotonic() + 60
+    while True:
+        workers = children(child.pid)
+        if len(workers) == 2 and len(list(directory.glob(".out.xedge-new-*/.seed-*"))) == 2:
+            return child, workers
+        if child.poll() is not None or time.monotonic() > deadline:
+            os.killpg(child.pid, signal.SIGKILL)
+            raise AssertionError(f"the workers never started: {child.communicate()}")
         time.sleep(0.05)
 
 
@@ -169,17 +174,7 @@ def test_a_signal_stops_every_worker_and_leaves_nothing(tmp_path: Path, signum: 
                                                         group: bool) -> None:
     """Issue 8, item 4: Ctrl-C to the group ran on for 40 s and left .seed-N.*; SIGTERM to the
     parent orphaned the workers."""
-    (tmp_path / "long.yaml").write_text(LONG)
-    child = start(["simulate", "long.yaml", "--seeds", "1..6", "--jobs", "2", "--out", "out"],
-                  tmp_path)
-    workers: list[int] = []
-
-    def running() -> bool:
-        workers[:] = children(child.pid)
-        seeds_started = list(tmp_path.glob(".out.xedge-new-*/.seed-*"))
-        return len(workers) == 2 and len(seeds_started) == 2
-
-    wait_for(running, child, "two workers running a seed each")
+    child, workers = start_sweep(tmp_path)
     seconds, stderr = stop(child, signum, group)
     assert child.returncode == 128 + signum, stderr
     assert seconds < 2, f"stopped after {seconds:.1f}s"
@@ -190,16 +185,7 @@ def test_a_signal_stops_every_worker_and_leaves_nothing(tmp_path: Path, signum: 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc for the workers")
 def test_a_killed_worker_stops_the_sweep(tmp_path: Path) -> None:
-    (tmp_path / "long.yaml").write_text(LONG)
-    child = start(["simulate", "long.yaml", "--seeds", "1..6", "--jobs", "2", "--out", "out"],
-                  tmp_path)
-    workers: list[int] = []
-
-    def running() -> bool:
-        workers[:] = children(child.pid)
-        return len(workers) == 2 and len(list(tmp_path.glob(".out.xedge-new-*/.seed-*"))) == 2
-
-    wait_for(running, child, "two workers running a seed each")
+    child, workers = start_sweep(tmp_path)
     os.kill(workers[0], signal.SIGKILL)
     try:
         _, stderr = child.communicate(timeout=30)
@@ -210,3 +196,14 @@ def test_a_killed_worker_stops_the_sweep(tmp_path: Path) -> None:
     assert "its worker process was killed by signal 9" in stderr and "Traceback" not in stderr
     assert [pid for pid in workers if alive(pid)] == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.yaml"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's parent-death signal")
+def test_workers_do_not_outlive_a_parent_killed_outright(tmp_path: Path) -> None:
+    child, workers = start_sweep(tmp_path)
+    child.kill()
+    child.communicate(timeout=30)
+    deadline = time.monotonic() + 2
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [pid for pid in workers if alive(pid)] == []
