@@ -19,8 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 SETUP_SCRIPT = "scripts/setup-host"  # prepares a host: engine, debootstrap, qemu
-SHIPPED = ("ansible.cfg", "images", "inventories", "playbooks", "roles", SETUP_SCRIPT,
-           "tests/infra")
+# pyproject.toml: the infra suite runs under the checkout's pytest settings wherever it is.
+SHIPPED = ("ansible.cfg", "images", "inventories", "playbooks", "pyproject.toml", "roles",
+           SETUP_SCRIPT, "tests/infra")
 PACKAGED = "_project"  # xedgesim/_project/ in a wheel
 ENVIRONMENT = "XEDGESIM_PROJECT"  # a directory laid out like the checkout, to use instead
 IGNORED_NAMES = frozenset({"__pycache__", ".pytest_cache", ".hypothesis", ".DS_Store"})

@@ -142,11 +142,13 @@ def test_the_setup_hint_names_the_packaged_script(installed: Installed) -> None:
 
 def test_the_packaged_infra_suite_collects(installed: Installed) -> None:
     """``xedge verify`` runs pytest on the packaged ``tests/infra``: its conftest and test
-    modules import from the installed package."""
+    modules import from the installed package, under the checkout's pytest settings (the
+    packaged ``pyproject.toml``), not whatever configuration lies above the venv."""
     [root] = installed.python("import xedgesim.project as p; print(p.project_root())")
     done = subprocess.run(
         [str(installed.venv / "bin" / "python"), "-m", "pytest", "tests/infra", "--collect-only",
-         "-q", "-p", "no:cacheprovider", "--hosts=local://"],
+         "-p", "no:cacheprovider", "--hosts=local://"],
         cwd=root, env=installed.env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "test_mqtt.py::" in done.stdout and "test_services.py::" in done.stdout
+    assert f"rootdir: {root}" in done.stdout and "configfile: pyproject.toml" in done.stdout
+    assert "<Module test_mqtt.py>" in done.stdout and "<Module test_services.py>" in done.stdout

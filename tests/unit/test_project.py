@@ -21,7 +21,7 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 def lay_out(root: Path) -> Path:
     """A minimal tree with every SHIPPED entry."""
     for entry in project.SHIPPED:
-        if entry in ("ansible.cfg", project.SETUP_SCRIPT):
+        if entry in ("ansible.cfg", "pyproject.toml", project.SETUP_SCRIPT):
             (root / entry).parent.mkdir(parents=True, exist_ok=True)
             (root / entry).write_text("# a file\n")
         else:
@@ -107,7 +107,7 @@ def git(root: Path, *args: str) -> None:
 def test_only_tracked_files_ship_from_a_git_checkout(tmp_path: Path) -> None:
     root = lay_out(tmp_path / "repo")
     git(root, "init", "-q")
-    git(root, "add", "ansible.cfg", "images", "playbooks", "scripts", "tests")
+    git(root, "add", "ansible.cfg", "images", "playbooks", "pyproject.toml", "scripts", "tests")
     secret = root / "inventories" / "pis" / "secrets.yml"
     secret.parent.mkdir(parents=True)
     secret.write_text("xedgesim_mqtt_users: [{password: hunter2}]\n")
@@ -115,7 +115,7 @@ def test_only_tracked_files_ship_from_a_git_checkout(tmp_path: Path) -> None:
     (root / "tests" / "infra" / "__pycache__" / "conftest.cpython-311.pyc").write_bytes(b"\0")
     shipped = [path.as_posix() for path in project.shipped_files(root)]
     assert shipped == ["ansible.cfg", "images/base/packages.txt", "playbooks/site.yml",
-                       "scripts/setup-host", "tests/infra/conftest.py"]
+                       "pyproject.toml", "scripts/setup-host", "tests/infra/conftest.py"]
 
 
 def test_an_unpacked_sdist_ships_everything_but_caches(tmp_path: Path) -> None:
@@ -127,7 +127,8 @@ def test_an_unpacked_sdist_ships_everything_but_caches(tmp_path: Path) -> None:
     (root / "tests" / "infra" / ".pytest_cache" / "v").write_text("")
     shipped = {path.as_posix() for path in project.shipped_files(root)}
     assert shipped == {"ansible.cfg", "images/base/packages.txt", "playbooks/site.yml",
-                       "roles/r/tasks/main.yml", "scripts/setup-host", "tests/infra/conftest.py"}
+                       "pyproject.toml", "roles/r/tasks/main.yml", "scripts/setup-host",
+                       "tests/infra/conftest.py"}
 
 
 def test_the_checkout_ships_what_the_commands_need() -> None:
