@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -439,3 +441,79 @@ def test_a_whole_fleet_down_with_qos1_retries_waiting_does_not_break_the_run(sim
     assert run.counter("s", "suppressed_while_down") == 30
     # Sent at 1.8 s and 1.9 s, retried every 50 ms: the crash forgets their retries.
     assert run.flow("s->cloud")["lost"]["node_down"] == 3 * 2
+
+
+def _disjoint(draws: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """(gap, length) pairs in ms -> disjoint [start, end) intervals in ms, in order."""
+    out, at = [], 0
+    for gap, length in draws:
+        start = at + gap
+        out.append((start, start + length))
+        at = start + length
+    return out
+
+
+def _reference(sends: list[int], serialisation: int, crashes, cuts, until: int):
+    """The rules of docs/simulation.md, one message at a time: {send time: fate}."""
+    def inside(t, spans):
+        return any(a <= t < b for a, b in spans)
+
+    fates, busy = {}, 0
+    for sent in sends:
+        if inside(sent, crashes):
+            continue  # a sensor that is down emits nothing
+        start = max(sent, busy)
+        if start >= until:
+            fates[sent] = "in_flight"
+        elif inside(start, crashes):
+            fates[sent] = "node_down"
+        elif inside(start, cuts):
+            fates[sent] = "link_down"
+        else:
+            end = start + serialisation
+            hits = [(a, 0, "node_down") for a, _ in crashes if start < a < end]
+            hits += [(a, 1, "link_down") for a, _ in cuts if start < a < end]
+            if hits:
+                busy, _, fates[sent] = min(hits)  # a crash wins a tie
+                continue
+            busy = end
+            fates[sent] = "delivered" if end < until else "in_flight"
+    return fates
+
+
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    crashes=st.lists(st.tuples(st.integers(1, 800), st.integers(1, 600)), max_size=3),
+    cuts=st.lists(st.tuples(st.integers(1, 800), st.integers(1, 600)), max_size=3),
+    interval=st.sampled_from([7, 10, 20, 35]),
+)
+@example(crashes=[(1, 1)], cuts=[(1, 1)], interval=7)  # a crash and a cut at the same instant
+@example(crashes=[(100, 300)], cuts=[(50, 500)], interval=10)  # a crash inside a cut
+def test_a_queue_under_random_faults_agrees_with_one_message_at_a_time(
+    sim, crashes, cuts, interval: int
+) -> None:
+    """1 kB over 400 kbit/s is 20 ms: ρ from 0.57 to 2.9. Every message's fate equals what the
+    rules give when applied to one message at a time."""
+    crash_ms, cut_ms = _disjoint(crashes), _disjoint(cuts)
+    faults = [f"{{at: {a}ms, node: s, action: crash, for: {b - a}ms}}" for a, b in crash_ms]
+    faults += [f"{{at: {a}ms, action: link_down, link: [s, cloud], for: {b - a}ms}}"
+               for a, b in cut_ms]
+    run = sim.run_yaml(f"""
+        duration: 2s
+        network:
+          default: {{latency: 0s, bandwidth: 400kbit}}
+        nodes:
+          - {{id: s, type: sensor, interval: {interval}ms, phase: 0s, payload: 1kB, to: cloud}}
+          - {{id: cloud, type: cloud}}
+        faults: [{", ".join(faults)}]
+        """)
+    fates = {row.first_sent: "delivered" for row in run.delivered_on("s->cloud")}
+    fates |= {row.first_sent: row.cause for row in run.lost_on("s->cloud")}
+    fates |= {row.sent: "in_flight" for row in run.sent_on("s->cloud")
+              if row.sent not in fates}
+    expected = _reference([k * interval * MS for k in range(2000 // interval + 1)
+                           if k * interval < 2000], 20 * MS,
+                          [(a * MS, b * MS) for a, b in crash_ms],
+                          [(a * MS, b * MS) for a, b in cut_ms], 2 * S)
+    assert fates == expected
