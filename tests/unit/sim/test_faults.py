@@ -517,3 +517,25 @@ def test_a_queue_under_random_faults_agrees_with_one_message_at_a_time(
                           [(a * MS, b * MS) for a, b in crash_ms],
                           [(a * MS, b * MS) for a, b in cut_ms], 2 * S)
     assert fates == expected
+
+
+def test_a_crash_of_one_sensor_of_a_fleet_loses_only_its_own_backlog(sim) -> None:
+    run = sim.run_yaml("""
+        duration: 10s
+        network:
+          default: {latency: 0s, bandwidth: 1Mbit}
+        nodes:
+          - {id: s, type: sensor, count: 3, interval: 10ms, phase: 0s, payload: 2500B, to: cloud}
+          - {id: cloud, type: cloud}
+        faults:
+          - {at: 5005ms, node: s-1, action: crash, for: 2s}
+        """)
+    lost = run.lost_on("s->cloud")
+    assert {row.sender for row in lost} == {"s-1"}
+    assert [row.first_sent // (10 * MS) for row in lost] == list(range(250, 501))
+    delivered = run.delivered_on("s->cloud")
+    for other in ("s-0", "s-2"):
+        # Undisturbed, ρ = 2: message k leaves at 20 (k + 1) ms, up to the end of the run.
+        assert [row.arrival for row in delivered if row.sender == other] == [
+            20 * MS * (k + 1) for k in range(499)]
+    assert list(run.counters("s", "lost")) == [0, 251, 0]
