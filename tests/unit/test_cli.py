@@ -239,6 +239,7 @@ def test_out_that_cannot_be_a_run_directory_is_a_message(tmp_path: Path, monkeyp
         "/sys/xedge-run": "under /sys, a system pseudo-filesystem",
         "file.txt/run": "is below file.txt, which is a file, not a directory",
         "file.txt": "exists and is not a directory",
+        "x" * 240: "is too long",
     }
     for out, message in cases.items():
         result = CliRunner().invoke(main, ["simulate", str(path), "--out", out, "-q"])

@@ -163,4 +163,6 @@ def test_a_signal_while_the_run_is_put_in_place_finishes_that_and_says_so(
 def test_a_name_too_long_for_the_staging_directory_is_a_message(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="too long"):
         write_run(tmp_path / ("x" * 250))
+    with pytest.raises(OutputError, match="contains a NUL byte"):
+        write_run(tmp_path / "a\0b")
     assert list(tmp_path.iterdir()) == []
