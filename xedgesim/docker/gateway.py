@@ -149,7 +149,7 @@ class ProtocolGatewayNode(GatewayNode):
         # As GatewayNode.receive, plus what the protocol carries: ids and the block's time.
         self.remote.add(block.value, block.vmin, block.vmax, block.n, block.origin,
                         ids=block.id, t=int(block.arrival[-1]))
-        self.counters.add("readings_in", 0, int(block.n.sum()))
+        self.counters.add("readings_in", 0, sum(block.n.tolist()))  # exact: never wraps
 
     def stop(self) -> None:
         """SHUTDOWN and close; after a failure just close (the container is removed anyway)."""
