@@ -9,12 +9,14 @@ recreates and reports no change, a handler fired by a side effect). So idempoten
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from xedgesim.deploy.errors import DeployError
+from xedgesim.deploy.runner import executable_path
 
 INSPECT = "docker ps -aq --no-trunc | xargs -r docker inspect"
 
@@ -35,6 +37,9 @@ def hosts_of(inventory: Path) -> list[Any]:
     """testinfra hosts for the ``edge`` group of an inventory (one SSH connection each)."""
     import testinfra
 
+    # testinfra runs ansible-inventory through a shell with this process's own environment:
+    # Ansible's executables are next to the interpreter (.venv/bin), maybe not on PATH
+    os.environ["PATH"] = executable_path()
     return testinfra.get_hosts(["ansible://edge"], ansible_inventory=str(inventory))
 
 

@@ -297,3 +297,16 @@ def test_inventory_is_read_without_the_venv_on_path(tmp_path: Path,
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     loaded = inventory.load(hosts)
     assert [host.name for host in loaded.hosts] == ["pi-1"]
+
+
+@pytest.mark.slow
+def test_idempotence_snapshots_find_ansible_without_the_venv_on_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """testinfra (the idempotence step's snapshots) runs ``ansible-inventory`` in-process."""
+    from xedgesim.deploy import snapshot
+
+    hosts = tmp_path / "hosts.yml"
+    hosts.write_text("edge:\n  hosts:\n    pi-1: {ansible_connection: local}\n")
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    found = snapshot.hosts_of(hosts)
+    assert [host.backend.get_hostname() for host in found] == ["pi-1"]
