@@ -80,7 +80,7 @@ def test_values_below_256_are_exact() -> None:
 _powers = [2**k + d for k in range(7, 63) for d in (-1, 0, 1)]
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(st.integers(0, 2**62))
 @example(2**63 - 1)
 @example(2**53 + 1)
@@ -101,7 +101,7 @@ def test_values_around_powers_of_two_are_within_their_bucket() -> None:
         assert abs(found - value) <= value / 256, value
 
 
-@settings(max_examples=50)
+@settings(max_examples=50, deadline=None)
 @given(
     st.lists(st.integers(0, 10**10), max_size=50),
     st.lists(st.integers(0, 10**10), max_size=50),
@@ -188,7 +188,7 @@ def test_node_counters_array_amounts_with_repeats() -> None:
     np.testing.assert_array_equal(counters.values["bytes"], [80, 14, 20])
 
 
-@settings(max_examples=100)
+@settings(max_examples=100, deadline=None)
 @given(
     count=st.integers(1, 40),
     raw=st.lists(st.integers(0, 10_000), max_size=60),

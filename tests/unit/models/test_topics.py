@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from xedgesim.models.topics import TopicTable, filter_problem, matches, render, topic_problem
@@ -116,11 +116,13 @@ def _dollar(levels: list[str]) -> bool:
     return levels[0].startswith("$")
 
 
+@settings(deadline=None)
 @given(_topic_levels)
 def test_a_topic_matches_itself(levels: list[str]) -> None:
     assert matches(_join(levels), _join(levels))
 
 
+@settings(deadline=None)
 @given(_topic_levels, st.data())
 def test_one_level_replaced_by_plus_matches(levels: list[str], data: st.DataObject) -> None:
     position = data.draw(st.integers(0, len(levels) - 1))
@@ -130,6 +132,7 @@ def test_one_level_replaced_by_plus_matches(levels: list[str], data: st.DataObje
     assert matches(topic_filter, _join(levels)) is not (position == 0 and _dollar(levels))
 
 
+@settings(deadline=None)
 @given(_topic_levels, st.data())
 def test_a_prefix_followed_by_hash_matches(levels: list[str], data: st.DataObject) -> None:
     keep = data.draw(st.integers(0, len(levels)))
@@ -138,6 +141,7 @@ def test_a_prefix_followed_by_hash_matches(levels: list[str], data: st.DataObjec
     assert matches(topic_filter, _join(levels)) is not (keep == 0 and _dollar(levels))
 
 
+@settings(deadline=None)
 @given(_topic_levels, st.data())
 def test_a_different_literal_level_does_not_match(levels: list[str], data: st.DataObject) -> None:
     position = data.draw(st.integers(0, len(levels) - 1))
@@ -147,11 +151,13 @@ def test_a_different_literal_level_does_not_match(levels: list[str], data: st.Da
     assert not matches(topic_filter, _join(levels))
 
 
+@settings(deadline=None)
 @given(_topic_levels, _topic_levels)
 def test_literal_filters_match_only_equal_topics(first: list[str], second: list[str]) -> None:
     assert matches(_join(first), _join(second)) is (first == second)
 
 
+@settings(deadline=None)
 @given(_topic_levels, st.data())
 def test_extra_or_missing_levels_do_not_match(levels: list[str], data: st.DataObject) -> None:
     extra = data.draw(_level)
@@ -175,6 +181,7 @@ def test_topic_table_interns_to_dense_ids() -> None:
     assert table.names == ["a/b", "c", ""]
 
 
+@settings(deadline=None)
 @given(st.lists(st.text("ab/$", max_size=3), max_size=30))
 def test_topic_table_round_trips(topics: list[str]) -> None:
     table = TopicTable()

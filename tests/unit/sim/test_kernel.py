@@ -80,7 +80,7 @@ def _run(roots: list[Plan], until: int, *, not_before_parent: bool) -> Recorder:
     return recorder
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)
 @given(_forests(), st.integers(0, 60))
 def test_events_run_in_time_priority_sequence_order(roots: list[Plan], until: int) -> None:
     recorder = _run(roots, until, not_before_parent=True)
@@ -88,7 +88,7 @@ def test_events_run_in_time_priority_sequence_order(roots: list[Plan], until: in
     assert recorder.ran == sorted(key for key in recorder.scheduled if key[0] < until)
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)
 @given(_forests(), st.integers(0, 60))
 def test_run_order_matches_a_reference_queue(roots: list[Plan], until: int) -> None:
     """Children may land at ``now`` with a smaller priority than their parent: they still run
@@ -115,7 +115,7 @@ def test_run_order_matches_a_reference_queue(roots: list[Plan], until: int) -> N
     assert recorder.ran == expected
 
 
-@settings(max_examples=100)
+@settings(max_examples=100, deadline=None)
 @given(_forests(), st.integers(0, 60))
 def test_events_counts_callback_results_with_none_as_one(roots: list[Plan], until: int) -> None:
     recorder = _run(roots, until, not_before_parent=False)

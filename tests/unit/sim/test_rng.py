@@ -73,7 +73,7 @@ def test_batch_invariance_example() -> None:
     np.testing.assert_array_equal(at_once, pieces)
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(
     seed=st.integers(0, 2**64),
     count=st.integers(1, 8),
@@ -89,7 +89,7 @@ def test_batch_invariance(seed: int, count: int, raw: list[int], cuts: list[int]
     np.testing.assert_array_equal(at_once, np.concatenate(pieces))
 
 
-@settings(max_examples=50)
+@settings(max_examples=50, deadline=None)
 @given(seed=st.integers(0, 2**32), instance=st.integers(0, 4), draws=st.integers(1, 20))
 def test_draws_do_not_depend_on_the_fleet_size(seed: int, instance: int, draws: int) -> None:
     small = _draws(Streams(seed, "fleet", 5), [instance] * draws)
@@ -131,6 +131,7 @@ def test_occurrence_rank_examples() -> None:
     assert occurrence_rank(np.array([], dtype=np.int64)).tolist() == []
 
 
+@settings(deadline=None)
 @given(st.lists(st.integers(-5, 5), min_size=1, max_size=60))
 def test_occurrence_rank_counts_earlier_equal_elements(values: list[int]) -> None:
     expected = [values[:i].count(v) for i, v in enumerate(values)]
