@@ -301,3 +301,10 @@ def test_bad_config_values_are_errors() -> None:
     assert one(text).message == (
         "'sample_rate_hz' in the config of node 'sensor1' must be a rate between 0 and 1 GHz"
     )
+
+
+def test_duration_s_is_converted_exactly() -> None:
+    """Seconds times 1e9 through a float lost the last digits of long durations."""
+    text = M0_BASELINE.replace("duration_s: 10", "duration_s: 2305843009.213693951")
+    assert load(text).duration_ns == 2**61 - 1
+    assert load(M0_BASELINE.replace("duration_s: 10", "duration_s: 017")).duration_ns == 15 * S
