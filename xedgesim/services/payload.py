@@ -25,6 +25,7 @@ import json
 import math
 import numbers
 import operator
+import reprlib
 from typing import TypedDict
 
 _INT64 = 2**63  # integers must fit numpy's int64 columns on the receiving side
@@ -60,18 +61,33 @@ def encode_reading(*, id: int, value: float, origin_ns: int) -> bytes:
 
 
 def decode(data: bytes | bytearray | str) -> Message:
-    """The message in ``data``; raises PayloadError (a ValueError) saying what is wrong."""
+    """The message in ``data``; raises PayloadError (a ValueError) saying what is wrong.
+
+    Whatever a publisher sends, nothing else escapes: JSON nested past Python's recursion
+    limit is a PayloadError too, not a RecursionError that would end the receiver.
+    """
     try:
         obj = json.loads(data, parse_constant=_refuse_constant)
     except PayloadError:
         raise
     except (ValueError, TypeError) as error:  # JSONDecodeError and UnicodeDecodeError
         raise PayloadError(f"not JSON: {error}") from None
+    except RecursionError:
+        raise PayloadError("not JSON this receiver can read: nested too deeply") from None
     if not isinstance(obj, dict):
         raise PayloadError(f"expected a JSON object, found {type(obj).__name__}")
     if missing := [key for key in _KEYS if key not in obj]:
         raise PayloadError(f"missing {', '.join(missing)}")
     return _checked(obj)
+
+
+_BRIEF = reprlib.Repr()
+_BRIEF.maxlevel, _BRIEF.maxstring, _BRIEF.maxother = 3, 80, 80
+
+
+def brief(value: object) -> str:
+    """A peer's value for an error message: short, and safe however deeply it is nested."""
+    return _BRIEF.repr(value)
 
 
 def _refuse_constant(name: str) -> float:
@@ -85,7 +101,7 @@ def _integer(fields: dict[str, object], key: str) -> int:
             raise TypeError
         number = operator.index(found)  # int, or numpy's integers on the sending side
     except TypeError:
-        raise PayloadError(f"{key} must be an integer, found {found!r}") from None
+        raise PayloadError(f"{key} must be an integer, found {brief(found)}") from None
     if not -_INT64 <= number < _INT64:
         raise PayloadError(f"{key} is out of the 64-bit range: {number}")
     return number
@@ -94,7 +110,7 @@ def _integer(fields: dict[str, object], key: str) -> int:
 def _real(fields: dict[str, object], key: str) -> float:
     number = fields[key]
     if isinstance(number, bool) or not isinstance(number, numbers.Real):
-        raise PayloadError(f"{key} must be a number, found {number!r}")
+        raise PayloadError(f"{key} must be a number, found {brief(number)}")
     try:
         real = float(number)
     except OverflowError:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import reprlib
 import signal
 import socket
 import sys
@@ -30,6 +29,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from xedgesim.models.gateway import Aggregate, GatewayLogic
+from xedgesim.services.payload import brief
 
 PROTOCOL = 1
 DEFAULT_PORT = 7100
@@ -95,15 +95,6 @@ def decode(line: bytes) -> Message:
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise ValueError("not a JSON object with a string 'type'")
     return message
-
-
-_BRIEF = reprlib.Repr()
-_BRIEF.maxlevel, _BRIEF.maxstring, _BRIEF.maxother = 3, 80, 80
-
-
-def brief(value: object) -> str:
-    """A peer's value for an error message: short, and safe however deeply it is nested."""
-    return _BRIEF.repr(value)
 
 
 class LineReader:

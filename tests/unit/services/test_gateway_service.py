@@ -340,17 +340,17 @@ def test_undecodable_payloads_are_counted_and_logged_at_most_every_10s(
     caplog.set_level(logging.INFO, logger="xedgesim.gateway")
     service, client, clock = service_for(tmp_path, window_ns=10**9)
     client.accept()
-    for junk in (b"garbage", b'{"id": 1}', b"\xff", b"[]"):
+    for junk in (b"garbage", b'{"id": 1}', b"\xff", b"[]", b"[" * 200_000):
         client.deliver("site/9/temp", junk)
     client.deliver("site/1/temp", reading(1, 4.0, 1))
 
     run_until(service, clock, clock.now + 1.0)
 
-    assert (service.rejected, service.received) == (4, 1)
+    assert (service.rejected, service.received) == (5, 1)
     reports = [m for m in caplog.messages if m.startswith("undecodable")]
     assert reports == ["undecodable payload on site/9/temp: not JSON: Expecting value: line 1 "
                        "column 1 (char 0) (1 so far; next report in 10s at most)"]
-    assert "window 1: 1 readings, mean 4.0, min 4.0, max 4.0, 4 undecodable -> agg/gw1" in (
+    assert "window 1: 1 readings, mean 4.0, min 4.0, max 4.0, 5 undecodable -> agg/gw1" in (
         caplog.messages)
     run_until(service, clock, clock.now + 9.0)
     client.deliver("site/9/temp", b"x")

@@ -90,12 +90,16 @@ def test_unknown_keys_are_ignored_so_senders_can_grow_the_format() -> None:
         (json.dumps(VALID).replace("4.0", "1e400"), "vmax must be finite"),
         (json.dumps({**VALID, "vmax": 10**400}), "vmax must be finite"),
         (json.dumps({**VALID, "vmin": 5.0}), "vmin 5.0 is above vmax 4.0"),
+        (b"[" * 200_000, "nested too deeply"),
+        (b'{"id":' + b"[" * 200_000, "nested too deeply"),
+        (json.dumps({**VALID, "id": list(range(10**5))}), r"id must be an integer, found \[0, 1"),
     ],
 )
 def test_invalid_payloads_are_refused_with_the_reason(data: bytes | str, reason: str) -> None:
     with pytest.raises(payload.PayloadError, match=reason.replace("(", r"\(")) as caught:
         payload.decode(data)
     assert isinstance(caught.value, ValueError)  # callers may catch the broader error
+    assert len(str(caught.value)) < 500  # a publisher's junk is not echoed whole
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
