@@ -18,7 +18,8 @@ from xedgesim.report import RecordWriter, csv_field, write_json
 from xedgesim.sim.faults import CAUSES
 from xedgesim.sim.messages import FIELD_NAMES, MessageBatch
 
-HOSTILE_TOPICS = ['a,b\nfake,row/{id}', 'say "hi"', 'cr\rlf\r\n', 'cr\ronly', ',', '"', "", "plain/topic"]
+HOSTILE_TOPICS = ['a,b\nfake,row/{id}', 'say "hi"', 'cr\rlf\r\n', 'cr\ronly', ',', '"', "",
+                  "plain/topic"]
 
 
 def batch(count: int) -> MessageBatch:
