@@ -103,6 +103,29 @@ def test_a_failing_seed_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
         assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
 
 
+def test_an_interrupted_sweep_keeps_no_seed_and_says_so(tmp_path: Path, monkeypatch) -> None:
+    """Issue 8, item 21: 'interrupted: nothing was written' while seed-1/ stayed behind."""
+    from click.testing import CliRunner
+
+    import xedgesim.sweep
+    from xedgesim.cli import main
+
+    (tmp_path / "s.yaml").write_text(SHORT)
+    real = xedgesim.sweep.run_to_directory
+
+    def interrupted_on_seed_2(scenario, out, **options):
+        if scenario.seed == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(scenario, out, **options)
+
+    monkeypatch.setattr(xedgesim.sweep, "run_to_directory", interrupted_on_seed_2)
+    result = CliRunner().invoke(main, ["simulate", str(tmp_path / "s.yaml"), "--seeds", "1..3",
+                                       "--jobs", "1", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 143
+    assert result.output == "interrupted (SIGTERM): nothing was written\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
+
+
 # -- signals, with real processes ---------------------------------------------------------------
 
 def default_sigint() -> None:
