@@ -8,6 +8,7 @@ scenario is ambiguous (seconds? milliseconds?) and is refused with a hint; only 
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from decimal import Decimal
 from fractions import Fraction
@@ -126,17 +127,23 @@ def _unit_hint(what: str, unit: str) -> str:
 def _parse(text: object, what: str) -> Fraction:
     """The quantity in its base unit, exactly: decimal text is never rounded through a float,
     so '9007199254740993ns' (2^53 + 1) stays what was written."""
-    units, example = _KINDS[what]
-    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+    example = _KINDS[what][1]
+    if isinstance(text, str):
+        return _parse_text(text, what)
+    if isinstance(text, bool) or not isinstance(text, (int, float)):
         raise UnitError(what, f"must be written like {example!r}: found {text!r}")
-    if isinstance(text, (int, float)):
-        if text < 0:
-            raise UnitError(what, f"cannot be negative: found {text!r}")
-        if text == 0:
-            return Fraction(0)
-        raise UnitError(
-            what, f"needs a unit: found the bare number {text!r}", _bare_hint(what, f"{text:g}")
-        )
+    if text < 0:
+        raise UnitError(what, f"cannot be negative: found {text!r}")
+    if text == 0:
+        return Fraction(0)
+    raise UnitError(
+        what, f"needs a unit: found the bare number {text!r}", _bare_hint(what, f"{text:g}")
+    )
+
+
+@functools.lru_cache(maxsize=4096)  # a file of 100,000 links repeats a few dozen values
+def _parse_text(text: str, what: str) -> Fraction:
+    units, example = _KINDS[what]
     stripped = text.strip()
     if len(stripped) > MAX_QUANTITY_CHARS:
         raise UnitError(what, f"must be written like {example!r}: found {_shown(text)}")

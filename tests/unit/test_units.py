@@ -139,3 +139,10 @@ def test_sizes_are_exact_beyond_float_precision() -> None:
 def test_huge_or_long_quantities_are_refused_without_computing_them(text: str) -> None:
     with pytest.raises(UnitError):
         parse_duration(text)
+
+
+def test_false_is_refused_even_after_zero() -> None:
+    """Parsing is cached; False == 0 must not share an answer with 0."""
+    assert parse_duration(0) == 0
+    with pytest.raises(UnitError):
+        parse_duration(False)

@@ -18,26 +18,25 @@ END_KEYS = ("between", "from", "to")
 
 def read_link(reader: Reader, ymap: YMap, context: str, base: LinkSpec) -> LinkSpec:
     """``base`` with the properties given in ``ymap`` put over it (unreadable ones are skipped)."""
-    spec = base
+    given: dict[str, object] = {}
     node = ymap.get("latency")
     latency = None if node is None else reader.duration(node, label("latency", context))
     if latency is not None:
-        spec = dataclasses.replace(spec, latency_ns=latency)
+        given["latency_ns"] = latency
     node = ymap.get("jitter")
-    what = label("jitter", context)
-    jitter = None if node is None else read_distribution(reader, node, what, "duration")
-    if jitter is not None:
-        spec = dataclasses.replace(spec, jitter=jitter)
+    if node is not None:
+        jitter = read_distribution(reader, node, label("jitter", context), "duration")
+        if jitter is not None:
+            given["jitter"] = jitter
     node = ymap.get("loss")
     loss = None if node is None else reader.probability(node, label("loss", context))
     if loss is not None:
-        spec = dataclasses.replace(spec, loss=loss)
+        given["loss"] = loss
     node = ymap.get("bandwidth")
     bandwidth = None if node is None else reader.bandwidth(node, label("bandwidth", context))
     if bandwidth is not None:
-        unlimited = bandwidth == math.inf
-        spec = dataclasses.replace(spec, bandwidth_bps=None if unlimited else bandwidth)
-    return spec
+        given["bandwidth_bps"] = None if bandwidth == math.inf else bandwidth
+    return dataclasses.replace(base, **given) if given else base  # type: ignore[arg-type]
 
 
 def read_network(reader: Reader, node: YNode, index: NodeIndex) -> NetworkSpec:

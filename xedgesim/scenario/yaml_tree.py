@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import yaml
 
@@ -43,6 +44,7 @@ class _Loader(_BASE_LOADER):  # type: ignore[misc,valid-type]
 
 
 _LOADER: type[yaml.SafeLoader] = _Loader
+_LEAF = (1, 1)  # the expanded size and height of a scalar
 _LIMITS_HINT = "see 'Limits' in docs/scenario.md"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -50,14 +52,14 @@ _STR_TAG = "tag:yaml.org,2002:str"
 _FLOAT_12 = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class YNode:
     """A value of the document and the place where it starts."""
 
     location: Location
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class YScalar(YNode):
     """A scalar: ``value`` as YAML types it (str, int, float, bool, None), ``text`` as written."""
 
@@ -66,18 +68,19 @@ class YScalar(YNode):
     plain: bool  # written without quotes
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class YSeq(YNode):
     items: list[YNode] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class YEntry:
+class YEntry(NamedTuple):
+    """A key of a mapping and its value (a tuple: a 100,000-link file makes half a million)."""
+
     key: YScalar
     value: YNode
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class YMap(YNode):
     """A mapping; keys are the scalar values, insertion (file) order kept."""
 
@@ -94,7 +97,7 @@ class YMap(YNode):
         return iter(self.entries.values())
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class YInvalid(YNode):
     """A value already reported as wrong: readers skip it quietly, so one mistake is one line."""
 
@@ -217,9 +220,10 @@ class _Builder:
         size, height = 1, 1
         shape = self._shape
         for child in children:
-            child_size, child_height = shape.get(id(child), (1, 1))
+            child_size, child_height = shape.get(id(child), _LEAF)
             size += child_size
-            height = max(height, child_height + 1)
+            if child_height >= height:
+                height = child_height + 1
         if size > limits.MAX_YAML_VALUES:
             return self._refuse(node, here, f"with its aliases expanded this value holds more "
                                 f"than {limits.MAX_YAML_VALUES:,} values")
@@ -237,7 +241,8 @@ class _Builder:
         return result
 
     def _scalar(self, node: yaml.ScalarNode) -> YNode:
-        here = _location(node.start_mark, self.filename)
+        mark = node.start_mark
+        here = Location(self.filename, mark.line + 1, mark.column + 1)
         plain = not node.style  # None from PyYAML, '' from libyaml
         if node.tag == _STR_TAG:  # the common case, without PyYAML's per-object bookkeeping
             value: object = node.value
@@ -269,7 +274,7 @@ class _Builder:
                 if not isinstance(key, YInvalid):
                     self.problems.append(Problem(key.location, "a key must be a plain value"))
                 continue
-            if not isinstance(key.value, Hashable):
+            if type(key.value) is not str and not isinstance(key.value, Hashable):
                 self.problems.append(Problem(key.location, f"unusable key {key.text!r}"))
                 continue
             first = result.entries.get(key.value)
