@@ -57,3 +57,13 @@ def test_stage_two_hosts_passes_and_records_the_digests(images: Any, docker_clie
     for user in secrets.load_users(secrets_file):
         assert files_containing(run_dir, user.password, secrets_file) == []
         assert user.password not in result.output
+
+    # the brokers' TLS keys likewise (0600, in a 0700 directory); the CA's key was never kept
+    tls = run_dir / "tls"
+    assert (tls.stat().st_mode & 0o777) == 0o700
+    assert sorted(path.name for path in tls.glob("*.key")) == ["edge-1.key", "edge-2.key"]
+    for key in tls.glob("*.key"):
+        assert (key.stat().st_mode & 0o777) == 0o600
+        body = key.read_text().splitlines()[1]  # the first line of the base64 key material
+        assert files_containing(run_dir, body, key) == []
+        assert body not in result.output
