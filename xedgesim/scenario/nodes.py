@@ -317,7 +317,7 @@ def _container(
     docker: dict[str, object] = {}
     if docker_node is not None:
         docker_map = reader.mapping(docker_node, label("docker", context), "timeout: 5s")
-        if docker_map is not None and draft.type is not None:
+        if docker_map is not None and draft.type is not None and implementation is not None:
             docker = read_docker_options(reader, docker_map, draft.type, context)
     return image, docker
 

@@ -461,3 +461,9 @@ def test_node_entry_must_be_a_mapping() -> None:
     assert one(scenario_text("- just-a-name")).message == (
         "node #5 must be a mapping (id: ..., type: ...), found 'just-a-name'"
     )
+
+
+def test_docker_options_of_an_unavailable_implementation_are_not_reported_again() -> None:
+    problem = one(scenario_text("- {id: c2, type: cloud, implementation: docker, image: x, "
+                                "docker: {timeout: 5s}}"))
+    assert problem.message == "implementation 'docker' is not available for cloud nodes"
