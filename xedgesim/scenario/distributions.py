@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Literal, cast
 
+from xedgesim.scenario import limits
 from xedgesim.scenario.model import Distribution, DistributionKind
 from xedgesim.scenario.reader import Reader, english_list
 from xedgesim.scenario.yaml_tree import YMap, YNode, YScalar, YSeq
@@ -54,7 +55,35 @@ def read_distribution(
         params = _normal(reader, value, inner, quantity)
     else:
         params = _uniform(reader, value, inner, quantity)
-    return None if params is None else Distribution(cast(DistributionKind, kind), params)
+    if params is None:
+        return None
+    distribution = Distribution(cast(DistributionKind, kind), params)
+    if quantity == "number" and not reach(distribution) <= limits.MAX_VALUE_REACH:
+        reader.report(
+            given[0].key,
+            f"{what} can draw numbers beyond ±{limits.MAX_VALUE_REACH:g}",
+            "readings are summed and averaged; see 'Limits' in docs/scenario.md",
+        )
+        return None
+    return distribution
+
+
+# How far the kernel's sampler reaches (inverse transform of one uniform in [0, 1) per draw,
+# see xedgesim/sim/distributions.py): an exponential stays below 37 means and a normal within
+# 8.3 standard deviations of its mean; rounded up.
+REACH = {"exponential": 40, "normal": 10}
+
+
+def reach(distribution: Distribution) -> float:
+    """The largest magnitude a draw of ``distribution`` can have (``inf`` if it overflows)."""
+    params = distribution.params
+    if distribution.kind == "exponential":
+        return REACH["exponential"] * abs(params[0])
+    if distribution.kind == "normal":
+        return abs(params[0]) + REACH["normal"] * params[1]
+    if distribution.kind == "uniform":  # drawn as low + u * (high - low)
+        return max(abs(params[0]), abs(params[1]), params[1] - params[0])
+    return abs(params[0])
 
 
 def _read(reader: Reader, node: YNode, what: str, quantity: Quantity) -> float | None:

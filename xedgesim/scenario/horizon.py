@@ -7,9 +7,7 @@ before the end of the run arrives ``latency + jitter + size / bandwidth`` later,
 time go backwards. So every such sum is checked here, with the place to fix it.
 
 Jitter drawn from an unbounded distribution is counted at the largest draw the kernel's
-inverse-transform sampler can make (see ``xedgesim/sim/distributions.py``: one uniform in
-[0, 1) per draw, so an exponential stays below 37 means and a normal below 8.3 standard
-deviations); ``JITTER_REACH`` rounds those up.
+sampler can make (``distributions.reach``).
 """
 
 from __future__ import annotations
@@ -18,6 +16,7 @@ import math
 from collections.abc import Iterable
 
 from xedgesim.scenario import limits
+from xedgesim.scenario.distributions import reach
 from xedgesim.scenario.model import (
     BrokerParams,
     Distribution,
@@ -31,19 +30,10 @@ from xedgesim.scenario.model import (
 from xedgesim.scenario.reader import Reader
 from xedgesim.units import format_duration
 
-JITTER_REACH = {"exponential": 40, "normal": 10}  # means, and standard deviations above the mean
-
 
 def jitter_bound_ns(jitter: Distribution | None) -> float:
     """The largest jitter the kernel can draw from ``jitter``, in nanoseconds."""
-    if jitter is None:
-        return 0.0
-    params = jitter.params
-    if jitter.kind == "exponential":
-        return JITTER_REACH["exponential"] * params[0]
-    if jitter.kind == "normal":
-        return max(params[0], 0.0) + JITTER_REACH["normal"] * params[1]
-    return max(params)  # constant: the value; uniform: the high end
+    return 0.0 if jitter is None else reach(jitter)
 
 
 def hop_bound_ns(spec: LinkSpec, payload_bytes: int) -> float:
