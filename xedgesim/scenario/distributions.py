@@ -69,9 +69,9 @@ def read_distribution(
 
 
 # How far the kernel's sampler reaches (inverse transform of one uniform in [0, 1) per draw,
-# see xedgesim/sim/distributions.py): an exponential stays below 37 means and a normal within
-# 8.3 standard deviations of its mean; rounded up.
-REACH = {"exponential": 40, "normal": 10}
+# see xedgesim/sim/distributions.py): an exponential stays below 37 means, and a normal within
+# 37 standard deviations of its mean (its inverse CDF at 0 is -37.05); rounded up.
+REACH = {"exponential": 40, "normal": 40}
 
 
 def reach(distribution: Distribution) -> float:

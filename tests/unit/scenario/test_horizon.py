@@ -82,7 +82,7 @@ def test_long_but_representable_values_still_load() -> None:
         (Distribution("constant", (5.0,)), 5.0),
         (Distribution("uniform", (1.0, 3.0)), 3.0),
         (Distribution("exponential", (2.0,)), 80.0),
-        (Distribution("normal", (10.0, 2.0)), 30.0),
+        (Distribution("normal", (10.0, 2.0)), 90.0),
     ],
 )
 def test_jitter_bounds(jitter: Distribution | None, bound: float) -> None:
