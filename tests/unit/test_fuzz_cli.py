@@ -237,3 +237,35 @@ def test_file_level_problems_start_with_the_file(target: str, tmp_path: Path,
     assert result.exit_code == 2
     assert result.output.splitlines()[0].startswith(f"{target}: ")
     assert os.listdir(tmp_path) == []
+
+
+def _laughs() -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    return "duration: 1s\nnodes: [{id: c, type: cloud, docker: *a9}]\n" + "\n".join(lines) + "\n"
+
+
+HOSTILE = {
+    "alias bomb": _laughs(),
+    "deep nesting": "duration: " + "[" * 5000 + "]" * 5000 + "\n",
+    "NUL and bad escapes": 'name: "a\\0b"\nduration: "\\ud800s"\nnodes: [{id: "\\0", type: x}]\n',
+    "huge integer": "duration: 1s\nseed: " + "9" * 5000 + "\nnodes: [{id: c, type: cloud}]\n",
+    "huge exponent": "duration: 1e999999999999s\nnodes: [{id: c, type: cloud}]\n",
+    "a billion sensors": "duration: 1s\nnodes: [{id: s, type: sensor, count: 1000000000, "
+    "interval: 1s, to: c}, {id: c, type: cloud}]\n",
+    "100 kB topic": "duration: 1s\nnodes: [{id: s, type: sensor, interval: 1s, to: c, topic: "
+    + "t" * 100_000 + "}, {id: c, type: cloud}]\n",
+}
+
+
+@pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
+def test_hostile_files_are_refused_quickly_with_a_location(
+    text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("s.yaml").write_text(text, encoding="utf-8", errors="surrogatepass")
+    for command in (["validate", "s.yaml"], ["simulate", "s.yaml", "--out", "out"]):
+        result = invoke(command)
+        assert result.exit_code == 2
+        assert result.output.startswith("s.yaml:")
+    assert os.listdir(tmp_path) == ["s.yaml"]
