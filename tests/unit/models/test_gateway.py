@@ -241,13 +241,19 @@ def test_gateways_republishing_each_other_through_a_broker_stop_the_run_naming_a
             """)
 
 
-def test_readings_near_the_largest_float_stop_the_run_naming_the_gateway(sim) -> None:
-    with pytest.raises(NodeFailure, match=r"^node 'gw' at .* not a finite number"):
+def test_a_window_sum_beyond_the_largest_float_stops_the_run_naming_the_gateway(sim) -> None:
+    """Readings of 1e299 are accepted at load; two gateways republishing each other double the
+    readings behind a window until their sum passes 1.8e308 (about 2^31 of them): an error
+    naming the gateway, well before the count itself would wrap (it used to die in fsum)."""
+    with pytest.raises(NodeFailure, match=r"^node 'g[12]' at .* not a finite number"):
         sim.run_yaml("""
-            duration: 10s
+            duration: 100s
             nodes:
-              - {id: s, type: sensor, count: 3, interval: 1s, to: gw,
-                 value: {constant: 1.7e308}}
-              - {id: gw, type: gateway, aggregate_every: 5s, to: cloud}
-              - {id: cloud, type: cloud}
+              - {id: s, type: sensor, interval: 1s, to: broker, topic: "t/{id}",
+                 value: {constant: 1e299}}
+              - {id: broker, type: broker}
+              - {id: g1, type: gateway, subscribe: {broker: broker, topics: ["#"]},
+                 aggregate_every: 1s, to: broker, topic: "a/{id}"}
+              - {id: g2, type: gateway, subscribe: {broker: broker, topics: ["#"]},
+                 aggregate_every: 1s, to: broker, topic: "b/{id}"}
             """)
