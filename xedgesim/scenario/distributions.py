@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Literal, cast
 
-from xedgesim.scenario import limits
 from xedgesim.scenario.model import Distribution, DistributionKind
 from xedgesim.scenario.reader import Reader, english_list
 from xedgesim.scenario.yaml_tree import YMap, YNode, YScalar, YSeq
@@ -55,17 +54,7 @@ def read_distribution(
         params = _normal(reader, value, inner, quantity)
     else:
         params = _uniform(reader, value, inner, quantity)
-    if params is None:
-        return None
-    distribution = Distribution(cast(DistributionKind, kind), params)
-    if quantity == "number" and not reach(distribution) <= limits.MAX_VALUE_REACH:
-        reader.report(
-            given[0].key,
-            f"{what} can draw numbers beyond ±{limits.MAX_VALUE_REACH:g}",
-            "readings are summed and averaged; see 'Limits' in docs/scenario.md",
-        )
-        return None
-    return distribution
+    return None if params is None else Distribution(cast(DistributionKind, kind), params)
 
 
 # How far the kernel's sampler reaches (inverse transform of one uniform in [0, 1) per draw,

@@ -55,6 +55,3 @@ a fault's ``for``). Half of int64's range, so the kernel's arithmetic cannot wra
 MAX_DURATION_NS = MAX_TIME_NS // 2
 """A run's ``duration`` stays below this (2^61 ns, about 73 years), leaving the other half of
 ``MAX_TIME_NS`` for the delays added to times within it."""
-
-MAX_VALUE_REACH = 1e300
-"""A sensor's ``value`` distribution draws within ±this, so sums of readings stay finite."""
