@@ -207,19 +207,24 @@ class _Builder:
                                 "levels deep")
         self._active.add(id(node))
         try:
+            size = 1
             if isinstance(node, yaml.MappingNode):
                 result: YNode = self._mapping(node, here)
-                children = [part for entry in result for part in (entry.key, entry.value)]
+                children = [entry.value for entry in result.entries.values()]
+                size += len(children)  # the keys: scalars
             elif isinstance(node, yaml.SequenceNode):
-                result = YSeq(here, [self.build(item) for item in node.value])
-                children = result.items
+                children = [self.build(item) for item in node.value]
+                result = YSeq(here, children)
             else:  # not produced by PyYAML's composer
                 result, children = YInvalid(here), []
         finally:
             self._active.discard(id(node))
-        size, height = 1, 1
+        height = 2 if children else 1
         shape = self._shape
         for child in children:
+            if type(child) is YScalar:
+                size += 1
+                continue
             child_size, child_height = shape.get(id(child), _LEAF)
             size += child_size
             if child_height >= height:
