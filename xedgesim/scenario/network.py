@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 from xedgesim.scenario import limits
@@ -18,25 +17,25 @@ END_KEYS = ("between", "from", "to")
 
 def read_link(reader: Reader, ymap: YMap, context: str, base: LinkSpec) -> LinkSpec:
     """``base`` with the properties given in ``ymap`` put over it (unreadable ones are skipped)."""
-    given: dict[str, object] = {}
+    latency, jitter, loss, bandwidth = base.latency_ns, base.jitter, base.loss, base.bandwidth_bps
     node = ymap.get("latency")
-    latency = None if node is None else reader.duration(node, label("latency", context))
-    if latency is not None:
-        given["latency_ns"] = latency
+    if node is not None:
+        given_ns = reader.duration(node, label("latency", context))
+        latency = latency if given_ns is None else given_ns
     node = ymap.get("jitter")
     if node is not None:
-        jitter = read_distribution(reader, node, label("jitter", context), "duration")
-        if jitter is not None:
-            given["jitter"] = jitter
+        drawn = read_distribution(reader, node, label("jitter", context), "duration")
+        jitter = jitter if drawn is None else drawn
     node = ymap.get("loss")
-    loss = None if node is None else reader.probability(node, label("loss", context))
-    if loss is not None:
-        given["loss"] = loss
+    if node is not None:
+        given = reader.probability(node, label("loss", context))
+        loss = loss if given is None else given
     node = ymap.get("bandwidth")
-    bandwidth = None if node is None else reader.bandwidth(node, label("bandwidth", context))
-    if bandwidth is not None:
-        given["bandwidth_bps"] = None if bandwidth == math.inf else bandwidth
-    return dataclasses.replace(base, **given) if given else base  # type: ignore[arg-type]
+    if node is not None:
+        given = reader.bandwidth(node, label("bandwidth", context))
+        if given is not None:
+            bandwidth = None if given == math.inf else given
+    return LinkSpec(latency, jitter, loss, bandwidth)
 
 
 def read_network(reader: Reader, node: YNode, index: NodeIndex) -> NetworkSpec:

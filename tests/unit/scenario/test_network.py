@@ -139,3 +139,12 @@ def test_network_shape() -> None:
         == "'network' must be a mapping (default: {...}, links: [...]), found 'fast'"
     )
     assert len(problems(scenario_text(network="links: {a: b}"))) == 1
+
+
+def test_zero_values_of_a_link_override_the_default() -> None:
+    scenario = load(scenario_text(network="""
+        default: {latency: 5ms, loss: 0.1, bandwidth: 1Mbit}
+        links:
+          - {between: [gw1, cloud], latency: 0, loss: 0, bandwidth: unlimited}
+    """))
+    assert scenario.network.links[0].spec == LinkSpec(latency_ns=0, loss=0.0, bandwidth_bps=None)
