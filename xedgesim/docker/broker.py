@@ -4,7 +4,9 @@ The coordinator publishes each message that reaches the broker node (after the n
 has delayed or dropped it on the way in) through paho at the virtual time it arrives, and
 subscribes on behalf of every python-model subscriber; what Mosquitto delivers is injected
 back into the run at the virtual time it comes, and crosses the model's broker->subscriber
-link. Mosquitto answers on the wall clock, so the run is paced (see ``sim.pacing``).
+link. Mosquitto answers on the wall clock, so the run is paced (see ``sim.pacing``). What
+arrives while the coordinator is busy enters as one block at the virtual time it is taken in:
+a coordinator that fell behind catches up by the block, not message by message.
 Subscribers that are themselves real services (``docker: {mode: service}``) connect to the
 broker container on the run's network and need no bridge.
 """
@@ -19,6 +21,7 @@ from xedgesim.docker.mqtt import connected_client
 from xedgesim.models.base import Node, SimContext
 from xedgesim.scenario.model import BrokerParams, NodeSpec
 from xedgesim.services import payload
+from xedgesim.sim.kernel import DELIVERY
 from xedgesim.sim.messages import MessageBatch
 
 MQTT_PORT = 1883
@@ -51,8 +54,10 @@ class MosquittoBroker(Node):
         if pacer is None:
             raise ContainerError(f"node {self.id!r}: a wall-clock broker needs a paced run")
 
+        bridge = _Bridge(self, link)
+
         def on_message(_client: Any, _userdata: Any, message: Any) -> None:
-            pacer.inject(lambda now: self._deliver(link, message, now))
+            pacer.inject(lambda now: bridge.arrived(message, now))
 
         client = connected_client(self.address, f"xedgesim-{node}", on_message=on_message)
         subscribed = threading.Event()
@@ -77,24 +82,55 @@ class MosquittoBroker(Node):
             )
         self.counters.add("published", 0, len(block))
 
-    def _deliver(self, link: Any, message: Any, now: int) -> None:
-        """What Mosquitto delivered to a bridged subscriber enters the run now."""
+    def batch(self, message: Any, now: int) -> MessageBatch | None:
+        """What Mosquitto delivered, as a message the broker node sends on at ``now``."""
         try:
             fields = payload.decode(message.payload)
         except ValueError:
             self.counters.add("undecodable", 0)
-            return
-        batch = MessageBatch.one(
+            return None
+        return MessageBatch.one(
             id=fields["id"], src=self.group.first,
             topic=self.context.topics.intern(message.topic), size=len(message.payload),
             qos=message.qos, retain=bool(message.retain), origin=fields["origin_ns"], sent=now,
             value=fields["value"], vmin=fields["vmin"], vmax=fields["vmax"], n=fields["n"],
         )
-        self.counters.add("forwarded", 0)
-        link.send(batch)
 
     def stop(self) -> None:
         for client in [self.publisher, *self.bridges]:
             client.disconnect()
             client.loop_stop()
         self.bridges.clear()
+
+
+class _Bridge:
+    """What Mosquitto delivers to one bridged subscriber, entering the run block by block.
+
+    Each message is injected on its own (so each counts in the lag from its arrival); the first
+    of a wake-up schedules one kernel event at that virtual time, which sends all that arrived
+    by then through the broker->subscriber link as one batch.
+    """
+
+    def __init__(self, broker: MosquittoBroker, link: Any) -> None:
+        self.broker = broker
+        self.link = link
+        self.pending: list[Any] = []
+
+    def arrived(self, message: Any, now: int) -> None:
+        kernel = self.broker.context.kernel
+        if now >= kernel.until:  # the run is ending: no event can be scheduled any more
+            self.pending.append(message)
+            self.send(now)
+            return
+        if not self.pending:
+            kernel.schedule(now, DELIVERY, self.send)
+        self.pending.append(message)
+
+    def send(self, now: int | None) -> int:
+        messages, self.pending = self.pending, []
+        sent_at = self.broker.context.kernel.now if now is None else now
+        batches = [b for m in messages if (b := self.broker.batch(m, sent_at)) is not None]
+        if batches:
+            self.broker.counters.add("forwarded", 0, len(batches))
+            self.link.send(MessageBatch.concat(batches))
+        return len(messages)
