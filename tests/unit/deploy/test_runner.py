@@ -3,6 +3,7 @@ result says, what stays on disk, and how Ctrl-C ends a run."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -248,6 +249,20 @@ def start_local_run(root: Path, env: dict[str, str]) -> subprocess.Popen[str]:
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, from /proc (children first found, then theirs)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            parents[int(stat.parent.name)] = int(stat.read_text().rpartition(")")[2].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
 def bare_environment(**extra: str) -> dict[str, str]:
     """The environment of a shell where the venv is not activated: its bin is not on PATH."""
     keep = {key: os.environ[key] for key in ("HOME", "LANG") if key in os.environ}
@@ -276,8 +291,14 @@ def test_a_run_killed_midway_leaves_no_secret_on_disk(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "the sleep task never started"
             time.sleep(0.2)
     finally:
+        # ansible-playbook runs in a session of its own (runner's pty): a SIGKILL of xedge
+        # cannot reach it, so the test ends it too, and leaves no orphan
+        family = descendants(process.pid)
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+        for pid in family:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     files = [path for path in (root / "run").rglob("*") if path.is_file()]
     assert any(path.name == "command" for path in files)
     leaked = sorted({f"{key} in {path.relative_to(root)}" for path in files
