@@ -24,14 +24,14 @@ _BUCKETS = (64 - 6) * _SUB_BUCKETS
 
 
 def exact_sum(values: np.ndarray) -> int:
-    """The sum of int64 ``values`` as a Python int: numpy's own sum wraps around silently.
+    """The sum of non-negative int64 ``values`` (counts, sizes, latencies) as a Python int:
+    numpy's own sum wraps around silently.
 
     The fast sum is used when no partial sum can pass 2^63 - 1; otherwise Python adds them.
     """
     if len(values) == 0:
         return 0
-    largest = max(int(values.max()), -int(values.min()))
-    if largest <= INT64_MAX // len(values):
+    if int(values.max()) <= INT64_MAX // len(values):
         return int(values.sum())
     return sum(values.tolist())
 
@@ -162,7 +162,7 @@ class NodeCounters:
         amounts = np.broadcast_to(np.asarray(amount, dtype=np.int64), local.shape)
         if len(local) == 0:
             return
-        if int(column.max()) + exact_sum(np.abs(amounts)) <= INT64_MAX:
+        if int(column.max()) + exact_sum(amounts) <= INT64_MAX:
             np.add.at(column, local, amounts)
             return
         totals = column.tolist()
