@@ -17,6 +17,7 @@ back inside the block: the result equals an event-by-event run, in far fewer ste
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Protocol
 
 import numpy as np
@@ -31,6 +32,13 @@ from xedgesim.sim.rng import Streams, occurrence_rank
 from xedgesim.sim.topology import Group, Topology
 
 _SENDER_DOWN = np.int8(len(CAUSES) + 1)  # lost as node_down, but never retried: see Link._failed
+# Where a bandwidth queue saturates: a transmission that would end later ends here instead.
+# The run ends before 2^61 ns and latency plus the largest jitter stay below 2^62 ns (both
+# checked at load, xedgesim/scenario/horizon.py), so a message departing here is in flight at
+# the end, as it would have been anyway, and its arrival still fits int64: time never wraps,
+# however long the backlog a slow link accumulates (docs/simulation.md, "Bandwidth").
+SATURATED_NS = 2**62
+_INT64_MAX = 2**63 - 1
 
 
 class Receiver(Protocol):
@@ -133,6 +141,10 @@ class Link:
         self._busy_until = (
             np.zeros(sender.count, dtype=np.int64) if spec.bandwidth_bps else None
         )
+        if spec.bandwidth_bps:
+            # ns per byte as an exact fraction of the bandwidth's value (no float rounding).
+            ns_per_byte = Fraction(8 * 10**9) / Fraction(spec.bandwidth_bps)
+            self._ns_per_byte = (ns_per_byte.numerator, ns_per_byte.denominator)
         timeline = network.timeline
         self._may_be_cut = timeline.affects_link(sender.id, receiver.id)
         self._receiver_may_be_down = timeline.has_node_outages(receiver.id)
@@ -233,11 +245,14 @@ class Link:
         departures, the causes and when each fate was decided (the start, or the fault).
         """
         busy = self._busy_until
-        serialisation = np.ceil(size * (8e9 / self.spec.bandwidth_bps)).astype(np.int64)
+        serialisation = self._serialisation(size)
         departure = np.empty(len(local), dtype=np.int64)
         faulty = (self._may_be_cut or self._sender_may_be_down) and len(local) > 0
         if faulty:
-            latest = max(int(busy.max()), int(sent[-1])) + int(serialisation.sum())
+            longest = int(serialisation.max())
+            total = int(serialisation.sum()) if longest * len(local) < SATURATED_NS \
+                else SATURATED_NS
+            latest = min(max(int(busy.max()), int(sent[-1])) + total, SATURATED_NS)
             faulty = self.network.timeline.disturbs(self.sender.id, self.receiver.id,
                                                     int(sent[0]), latest + 1)
         cause = np.zeros(len(local), dtype=np.int8)
@@ -247,12 +262,30 @@ class Link:
             rows = np.flatnonzero(rank == r)
             who = local[rows]
             start = np.maximum(sent[rows], busy[who])
-            done = start + serialisation[rows]
+            took = serialisation[rows]
+            done = np.minimum(start, SATURATED_NS - took) + took  # start + took, saturated
             if faulty:
                 done, cause[rows], decided[rows] = self._interrupted(who, start, done)
             busy[who] = done
             departure[rows] = done
         return departure, cause, decided
+
+    def _serialisation(self, size: np.ndarray) -> np.ndarray:
+        """⌈size × 8 × 10^9 / bandwidth⌉ ns per message, exact in integers, at most
+        ``SATURATED_NS``.
+
+        int64 arithmetic when the products fit (every bandwidth in whole bits per second whose
+        ns per byte is a whole number or a small fraction), Python integers per distinct size
+        otherwise.
+        """
+        num, den = self._ns_per_byte
+        largest = int(size.max()) if len(size) else 0
+        if largest * num + den <= _INT64_MAX:
+            took = size * num if den == 1 else (size * num + (den - 1)) // den
+            return took if largest * num <= SATURATED_NS * den else np.minimum(took, SATURATED_NS)
+        values, where = np.unique(size, return_inverse=True)
+        took = [min(-(-int(value) * num // den), SATURATED_NS) for value in values]
+        return np.array(took, dtype=np.int64)[where]
 
     def _interrupted(self, who: np.ndarray, start: np.ndarray,
                      end: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -6,7 +6,10 @@ Every run goes through ``sim.run_yaml``, which also asserts sent = delivered + l
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -182,6 +185,72 @@ def test_unsaturated_link_shows_only_serialisation_delay(sim) -> None:
     assert len(delivered) == 50
     # Five sensors send at the same instant, yet each instance has its own queue.
     assert {row.latency for row in delivered} == {13 * MS}
+
+
+def test_serialisation_time_is_exact_not_rounded_through_float(sim) -> None:
+    """7 B at 56 kbit/s is exactly 1 ms: ⌈56 bits × 10^9 / 56000⌉. Through float
+    (7 × (8e9 / 56000) = 1000000.0000000001) it came out 1 ns longer."""
+    run = sim.run_yaml(_direct("latency: 0s, bandwidth: 56kbit", payload="7B"))
+    assert {row.latency for row in run.delivered_on("s->cloud")} == {MS}
+
+
+def test_a_backlog_past_int64_saturates_and_stays_in_flight(sim) -> None:
+    """64 B at 0.00000023 bit/s is 70 years on the wire: alone it passes the load-time check,
+    but ten queued back to back would pass 2^63 ns. The queue saturates instead of wrapping:
+    every message is in flight at the end, and the link stays busy at the sentinel."""
+    from xedgesim.sim.network import SATURATED_NS
+
+    run = sim.run_yaml(_direct("latency: 5ms, bandwidth: 0.00000023bit", payload="64B"))
+    flow = run.flow("s->cloud")
+    assert (flow["sent"], flow["delivered"], flow["in_flight"]) == (10, 0, 10)
+    link = run.network._links[("s", "cloud")]
+    assert link._busy_until.tolist() == [SATURATED_NS]
+
+
+def test_the_int64_backlog_reproducer_runs_through_the_cli(tmp_path) -> None:
+    """Issue 8 item 9, as a user met it: exit 0, no traceback, the ten messages in flight."""
+    scenario = tmp_path / "slow.yaml"
+    scenario.write_text(
+        "name: slow\nduration: 10s\nnetwork:\n  default: {latency: 5ms}\n  links:\n"
+        "    - {between: [s, cloud], bandwidth: 0.00000023bit}\nnodes:\n"
+        "  - {id: s, type: sensor, interval: 1s, payload: 64B, to: cloud}\n"
+        "  - {id: cloud, type: cloud}\n")
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "xedgesim", "simulate", str(scenario), "--out", str(out),
+         "--quiet", "--no-progress"], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (0, "")
+    messages = json.loads((out / "summary.json").read_text())["messages"]
+    assert (messages["sent"], messages["delivered"], messages["in_flight"]) == (10, 0, 10)
+
+
+def test_a_saturated_queue_with_faults_stays_in_flight(sim) -> None:
+    """The same backlog on a link that is cut for a while: the fault check bounds its window
+    without overflowing, messages that meet the cut are lost, the rest are in flight."""
+    run = sim.run_yaml(_direct("latency: 5ms, bandwidth: 0.00000023bit", payload="64B") + """
+        faults:
+          - {at: 3500ms, link: [s, cloud], action: link_down, for: 2s}
+        """)
+    flow = run.flow("s->cloud")
+    assert flow["delivered"] == 0
+    assert flow["sent"] == sum(flow["lost"].values()) + flow["in_flight"] == 10
+    assert flow["lost"]["link_down"] > 0
+
+
+def test_serialisation_saturates_per_message() -> None:
+    """A single message longer than the sentinel counts as the sentinel, in both arithmetic
+    paths (int64 and Python integers)."""
+    from fractions import Fraction
+
+    from xedgesim.sim.network import SATURATED_NS, Link
+
+    link = Link.__new__(Link)
+    for bandwidth in (1e-9, 0.00000023, 3e6):
+        ns_per_byte = Fraction(8 * 10**9) / Fraction(bandwidth)
+        link._ns_per_byte = (ns_per_byte.numerator, ns_per_byte.denominator)
+        size = np.array([1, 64, 2**40], dtype=np.int64)
+        expected = [min(math.ceil(int(n) * ns_per_byte), SATURATED_NS) for n in size]
+        assert link._serialisation(size).tolist() == expected
 
 
 def test_shared_broker_queue_shows_growing_queueing_delay(sim) -> None:
