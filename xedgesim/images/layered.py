@@ -5,8 +5,10 @@ The engine's build cache makes an unchanged rebuild take seconds; the labels are
 build, so they are cached too as long as the version and the context hash stay the same.
 
 An image that runs the project's own Python is built from a staged copy of its context with the
-``xedgesim`` package's ``.py`` files added under ``xedgesim/``; the source hash then covers the
-code too, so changing the package changes the label and the build.
+``.py`` files of the ``xedgesim`` modules it runs added under ``xedgesim/``: the import closure
+of ``ENTRY_MODULES`` (``xedgesim.images.closure``). The source hash then covers exactly that
+code, so changing a module the image runs changes the label and the build, and changing any
+other module (the CLI, the deploy code) leaves the image, its id and what a deploy ships alone.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from xedgesim.images import naming
+from xedgesim.images.closure import import_closure
 from xedgesim.images.errors import BuildFailed
 from xedgesim.images.hashing import tree_hash
-from xedgesim.project import PACKAGED
 
 if TYPE_CHECKING:
     import docker
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
 Progress = Callable[[str], None]
 _LOG_TAIL = 20
 PACKAGE_DIR = "xedgesim"  # where a context that includes the package finds it
+# What an image that includes the package runs (the gateway image: images/gateway/Dockerfile).
+ENTRY_MODULES = ("xedgesim.services.gateway", "xedgesim.services.protocol")
 
 
 @dataclass(frozen=True)
@@ -62,8 +66,8 @@ def package_source() -> Path:
 @contextmanager
 def staged_context(context: Path, package: Path | None) -> Iterator[Path]:
     """``context`` itself, or a temporary copy of it with the ``.py`` files of ``package``
-    (no bytecode, no caches, not the packaged project files) under ``xedgesim/``, removed
-    afterwards."""
+    that ``ENTRY_MODULES`` import (no bytecode, no other module, not the packaged project
+    files) under ``xedgesim/``, removed afterwards."""
     if package is None:
         yield context
         return
@@ -73,12 +77,9 @@ def staged_context(context: Path, package: Path | None) -> Iterator[Path]:
         target = staged / PACKAGE_DIR
         if target.exists():
             raise BuildFailed(f"{context}: {PACKAGE_DIR}/ is reserved for the package source")
-        for source in sorted(package.rglob("*.py")):
-            relative = source.relative_to(package)
-            if "__pycache__" in relative.parts or relative.parts[0] == PACKAGED:
-                continue  # the installed package's copy of the project files is no code
+        for relative in import_closure(package, ENTRY_MODULES):
             (target / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / relative)
+            shutil.copy2(package / relative, target / relative)
         yield staged
 
 
