@@ -146,3 +146,127 @@ def test_transcript_output_is_what_the_tool_prints(example: Example, tmp_path: P
             assert WALL_CLOCK.match(actual), f"{example}: {actual!r}"
         else:
             assert actual == shown, f"{example}: the docs show\n{shown}\nthe tool prints\n{actual}"
+
+
+# -- the problems docs/scenario.md shows ---------------------------------------------------------
+
+S = "name: s\nduration: 1min\n"
+SENSORS = "  - {id: sensors, type: sensor, count: 2, interval: 1s, to: gw1}\n"
+GW = "  - {id: gw1, type: gateway, aggregate_every: 10s, to: cloud}\n"
+CLOUD = "  - {id: cloud, type: cloud}\n"
+NODES = "nodes:\n" + SENSORS + GW + CLOUD
+BROKER_FLEET = ("nodes:\n  - {id: sensors, type: sensor, count: 2, interval: 1s, to: broker}\n"
+                "  - {id: broker, type: broker}\n")
+
+# The input that produces each example of the "Problems reported" table of docs/scenario.md.
+# A row added to the table without an input here fails test_every_documented_problem_has_an_input.
+PROBLEM_INPUTS: dict[str, str | None] = {
+    "s.yaml:4:3: invalid YAML: mapping values are not allowed in this context":
+        S + "nodes: a\n b: c\n",
+    "s.yaml:1:1: the scenario is empty": "",
+    "nope.yaml: cannot read the scenario: No such file or directory": None,
+    "s.yaml:1:7: 'name' in the scenario must be at most 64 letters, digits, '_', '.' and '-', "
+    "start with a letter or digit and not contain '..', found '../../escape' (it names the run's "
+    "directory; did you mean 'escape'?)": "name: ../../escape\nduration: 1min\n" + NODES,
+    "s.yaml:3:38: 'count' in node 's' must be at most 10000000, found 1000000000":
+        S + "nodes: [{id: s, type: sensor, count: 1000000000, interval: 1s, to: c},\n"
+        "        {id: c, type: cloud}]\n",
+    "s.yaml:3:1: duplicate key 'seed' (already given at line 2; YAML would silently keep only "
+    "the last one)": "name: s\nseed: 1\nseed: 2\nduration: 1min\n" + NODES,
+    "s.yaml:12:5: unknown key 'latncy' in the default link (did you mean 'latency'?)":
+        S + NODES + "network:\n  links: []\n  default:\n    loss: 0\n    bandwidth: 1Mbit\n"
+        "    latncy: 5ms\n",
+    "'interval' is not a key of a gateway node; it belongs to sensor":
+        S + "nodes:\n" + SENSORS + "  - {id: gw1, type: gateway, interval: 1s, to: cloud}\n"
+        + CLOUD,
+    "missing required key 'interval' in node 'sensors'":
+        S + "nodes:\n  - {id: sensors, type: sensor, to: gw1}\n" + GW + CLOUD,
+    "'seed' in the scenario must be a whole number, found 'x'": "seed: x\n" + S + NODES,
+    "'latency' in the default link needs a unit: found the bare number 5 (write the unit after "
+    "the number, e.g. '5s' or '5ms'; duration units: ns, us, ms, s, min, h)":
+        S + NODES + "network: {default: {latency: 5}}\n",
+    "'latency' in the default link needs a duration unit, not the bandwidth unit 'Mbit': found "
+    "'5Mbit'": S + NODES + "network: {default: {latency: 5Mbit}}\n",
+    "… has an unknown unit 'sec': found '5sec' (did you mean 's'? …)":
+        S + NODES + "network: {default: {latency: 5sec}}\n",
+    "'latency' … cannot be negative": S + NODES + "network: {default: {latency: -5ms}}\n",
+    "'interval' … must be greater than zero":
+        S + "nodes:\n  - {id: sensors, type: sensor, interval: 0s, to: gw1}\n" + GW + CLOUD,
+    "'loss' in the default link must be between 0 and 1, found 1.5":
+        S + NODES + "network: {default: {loss: 1.5}}\n",
+    "duplicate node id 'gw1' (first used at line 18)":
+        S + "nodes:\n" + SENSORS + "\n" * 13 + GW + CLOUD + GW,
+    "node id 'sensors-1' clashes with an instance of node 'sensors'":
+        S + NODES + "  - {id: sensors-1, type: cloud}\n",
+    "'to' in node 'sensors' names an unknown node 'gw2' (did you mean 'gw1'?)":
+        S + "nodes:\n  - {id: sensors, type: sensor, interval: 1s, to: gw2}\n" + GW + CLOUD,
+    "'to' in node 's2' names 'sensors', which is a sensor; it must be a gateway, broker or cloud":
+        S + NODES + "  - {id: s2, type: sensor, interval: 1s, to: sensors}\n",
+    "'to' in node 'g2' names the node itself":
+        S + NODES + "  - {id: g2, type: gateway, aggregate_every: 10s, to: g2}\n",
+    "link #1 joins node 'gw1' to itself":
+        S + NODES + "network: {links: [{between: [gw1, gw1], latency: 1ms}]}\n",
+    "implementation 'docker' is not available for cloud nodes (available: python_model)":
+        S + "nodes:\n" + SENSORS + GW + "  - {id: cloud, type: cloud, implementation: docker}\n",
+    "node 'b2' runs in docker and needs 'image'":
+        S + BROKER_FLEET + "  - {id: b2, type: broker, implementation: docker}\n",
+    "'qos' in node 's2': QoS 2 is not supported":
+        S + BROKER_FLEET + "  - {id: s2, type: sensor, interval: 1s, to: broker, qos: 2}\n",
+    "… must be 0 or 1":
+        S + BROKER_FLEET + "  - {id: s2, type: sensor, interval: 1s, to: broker, qos: 7}\n",
+    "invalid topic 'site/+/temp' in node 'sensors': a publish topic cannot contain wildcards …":
+        S + "nodes:\n  - {id: sensors, type: sensor, interval: 1s, to: broker,\n"
+        "     topic: site/+/temp}\n"
+        "  - {id: broker, type: broker}\n",
+    "invalid topic filter 'a/#/b' …":
+        S + BROKER_FLEET + "  - {id: c, type: cloud, subscribe: ['a/#/b']}\n",
+    "'subscribe' in node 'c' needs a broker, and the scenario has none":
+        S + NODES + "  - {id: c, type: cloud, subscribe: ['a/#']}\n",
+    "fault #1 happens at 70s, after the scenario ends (1min)":
+        S + NODES + "faults: [{at: 70s, node: gw1, action: crash}]\n",
+    "restart of node 'gw1' at 10s, but it is not down then":
+        S + NODES + "faults: [{at: 10s, node: gw1, action: restart}]\n",
+    "link_up of the link gw1–cloud at 12s, but it is not down then":
+        S + NODES + "faults: [{at: 12s, action: link_up, link: [gw1, cloud]}]\n",
+    "'action' in fault #3 must be one of crash, … (did you mean 'crash'?)":
+        S + NODES + "faults:\n  - {at: 1s, node: gw1, action: crash}\n"
+        "  - {at: 2s, node: gw1, action: restart}\n  - {at: 3s, node: gw1, action: crashh}\n",
+}
+
+UNDOCUMENTED_ROWS = {"distributions"}  # a row naming conditions, not quoting a message
+
+
+def documented_problems() -> list[str]:
+    """The quoted messages of the "Problems reported" table, in table order."""
+    text = (ROOT / "docs" / "scenario.md").read_text()
+    table = text.split("## Problems reported", 1)[1].split("\n## ", 1)[0]
+    examples = []
+    for row in table.splitlines():
+        cells = [cell.strip() for cell in row.strip().strip("|").split(" | ")]
+        if len(cells) == 2 and cells[0] not in ("kind", "---", *UNDOCUMENTED_ROWS):
+            examples += re.findall(r"`([^`]+)`", cells[1])
+    return examples
+
+
+def test_every_documented_problem_has_an_input() -> None:
+    documented = documented_problems()
+    assert set(documented) == set(PROBLEM_INPUTS), (
+        f"documented without an input: {sorted(set(documented) - set(PROBLEM_INPUTS))}; "
+        f"inputs no longer documented: {sorted(set(PROBLEM_INPUTS) - set(documented))}")
+
+
+@pytest.mark.parametrize("message", documented_problems())
+def test_documented_problem_is_what_validate_prints(message: str, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    text = PROBLEM_INPUTS.get(message)
+    name = "nope.yaml" if text is None else "s.yaml"
+    if text is not None:
+        (tmp_path / name).write_text(text)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["validate", name])
+    assert result.exit_code == 2, result.output
+    position = 0
+    for part in filter(None, (piece.strip() for piece in message.split("…"))):
+        found = result.output.find(part, position)
+        assert found >= 0, f"the docs show\n{message}\nvalidate prints\n{result.output}"
+        position = found + len(part)
