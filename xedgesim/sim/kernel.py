@@ -75,9 +75,10 @@ class Kernel:
                 break
             when, _, _, callback, argument = pop(queue)
             self.now = when
-            pacer.record_lag(when)
             handled = callback(argument)
-            self.events += 1 if handled is None else handled
+            handled = 1 if handled is None else handled
+            self.events += handled
+            pacer.record_lag(when, handled)  # one lag sample per message, not per heap entry
             if progress is not None and time.monotonic() >= next_report:
                 progress(when, self.events)
                 next_report = time.monotonic() + 0.25

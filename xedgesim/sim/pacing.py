@@ -31,6 +31,7 @@ NS_PER_MS = 1_000_000
 DEFAULT_MAX_LAG_NS = 100 * NS_PER_MS
 LAG_QUANTILE = 0.95
 LAG_BATCH = 4096  # lags are added to the histogram in batches: one add costs as much as 4096
+LAG_CHUNK = 1 << 20  # at most this many samples go to the histogram at once (bounded memory)
 
 Injection = Callable[[int], None]  # called with the virtual time of the injection
 
@@ -52,6 +53,8 @@ class Pacer:
         self.max_lag_ns = max_lag_ns
         self._lag = Histogram()  # ns of wall time each event ran after it was due
         self._pending: list[int] = []  # lags not yet in the histogram
+        self._weights: list[int] = []  # how many messages each of them stands for
+        self._pending_weight = 0
         self._injections: queue.SimpleQueue[tuple[float, Injection]] = queue.SimpleQueue()
         self._started: float | None = None
 
@@ -92,9 +95,15 @@ class Pacer:
             self._add_lag(now - at)
         return [action for _, action in arrived]
 
-    def record_lag(self, virtual_time: int) -> None:
-        """The kernel runs the event due at ``virtual_time`` now."""
-        self._add_lag(self.clock() - self._due(virtual_time))
+    def record_lag(self, virtual_time: int, count: int = 1) -> None:
+        """The kernel has just handled the heap entry due at ``virtual_time``: ``count``
+        events (a sensor window or a block of deliveries is many messages in one entry).
+
+        Each of them counts once in the lag, late by as much as the entry finished after it
+        was due, so a block weighs as much as the messages in it and the p95 is per message.
+        """
+        if count > 0:
+            self._add_lag(self.clock() - self._due(virtual_time), count)
 
     @property
     def lag(self) -> Histogram:
@@ -118,16 +127,27 @@ class Pacer:
         assert self._started is not None, "start() first"
         return self._started + virtual_time / (self.speed * NS_PER_S)
 
-    def _add_lag(self, seconds: float) -> None:
-        """One event's lag; cheap, since it is called for every event of a paced run."""
+    def _add_lag(self, seconds: float, count: int = 1) -> None:
+        """``count`` events' lag; cheap, since it is called for every entry of a paced run."""
         self._pending.append(max(0, round(seconds * NS_PER_S)))
-        if len(self._pending) >= LAG_BATCH:
+        self._weights.append(count)
+        self._pending_weight += count
+        if len(self._pending) >= LAG_BATCH or self._pending_weight >= LAG_CHUNK:
             self._flush()
 
     def _flush(self) -> None:
-        if self._pending:
-            self._lag.add(np.array(self._pending, dtype=np.int64))
-            self._pending.clear()
+        if not self._pending:
+            return
+        lags = np.array(self._pending, dtype=np.int64)
+        weights = np.array(self._weights, dtype=np.int64)
+        self._pending.clear()
+        self._weights.clear()
+        self._pending_weight = 0
+        self._lag.add(np.repeat(lags, np.minimum(weights, LAG_CHUNK)))
+        big = weights > LAG_CHUNK
+        for lag, weight in zip(lags[big].tolist(), weights[big].tolist(), strict=True):
+            for done in range(LAG_CHUNK, weight, LAG_CHUNK):  # a block larger than a chunk
+                self._lag.add(np.full(min(LAG_CHUNK, weight - done), lag, dtype=np.int64))
 
 
 def invalid_message(pacing: dict) -> str:

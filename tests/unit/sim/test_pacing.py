@@ -106,6 +106,43 @@ def test_a_paced_kernel_that_falls_behind_is_invalid(monkeypatch: pytest.MonkeyP
     assert pacer.summary()["valid"] is False
 
 
+def test_a_block_counts_in_the_lag_once_per_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One heap entry handling 1 message on time, one handling 99 a second late: per entry
+    half the samples were on time; per message, 99 % of the messages were a second late."""
+    clock = FakeClock()
+    monkeypatch.setattr(Pacer, "clock", clock)
+    kernel = Kernel(MS)  # ends before the clock's second: no real waiting
+
+    def late_block(_: object) -> int:
+        clock.now += 1.0  # handling the block took a second of wall time
+        return 99
+
+    kernel.schedule(0, TIMER, lambda _: 1)
+    kernel.schedule(0, TIMER, late_block)
+    kernel.schedule(0, TIMER, lambda _: 0)  # a superseded wake-up: no message, no lag
+    pacer = Pacer()
+
+    kernel.run_paced(pacer)
+
+    assert kernel.events == 100
+    assert pacer.lag.count == 100
+    assert pacer.lag.quantile(0.95) == pytest.approx(S, rel=0.01)
+    assert pacer.summary()["valid"] is False
+
+
+def test_a_block_larger_than_a_chunk_counts_every_message(clock: FakeClock) -> None:
+    from xedgesim.sim.pacing import LAG_CHUNK
+
+    pacer = Pacer()
+    pacer.start()
+    clock.now += 0.5
+    pacer.record_lag(0, 2 * LAG_CHUNK + 3)
+    pacer.record_lag(0, 5)
+
+    assert pacer.lag.count == 2 * LAG_CHUNK + 8
+    assert pacer.lag.min == pacer.lag.max == S // 2
+
+
 @pytest.mark.parametrize(("speed", "max_lag_ns"), [(0.0, MS), (float("nan"), MS), (1.0, 0)])
 def test_bad_settings_are_refused(speed: float, max_lag_ns: int) -> None:
     with pytest.raises(ValueError):
