@@ -68,6 +68,11 @@ class RunResult:
             "seed": self.scenario.seed,
             "duration_s": duration_s,
             "mode": "deterministic" if self.pacing is None else "statistical",
+            # what `xedge compare` allows a count to differ by: one window of each gateway
+            "aggregation_windows_s": {
+                spec.id: spec.params.aggregate_every_ns / NS_PER_S
+                for spec in self.scenario.nodes if spec.type == "gateway"
+            },
             "xedgesim_version": __version__,
             "events_processed": self.events,
             "messages": {
