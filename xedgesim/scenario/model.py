@@ -8,19 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal
+from typing import Literal, NamedTuple
 
 DistributionKind = Literal["constant", "exponential", "normal", "uniform"]
 NodeType = Literal["sensor", "gateway", "broker", "cloud"]
 FaultAction = Literal["crash", "restart", "link_down", "link_up", "partition", "heal"]
 
 
-@dataclass(frozen=True, slots=True)
-class Location:
+class Location(NamedTuple):
     """A place in a scenario file, 1-based like editors show it.
 
     Line 0 stands for the file as a whole (it cannot be read, or is too large), so that such a
-    problem still starts with the file name, like every other.
+    problem still starts with the file name, like every other. A tuple, not a dataclass: every
+    value of a file gets one, and a frozen dataclass costs several times more to make.
     """
 
     file: str
