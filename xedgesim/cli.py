@@ -263,7 +263,9 @@ def _parse_seeds(spec: str) -> list[int]:
 @click.option("--all", "include_live", is_flag=True,
               help="Also remove runs that are still going or not provably dead (another "
                    "host's).")
-def clean(include_live: bool) -> None:
+@click.option("--run", "run_id", metavar="ID",
+              help="Only this run's containers, networks and volumes (its run label).")
+def clean(include_live: bool, run_id: str | None) -> None:
     """Remove containers and networks left by this machine's runs that were killed outright.
 
     Runs remove their own containers on success, on failure and on Ctrl-C; this is for a run
@@ -275,7 +277,7 @@ def clean(include_live: bool) -> None:
     try:
         from xedgesim.docker.containers import remove_leftovers
 
-        removed = remove_leftovers(include_live=include_live)
+        removed = remove_leftovers(include_live=include_live, run=run_id)
     except NodeFailure as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_FAILED)

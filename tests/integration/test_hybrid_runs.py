@@ -180,7 +180,8 @@ def test_clean_spares_a_run_that_is_still_going(docker_client: Any, broker_image
     try:
         assert "xedgesim-live-run-broker" not in CliRunner().invoke(main, ["clean"]).output
         container.reload()  # still there
-        result = CliRunner().invoke(main, ["clean", "--all"])
+        # --run: other runs on the engine (a developer's, a parallel job's) stay untouched
+        result = CliRunner().invoke(main, ["clean", "--all", "--run", "live-run"])
         assert "removed xedgesim-live-run-broker" in result.output
     finally:
         with contextlib.suppress(Exception):

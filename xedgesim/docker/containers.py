@@ -209,16 +209,18 @@ def run_labels(run_id: str) -> dict[str, str]:
     return labels
 
 
-def remove_leftovers(client: Any = None, *, include_live: bool = False) -> list[str]:
+def remove_leftovers(client: Any = None, *, include_live: bool = False,
+                     run: str | None = None) -> list[str]:
     """Remove the containers, networks and volumes of runs provably dead on this host; returns
     their names. A run is dead when this host made it (its owner label names this host) and
     its process is gone, or the host rebooted since (another boot id). Any other run is
     spared unless ``include_live``: a run labelled with another hostname may be another CI
     job's fleet on a shared Docker socket, and cannot be checked from here; cleaning up must
     not kill someone else's run. A staging fleet kept with ``--keep`` counts as left over.
+    ``run`` limits all of this to the run with that id.
     """
     client = client or connect()
-    labels = {"label": [f"{LABEL_MANAGED}=true", LABEL_RUN]}
+    labels = {"label": [f"{LABEL_MANAGED}=true", f"{LABEL_RUN}={run}" if run else LABEL_RUN]}
 
     def dead(found: dict[str, str] | None) -> bool:
         return include_live or _provably_dead(found or {})

@@ -53,8 +53,16 @@ class FakeEngine:
         self.removed: list[str] = []
         things = [Thing(self, name, {LABEL_MANAGED: "true", LABEL_RUN: name, **labels})
                   for name, labels in runs.items()]
-        listing = SimpleNamespace(list=lambda **_filters: things)
+        listing = SimpleNamespace(list=lambda filters, **_options: [
+            thing for thing in things if all(_matches(thing.labels, wanted)
+                                             for wanted in filters["label"])])
         self.containers = self.networks = self.volumes = listing
+
+
+def _matches(labels: dict[str, str], wanted: str) -> bool:
+    """The engine's label filter: ``key`` (present) or ``key=value``."""
+    key, _, value = wanted.partition("=")
+    return key in labels and (not value or labels[key] == value)
 
 
 def owner(host: str, pid: int) -> dict[str, str]:
@@ -84,6 +92,12 @@ def test_all_removes_every_run(engine: FakeEngine) -> None:
     remove_leftovers(engine, include_live=True)
     assert sorted(set(engine.removed)) == ["mine-before-reboot", "mine-dead", "mine-live",
                                            "no-owner", "other-host"]
+
+
+def test_run_limits_the_clean_to_one_run(engine: FakeEngine) -> None:
+    removed = remove_leftovers(engine, include_live=True, run="mine-live")
+    assert set(engine.removed) == {"mine-live"}
+    assert removed == ["mine-live", "network mine-live", "volume mine-live"]
 
 
 def test_a_run_labels_its_host_pid_and_boot(monkeypatch: pytest.MonkeyPatch,
