@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from xedgesim.deploy import certificates, commands, device, secrets, smoke, snapshot, state
+from xedgesim.deploy.fleet_view import open_fleet
 from xedgesim.deploy.inventory import inventory_dir, mqtt_endpoint
 
 pytestmark = pytest.mark.e2e
@@ -39,7 +40,8 @@ def broken_gateway(kept_fleet: Path, docker_client: Any) -> Iterator[str]:
 
 
 def hosts_by_name(inventory: Path) -> dict[str, Any]:
-    return {host.backend.get_hostname(): host for host in snapshot.hosts_of(inventory)}
+    return {host.backend.get_hostname(): host
+            for host in snapshot.hosts_of(open_fleet(inventory))}
 
 
 def probe_target(run_dir: Path, inventory: Path, host: Any, name: str) -> smoke.SmokeTarget:
@@ -78,7 +80,7 @@ def test_broken_gateway_is_rolled_back_on_the_canary(kept_fleet: Path, broken_ga
     staged_gateway = staged["amd64"]["gateway"]["id"]
     staged_release = json.loads((kept_fleet / "manifest.json").read_text())["release"]
     hosts = hosts_by_name(inventory)
-    before = snapshot.take(inventory, list(hosts.values()))
+    before = snapshot.take(list(hosts.values()))
     canary = probe_target(kept_fleet, inventory, hosts["edge-1"], "edge-1")
     queued = queue_a_message(canary, "xedgesim-e2e-away")
 
@@ -101,7 +103,7 @@ def test_broken_gateway_is_rolled_back_on_the_canary(kept_fleet: Path, broken_ga
                          .content_string)
     assert current["id"] == staged_release
     # the other host was not touched at all
-    after = snapshot.take(inventory, list(hosts.values()))
+    after = snapshot.take(list(hosts.values()))
     assert snapshot.restarted({"edge-2": before["edge-2"]}, {"edge-2": after["edge-2"]}) == []
     assert device.the_service(hosts["edge-2"], "gateway")["Image"] == staged_gateway
 

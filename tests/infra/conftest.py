@@ -7,9 +7,12 @@ by hand::
     XEDGESIM_SECRETS_FILE=runs/…/secrets/mqtt-users.yml \\
     pytest tests/infra --hosts=ansible://edge --ansible-inventory=inventories/pis/hosts.yml
 
-Everything is read from the devices (container labels, ``docker inspect``) or from the
-inventory; a secret is read from the secrets file (or the inventory's vault) and only used to
-log in. Without a release file the image-id checks skip and say why.
+The suite opens the fleet as the commands do (``xedgesim.deploy.fleet_view.from_env``): a
+host's variables are the roles' defaults under the inventory and its overlays
+(``XEDGESIM_INVENTORY_OVERLAYS``, by default ``inventories/production.yml``), so a value set
+only in an overlay is the value checked. Everything else is read from the devices (container
+labels, ``docker inspect``); a secret is read from the secrets file (or the inventory's vault)
+and only used to log in. Without a release file the image-id checks skip and say why.
 """
 
 from __future__ import annotations
@@ -24,12 +27,11 @@ from typing import Any
 
 import pytest
 
-from xedgesim.deploy import device, smoke, verification
+from xedgesim.deploy import device, fleet_view, smoke, verification
 from xedgesim.deploy import secrets as secret_files
 from xedgesim.deploy.inventory import inventory_dir, mqtt_endpoint
 from xedgesim.units import UnitError, parse_duration
 
-PROBE_TOPIC = "site/xedgesim-probe/temp"
 HEALTH_WAIT_S = 60.0
 
 
@@ -38,18 +40,31 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def release() -> dict[str, Any]:
+def fleet(request: pytest.FixtureRequest) -> fleet_view.FleetView:
+    """The fleet under test, opened as ``xedge verify`` opened it."""
+    inventory = request.config.option.ansible_inventory
+    if not inventory:
+        pytest.fail("the suite needs --ansible-inventory=INVENTORY")
+    return fleet_view.from_env(Path(inventory))
+
+
+@pytest.fixture(scope="session")
+def release(fleet: fleet_view.FleetView) -> dict[str, Any]:
     """The release the fleet must run: {id, images: {arch: {name: {tag, id}}}}."""
-    path = os.environ.get(verification.ENV_RELEASE)
-    if not path:
-        pytest.skip(reason=f"no release to compare with (set {verification.ENV_RELEASE})")
-    return json.loads(Path(path).read_text())
+    if fleet.release_file is None:
+        pytest.skip(reason=f"no release to compare with (set {fleet_view.ENV_RELEASE})")
+    return json.loads(fleet.release_file.read_text())
+
+
+def variables_of(fleet: fleet_view.FleetView, host: Any) -> device.Variables:
+    """A host's variables as the fleet resolves them (shown by name only: the vault's
+    passwords are there)."""
+    return device.Variables(fleet.host(host.backend.get_hostname()).vars)
 
 
 @pytest.fixture(scope="module")
-def host_vars(host: Any) -> dict[str, Any]:
-    """The host's inventory variables (shown by name only: the vault's passwords are there)."""
-    return device.Variables(host.ansible.get_variables())
+def host_vars(fleet: fleet_view.FleetView, host: Any) -> dict[str, Any]:
+    return variables_of(fleet, host)
 
 
 @pytest.fixture(scope="module")
@@ -81,10 +96,9 @@ def gateway(host: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def mqtt_users(request: pytest.FixtureRequest) -> list[secret_files.MqttUser] | None:
-    """The MQTT users from the secrets file, if one was given."""
-    path = os.environ.get(verification.ENV_SECRETS)
-    return secret_files.load_users(Path(path)) if path else None
+def mqtt_users(fleet: fleet_view.FleetView) -> list[secret_files.MqttUser] | None:
+    """The MQTT users from the secrets file, if the fleet has one."""
+    return secret_files.load_users(fleet.secrets) if fleet.secrets else None
 
 
 def users_for(host_vars: dict[str, Any],
@@ -95,12 +109,12 @@ def users_for(host_vars: dict[str, Any],
                                    where="the inventory's variables")
 
 
-def smoke_target(host: Any, host_vars: dict[str, Any],
-                 users: list[secret_files.MqttUser]) -> smoke.SmokeTarget:
+def smoke_target(host: Any, host_vars: dict[str, Any], users: list[secret_files.MqttUser],
+                 inventory: Path) -> smoke.SmokeTarget:
     """Where and as whom the smoke test talks to one host; topics from the gateway's own
     configuration (its container environment), so they are what the device really runs."""
     name = host.backend.get_hostname()
-    endpoint = mqtt_endpoint(name, host_vars, inventory_dir(Path(host.backend.ansible_inventory)))
+    endpoint = mqtt_endpoint(name, host_vars, inventory_dir(inventory))
     gateway = device.the_service(host, "gateway")
     env = device.environment(gateway)
     upstream = env.get("XEDGESIM_PUBLISH_TOPIC")
@@ -111,17 +125,17 @@ def smoke_target(host: Any, host_vars: dict[str, Any],
         window_s = parse_duration(env.get("XEDGESIM_WINDOW") or "10s") / 1e9
     except UnitError:
         window_s = 10.0
-    user = secret_files.find(users, str(host_vars.get("xedgesim_mqtt_probe_user", "probe")))
+    user = secret_files.find(users, str(host_vars["xedgesim_mqtt_probe_user"]))
     return smoke.SmokeTarget(
         host=name, address=(endpoint.host, endpoint.port), username=user.name,
         password=user.password, tls=endpoint.tls, ca=endpoint.ca,
-        probe_topic=str(host_vars.get("xedgesim_probe_topic", PROBE_TOPIC)),
+        probe_topic=str(host_vars["xedgesim_probe_topic"]),
         upstream_topic=upstream, window_s=window_s,
     )
 
 
 @pytest.fixture(scope="session")
-def smoke_reports(request: pytest.FixtureRequest,
+def smoke_reports(request: pytest.FixtureRequest, fleet: fleet_view.FleetView,
                   mqtt_users: list[secret_files.MqttUser] | None) -> Iterator[dict[str, Any]]:
     """The smoke test of every host, run side by side (each costs an aggregation window);
     the per-host tests read their host's report. Also written to $XEDGESIM_SMOKE_REPORT."""
@@ -135,8 +149,9 @@ def smoke_reports(request: pytest.FixtureRequest,
     def one(host: Any) -> tuple[str, Any]:
         name = host.backend.get_hostname()
         try:
-            target = smoke_target(host, dict(host.ansible.get_variables()),
-                                  users_for(dict(host.ansible.get_variables()), mqtt_users))
+            variables = variables_of(fleet, host)
+            target = smoke_target(host, variables, users_for(variables, mqtt_users),
+                                  fleet.inventory)
         except (smoke.SmokeFailure, AssertionError, Exception) as error:
             return name, str(error)
         return name, smoke.run(target, (lambda: device.restart(host, "broker"))

@@ -73,8 +73,7 @@ def test_no_password_in_container_configuration(host: Any, broker: dict[str, Any
 
 def test_no_world_readable_secrets(host: Any, host_vars: dict[str, Any],
                                    broker: dict[str, Any], gateway: dict[str, Any]) -> None:
-    directories = {host_vars.get("xedgesim_config_dir", "/etc/xedgesim"),
-                   host_vars.get("xedgesim_state_dir", "/var/lib/xedgesim")}
+    directories = {str(host_vars["xedgesim_config_dir"]), str(host_vars["xedgesim_state_dir"])}
     for container in (broker, gateway):
         for mount in container.get("Mounts") or ():
             if mount.get("Type") == "bind":

@@ -51,7 +51,7 @@ def test_broker_port_is_listening(host: Any, broker: dict[str, Any]) -> None:
 def test_device_records_the_release(host: Any, host_vars: dict[str, Any],
                                     release: dict[str, Any], arch: str) -> None:
     """The device's own record (what a rollback goes back from) names this release."""
-    state_dir = host_vars.get("xedgesim_state_dir", "/var/lib/xedgesim")
+    state_dir = host_vars["xedgesim_state_dir"]
     record = host.file(f"{state_dir}/release/current.json")
     assert record.exists, f"no release record at {record.path}"
     current = json.loads(record.content_string)

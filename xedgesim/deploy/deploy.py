@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xedgesim.deploy import certificates, manifest, paths, release, state, verification
-from xedgesim.deploy import inventory as inventory_module
+from xedgesim.deploy import certificates, manifest, paths, release, verification
 from xedgesim.deploy.errors import UsageError
+from xedgesim.deploy.fleet_view import open_fleet
 from xedgesim.deploy.progress import PlaybookProgress
 from xedgesim.deploy.runner import PlaybookResult, PlaybookRun, run_playbook
 
@@ -81,28 +81,12 @@ def parse_serial(text: str) -> list[int | str]:
     return batches
 
 
-def secrets_for(inventory: Path, given: Path | None) -> Path | None:
-    """``--secrets``, else the secrets of the stage run whose inventory this is (a kept
-    staging fleet: ``runs/stage-…/inventory/hosts.yml``), else none (the inventory's vault)."""
-    if given is not None:
-        return given
-    for candidate in (inventory.resolve().parent.parent, inventory.resolve().parent):
-        if (candidate / state.FILE_NAME).is_file():
-            recorded = state.load(candidate).secrets
-            return Path(recorded) if recorded else None
-    return None
-
-
 def deploy(options: DeployOptions, say: Callable[[str], None] = print) -> DeployOutcome:
     """Check the release, roll it out, report per host, verify; see the module docstring."""
     from xedgesim.deploy.fleet import connect
 
     project = paths.project_root()
-    overlay = paths.production_overlay(project)
-    overlays = [overlay] if overlay else []
-    fleet = inventory_module.load(options.inventory, overlays=overlays)
-    if problems := fleet.problems():
-        raise UsageError("inventory problems:\n  " + "\n  ".join(problems))
+    fleet = open_fleet(options.inventory, secrets=options.secrets, project=project)
     plain = certificates.require_tls(fleet.hosts, options.insecure_plaintext, options.inventory)
     client = connect()
     if options.release_id:
@@ -114,7 +98,7 @@ def deploy(options: DeployOptions, say: Callable[[str], None] = print) -> Deploy
     else:
         chosen = release.resolve_local(client, fleet.arches, options.images)
     vouch = manifest.require_vouched(chosen, options.store, force=options.force)
-    run_dir = new_run_dir(options.out, "check" if options.check else "deploy")
+    run_dir = paths.run_dir(options.out, "check" if options.check else "deploy")
     outcome = DeployOutcome(run_dir, chosen, vouch.by_arch, options.force and not vouch.complete,
                             insecure_plaintext=plain)
     say(f"deploy {chosen.id} to {options.inventory} ({len(fleet.hosts)} host(s): "
@@ -135,20 +119,20 @@ def deploy(options: DeployOptions, say: Callable[[str], None] = print) -> Deploy
                                           for arch, rid in sorted(vouch.by_arch.items())))
     archives = release.save_archives(client, chosen, run_dir / "images",
                                      progress=lambda text: say(f"  {text}"))
-    secrets = secrets_for(options.inventory, options.secrets)
+    secrets = fleet.secrets
     extravars: dict[str, Any] = {"xedgesim_release": chosen.extra_vars(archives),
                                  "xedgesim_serial": options.serial}
     if plain:
         extravars["mqtt_broker_insecure_plaintext"] = True
     if options.print_ansible_command:
         outcome.ansible_command = ansible_command(
-            project, (*overlays, options.inventory), run_dir, extravars, secrets,
+            project, fleet.sources, run_dir, extravars, secrets,
             check=options.check)
         write_record(outcome, options)
         return outcome
     run = PlaybookRun(
         playbook=paths.playbook("site", project),
-        inventories=(*overlays, options.inventory),
+        inventories=fleet.sources,
         run_dir=run_dir,
         name="check" if options.check else "deploy",
         extravars=extravars,
@@ -169,9 +153,8 @@ def deploy(options: DeployOptions, say: Callable[[str], None] = print) -> Deploy
                                                        chosen.extra_vars({}))
         say("[verify] start")
         outcome.verify = verification.run_suite(
-            options.inventory, run_dir / "verify", release_file=release_file,
-            secrets_file=secrets, overlays=overlays, restart_broker=options.restart_broker,
-            say=say)
+            fleet.with_release(release_file), run_dir / "verify",
+            restart_broker=options.restart_broker, say=say)
         say(f"[verify] {'passed' if outcome.verify.passed else 'FAILED'}: "
             f"{outcome.verify.summary()}")
     write_record(outcome, options)
@@ -181,15 +164,6 @@ def deploy(options: DeployOptions, say: Callable[[str], None] = print) -> Deploy
     if archives_dir.is_dir() and not any(archives_dir.iterdir()):
         archives_dir.rmdir()
     return outcome
-
-
-def new_run_dir(out: Path | None, kind: str) -> Path:
-    if out is not None:
-        if out.exists() and any(out.iterdir()):
-            raise UsageError(f"{out} exists and is not empty; choose another --out")
-        out.mkdir(parents=True, exist_ok=True)
-        return out
-    return paths.new_run_dir(kind)
 
 
 def ansible_command(project: Path, inventories: Sequence[Path], run_dir: Path,

@@ -77,6 +77,17 @@ def production_overlay(root: Path | None = None) -> Path | None:
     return path if path.is_file() else None
 
 
+def run_dir(out: Path | None, kind: str) -> Path:
+    """``--out`` when it is new or empty, else a fresh ``runs/<kind>-…``: a typo must never
+    reuse someone's files."""
+    if out is not None:
+        if out.exists() and any(out.iterdir()):
+            raise UsageError(f"{out} exists and is not empty; choose another --out")
+        out.mkdir(parents=True, exist_ok=True)
+        return out
+    return new_run_dir(kind)
+
+
 def new_run_dir(kind: str, base: Path = RUNS) -> Path:
     """A new ``runs/<kind>-<timestamp>`` directory (``-2``, ``-3``… within the same second)."""
     first = timestamped(kind, base=base)

@@ -2,8 +2,9 @@
 
 A second converge may report ``changed=0`` and still have bounced a container (a module that
 recreates and reports no change, a handler fired by a side effect). So idempotence also takes
-``docker inspect`` of every container on every host, over the inventory's own SSH settings
-(through testinfra's Ansible backend), and compares ids, start times and restart counts.
+``docker inspect`` of every container on every host of the fleet (``fleet_view``), over the
+inventory's own SSH settings (through testinfra's Ansible backend), and compares ids, start
+times and restart counts.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from xedgesim.deploy.errors import DeployError
+from xedgesim.deploy.fleet_view import FleetView
 from xedgesim.deploy.runner import executable_path
 
 INSPECT = "docker ps -aq --no-trunc | xargs -r docker inspect"
@@ -33,20 +34,21 @@ class ContainerState:
 Snapshot = dict[str, dict[str, ContainerState]]  # host -> container name -> state
 
 
-def hosts_of(inventory: Path) -> list[Any]:
-    """testinfra hosts for the ``edge`` group of an inventory (one SSH connection each)."""
+def hosts_of(fleet: FleetView) -> list[Any]:
+    """testinfra hosts for the fleet's hosts (one SSH connection each)."""
     import testinfra
 
     # testinfra runs ansible-inventory through a shell with this process's own environment:
     # Ansible's executables are next to the interpreter (.venv/bin), maybe not on PATH
     os.environ["PATH"] = executable_path()
-    return testinfra.get_hosts(["ansible://edge"], ansible_inventory=str(inventory))
+    return testinfra.get_hosts([f"ansible://{name}" for name in fleet.names],
+                               ansible_inventory=str(fleet.inventory))
 
 
-def take(inventory: Path, hosts: list[Any] | None = None) -> Snapshot:
+def take(hosts: list[Any]) -> Snapshot:
     """Every container of every host, by name."""
     snapshot: Snapshot = {}
-    for host in hosts if hosts is not None else hosts_of(inventory):
+    for host in hosts:
         name = host.backend.get_hostname()
         try:
             output = host.check_output(INSPECT)

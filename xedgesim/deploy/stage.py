@@ -102,7 +102,7 @@ def begin(options: StageOptions, project: Path) -> StageState:
     missing image leaves nothing behind), the secrets, the production overlay."""
     from xedgesim.deploy import release
     from xedgesim.deploy.fleet import connect
-    from xedgesim.deploy.inventory import load
+    from xedgesim.deploy.fleet_view import open_fleet
     from xedgesim.docker.containers import new_run_id
 
     overlay = paths.production_overlay(project)
@@ -110,9 +110,7 @@ def begin(options: StageOptions, project: Path) -> StageState:
     hosts = options.hosts
     arches: tuple[str, ...] = (options.arch,)
     if options.inventory is not None:
-        listed = load(options.inventory, overlays=overlays)
-        if problems := listed.problems():
-            raise UsageError("inventory problems:\n  " + "\n  ".join(problems))
+        listed = open_fleet(options.inventory, overlays, project=project)
         # Staging rehearses production: its brokers speak TLS, with the inventory's files.
         certificates.require_tls(listed.hosts, False, options.inventory, override=None)
         hosts, arches = len(listed.hosts), listed.arches

@@ -3,9 +3,10 @@ inventory, with a JUnit XML report under the run directory.
 
 pytest runs in its own process, as a user would run it (``pytest tests/infra
 --hosts=ansible://edge --ansible-inventory=…``): the suite stays a plain pytest suite anyone
-can run by hand, and its imports and state never leak into the command. What the suite needs
-beyond the inventory comes as environment variables naming files — the release to expect and,
-for the smoke test, the secrets file — never as secret values.
+can run by hand, and its imports and state never leak into the command. The suite opens the
+same fleet as the command (``fleet_view``): what it needs beyond the inventory — the overlays,
+the release to expect and, for the smoke test, the secrets file — comes as environment
+variables naming files (``FleetView.suite_env``), never as secret values.
 """
 
 from __future__ import annotations
@@ -23,12 +24,10 @@ from typing import Any
 
 from xedgesim.deploy import paths
 from xedgesim.deploy.errors import DeployError, Interrupted
+from xedgesim.deploy.fleet_view import FleetView, open_fleet
 from xedgesim.deploy.runner import executable_path
 
-# the environment the suite reads (tests/infra/conftest.py)
-ENV_RELEASE = "XEDGESIM_RELEASE_FILE"
-ENV_SECRETS = "XEDGESIM_SECRETS_FILE"
-ENV_OVERLAYS = "XEDGESIM_INVENTORY_OVERLAYS"
+# the environment the suite reads besides the fleet's (tests/infra/conftest.py)
 ENV_RESTART = "XEDGESIM_SMOKE_RESTART"
 ENV_SMOKE_REPORT = "XEDGESIM_SMOKE_REPORT"
 RESULT_WORDS = ("PASSED", "FAILED", "ERROR", "SKIPPED", "XFAIL", "XPASS")
@@ -66,11 +65,10 @@ def write_release_file(path: Path, release_vars: dict[str, Any]) -> Path:
     return path.resolve()
 
 
-def run_suite(inventory: Path, out_dir: Path, *, release_file: Path | None,
-              secrets_file: Path | None = None, overlays: Sequence[Path] = (),
-              restart_broker: bool = True, say: Callable[[str], None] = print,
+def run_suite(fleet: FleetView, out_dir: Path, *, restart_broker: bool = True,
+              say: Callable[[str], None] = print,
               extra_args: Sequence[str] = ()) -> VerifyResult:
-    """Run ``tests/infra`` against ``inventory``; results in ``out_dir`` (JUnit, log, smoke)."""
+    """Run ``tests/infra`` against ``fleet``; results in ``out_dir`` (JUnit, log, smoke)."""
     root = paths.project_root()
     out_dir.mkdir(parents=True, exist_ok=True)
     junit = (out_dir / "junit.xml").resolve()
@@ -79,17 +77,12 @@ def run_suite(inventory: Path, out_dir: Path, *, release_file: Path | None,
     smoke_report.unlink(missing_ok=True)
     command = [
         sys.executable, "-m", "pytest", str(paths.infra_tests(root)),
-        "--hosts=ansible://edge", f"--ansible-inventory={inventory.resolve()}",
+        "--hosts=ansible://edge", f"--ansible-inventory={fleet.inventory.resolve()}",
         f"--junitxml={junit}", "-o", "junit_family=xunit2", "-o", "junit_suite_name=verify",
         "-p", "no:cacheprovider", "-v", "--tb=short", "--color=no", *extra_args,
     ]
     env = {**os.environ, "PATH": executable_path(), ENV_RESTART: "1" if restart_broker else "0",
-           ENV_SMOKE_REPORT: str(smoke_report),
-           ENV_OVERLAYS: os.pathsep.join(str(p.resolve()) for p in overlays)}
-    if release_file is not None:
-        env[ENV_RELEASE] = str(release_file.resolve())
-    if secrets_file is not None:
-        env[ENV_SECRETS] = str(secrets_file.resolve())
+           ENV_SMOKE_REPORT: str(smoke_report), **fleet.suite_env()}
     config = paths.ansible_config(root)
     if config is not None:
         env.setdefault("ANSIBLE_CONFIG", str(config))
@@ -184,26 +177,19 @@ def verify_inventory(inventory: Path, *, out: Path | None = None, release_id: st
                      say: Callable[[str], None] = print) -> tuple[Path, VerifyResult]:
     """``xedge verify``: the suite against any inventory. The release to expect is the one
     ``deploy`` would pick (``--release ID`` from the store, else this machine's images)."""
-    from xedgesim.deploy import inventory as inventory_module
     from xedgesim.deploy import manifest, release
-    from xedgesim.deploy.deploy import new_run_dir, secrets_for
 
-    overlay = paths.production_overlay()
-    overlays = [overlay] if overlay else []
-    fleet = inventory_module.load(inventory, overlays=overlays)
-    if problems := fleet.problems():
-        raise DeployError("inventory problems:\n  " + "\n  ".join(problems))
+    fleet = open_fleet(inventory, secrets=secrets_file)
     if release_id:
         expected = manifest.release_of(manifest.find(release_id, store or paths.releases_dir()))
     else:
         from xedgesim.deploy.fleet import connect
 
         expected = release.resolve_local(connect(), fleet.arches, images)
-    run_dir = new_run_dir(out, "verify")
+    run_dir = paths.run_dir(out, "verify")
     say(f"verify {inventory} ({len(fleet.hosts)} host(s)) against release {expected.id} "
         f"· run {run_dir}")
     release_file = write_release_file(run_dir / "release.json", expected.extra_vars({}))
-    result = run_suite(inventory, run_dir, release_file=release_file,
-                       secrets_file=secrets_for(inventory, secrets_file), overlays=overlays,
+    result = run_suite(fleet.with_release(release_file), run_dir,
                        restart_broker=restart_broker, say=say)
     return run_dir, result

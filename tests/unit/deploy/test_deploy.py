@@ -196,17 +196,3 @@ def test_outcomes_per_host_and_the_failure_message() -> None:
     assert "health_gate : gate" not in message  # the stop message already says it
     table = deploy_module.outcome_table(outcome)
     assert "edge-1  failed; rolled back" in table
-
-
-def test_secrets_of_a_kept_staging_fleet_are_found(tmp_path: Path) -> None:
-    from xedgesim.deploy.state import StageState
-
-    run = tmp_path / "stage-1"
-    (run / "inventory").mkdir(parents=True)
-    (run / "inventory" / "hosts.yml").write_text("")
-    StageState(str(run), "id", 2, "amd64", True, secrets=str(run / "secrets" / "m.yml")).save()
-    assert deploy_module.secrets_for(run / "inventory" / "hosts.yml", None) == \
-        run / "secrets" / "m.yml"
-    assert deploy_module.secrets_for(tmp_path / "elsewhere.yml", None) is None
-    given = tmp_path / "mine.yml"
-    assert deploy_module.secrets_for(run / "inventory" / "hosts.yml", given) == given

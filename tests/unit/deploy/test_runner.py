@@ -325,9 +325,11 @@ def test_idempotence_snapshots_find_ansible_without_the_venv_on_path(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """testinfra (the idempotence step's snapshots) runs ``ansible-inventory`` in-process."""
     from xedgesim.deploy import snapshot
+    from xedgesim.deploy.fleet_view import FleetView
+    from xedgesim.deploy.inventory import InventoryHost
 
     hosts = tmp_path / "hosts.yml"
     hosts.write_text("edge:\n  hosts:\n    pi-1: {ansible_connection: local}\n")
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
-    found = snapshot.hosts_of(hosts)
+    found = snapshot.hosts_of(FleetView(hosts, (), (InventoryHost("pi-1", {}),)))
     assert [host.backend.get_hostname() for host in found] == ["pi-1"]

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+
+from xedgesim.deploy import verification
 from xedgesim.deploy.verification import (
     parse_junit,
     per_host,
@@ -49,3 +55,25 @@ def test_release_file_drops_archive_paths(tmp_path: Path) -> None:
     path = write_release_file(tmp_path / "verify" / "release.json", variables)
     assert json.loads(path.read_text()) == {
         "id": "r1", "images": {"amd64": {"broker": {"tag": "t", "id": "sha256:1"}}}}
+
+
+@pytest.mark.parametrize("module", ["xedgesim.deploy.verification", "xedgesim.deploy.deploy"])
+def test_each_side_of_the_former_circle_imports_alone(module: str) -> None:
+    """``deploy`` runs the suite (it imports ``verification``); ``verification`` must not
+    reach back into ``deploy``, not even lazily: what both need lives in ``fleet_view``."""
+    done = subprocess.run(
+        [sys.executable, "-c", f"import sys, {module}; "
+         "print('xedgesim.deploy.deploy' in sys.modules)"],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(module == "xedgesim.deploy.deploy")
+
+
+def test_verification_never_imports_deploy() -> None:
+    tree = ast.parse(Path(verification.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {f"{node.module}.{alias.name}" for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) for alias in node.names}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                 for alias in node.names}
+    assert "xedgesim.deploy.deploy" not in imported

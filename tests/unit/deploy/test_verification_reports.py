@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from xedgesim.deploy import paths, verification
+from xedgesim.deploy.fleet_view import FleetView
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +52,7 @@ def host():
 
 @pytest.fixture(scope="module")
 def host_vars():  # what the real conftest gives: the inventory's variables, vault included
-    return Variables({{"xedgesim_config_dir": "/etc/xedgesim",
+    return Variables({{"xedgesim_config_dir": "/etc/xedgesim", "xedgesim_state_dir": "/var/lib/x",
                       "xedgesim_mqtt_users": [{{"name": "gateway", "password": "{PASSWORD}"}}]}})
 
 
@@ -94,7 +95,7 @@ def test_a_leaked_password_is_reported_by_place_not_value(project: Path, tmp_pat
                                                           traceback: str) -> None:
     out = tmp_path / "verify"
     result = verification.run_suite(
-        project / "inventory.yml", out, release_file=None, say=lambda line: None,
+        FleetView(project / "inventory.yml", (), ()), out, say=lambda line: None,
         extra_args=["-k", "test_no_password_in_container_configuration or "
                     "test_no_world_readable_secrets", traceback])
     assert not result.passed and result.failures == 2

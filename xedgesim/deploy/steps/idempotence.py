@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from xedgesim.deploy import snapshot
 from xedgesim.deploy.events import HostStats
+from xedgesim.deploy.fleet_view import open_fleet
 from xedgesim.deploy.steps import StageContext, StepOutcome
 from xedgesim.deploy.steps.converge import converge
 
@@ -55,10 +56,11 @@ def decide(stats: Mapping[str, HostStats], changes: Sequence[tuple[str, str]],
 
 
 def execute(ctx: StageContext) -> StepOutcome:
-    hosts = snapshot.hosts_of(ctx.inventory)
-    before = snapshot.take(ctx.inventory, hosts)
+    hosts = snapshot.hosts_of(open_fleet(ctx.inventory, ctx.overlays, secrets=ctx.secrets,
+                                         project=ctx.project))
+    before = snapshot.take(hosts)
     result = converge(ctx, NAME)
-    after = snapshot.take(ctx.inventory, hosts)
+    after = snapshot.take(hosts)
     verdict = decide(result.hosts, result.changes, snapshot.restarted(before, after),
                      result.passed, result.problem())
     details = {**result.as_dict(), "restarted": list(verdict.restarted),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from xedgesim.deploy import verification
+from xedgesim.deploy.fleet_view import open_fleet
 from xedgesim.deploy.steps import StageContext, StepOutcome
 
 NAME = "verify"
@@ -18,9 +19,9 @@ def execute(ctx: StageContext) -> StepOutcome:
     out = ctx.run_dir / "verify"
     release_file = verification.write_release_file(out / "release.json",
                                                    ctx.release().extra_vars({}))
-    result = verification.run_suite(ctx.inventory, out, release_file=release_file,
-                                    secrets_file=ctx.secrets, overlays=ctx.overlays,
-                                    say=ctx.say)
+    fleet = open_fleet(ctx.inventory, ctx.overlays, release_file=release_file,
+                       secrets=ctx.secrets, project=ctx.project)
+    result = verification.run_suite(fleet, out, say=ctx.say)
     details = {
         "passed": result.passed, "tests": result.tests, "failures": result.failures,
         "errors": result.errors, "skipped": result.skipped,
