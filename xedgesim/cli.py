@@ -191,8 +191,6 @@ def simulate(file: Path, out: Path | None, seed: int | None, seed_spec: str | No
         _usage("--jobs applies to --seeds only: a single run is one process")
     if seed_spec is not None and progress:
         _usage("--progress applies to a single run: a sweep prints its result at the end")
-    if seed_spec is not None and max_lag_ns is not None:
-        _usage("--max-lag applies to a single run: a sweep's seeds keep the default bound")
     with signals_as_interrupt():
         try:
             _simulate(file, out, seed, seed_spec, jobs, records, quiet, progress, speed,
@@ -220,7 +218,8 @@ def _simulate(file: Path, out: Path | None, seed: int | None, seed_spec: str | N
         scenario = replace(scenario, seed=seed)
     try:
         if seeds is not None:
-            _sweep(scenario, seeds, out, jobs, records, quiet, speed)
+            _sweep(scenario, seeds, out, jobs, records, quiet, speed,
+                   max_lag_ns or DEFAULT_MAX_LAG_NS)
             return
         out = out or default_out(scenario)
         show_progress = sys.stderr.isatty() if progress is None else progress
@@ -287,11 +286,16 @@ def clean(include_live: bool, run_id: str | None) -> None:
 
 
 def _sweep(scenario, seeds: list[int], out: Path | None, jobs: int | None, records: bool,
-           quiet: bool, speed: float) -> None:
-    from xedgesim.sweep import format_sweep, sweep
+           quiet: bool, speed: float, max_lag_ns: int) -> None:
+    from xedgesim.sweep import format_sweep, invalid_sweep_message, sweep
 
     out = out or Path("runs") / f"{scenario.name}-sweep"
-    result = sweep(scenario, seeds, out, jobs=jobs, records=records, speed=speed)
+    result = sweep(scenario, seeds, out, jobs=jobs, records=records, speed=speed,
+                   max_lag_ns=max_lag_ns)
     if not quiet:
         click.echo(format_sweep(result))
         click.echo(f"results in {out}/ (sweep.json, one directory per seed)")
+    if not result["valid"]:
+        click.echo(f"error: {invalid_sweep_message(result, max_lag_ns)}; results in {out}/",
+                   err=True)
+        sys.exit(EXIT_FAILED)

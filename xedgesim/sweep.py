@@ -28,6 +28,7 @@ from xedgesim.report import write_json
 from xedgesim.run import run_to_directory
 from xedgesim.rundir import OutputError, RunIdentity, run_directory
 from xedgesim.scenario.model import Scenario
+from xedgesim.sim.pacing import DEFAULT_MAX_LAG_NS, NS_PER_MS
 
 STOP_GRACE_S = 1.5
 """How long a worker told to stop may take before it is killed (pure-Python runs stop in
@@ -86,20 +87,27 @@ class _Job:
     directory: Path
     records: bool
     speed: float
+    max_lag_ns: int = DEFAULT_MAX_LAG_NS
 
     def run(self, seed: int) -> dict:
         """The summary of one seed; its failure says which seed it was."""
         scenario = replace(self.scenario, seed=seed)
         try:
             return run_to_directory(scenario, self.directory / f"seed-{seed}",
-                                    records=self.records, speed=self.speed).summary()
+                                    records=self.records, speed=self.speed,
+                                    max_lag_ns=self.max_lag_ns).summary()
         except (NodeFailure, OutputError) as error:
             raise type(error)(f"seed {seed}: {error}") from None
 
 
 def sweep(scenario: Scenario, seeds: list[int], out: Path, *, jobs: int | None = None,
-          records: bool = False, speed: float = 1.0) -> dict:
+          records: bool = False, speed: float = 1.0,
+          max_lag_ns: int = DEFAULT_MAX_LAG_NS) -> dict:
     """Run every seed into ``out/seed-<n>/`` and write ``out/sweep.json``; returns its content.
+
+    A paced seed whose p95 lag passes ``max_lag_ns`` is invalid (its own ``summary.json``
+    says why); ``sweep.json`` lists the invalid seeds and is ``valid`` only when there are
+    none. The sweep is still written whole: its directory shows what happened.
 
     The sweep is one run directory, written all or nothing: every seed runs inside its staging
     directory, so an error, Ctrl-C or SIGTERM leaves no ``seed-<n>/`` behind. With more than
@@ -108,7 +116,7 @@ def sweep(scenario: Scenario, seeds: list[int], out: Path, *, jobs: int | None =
     """
     identity = RunIdentity("sweep", scenario.name, seeds=tuple(seeds))
     with run_directory(out, identity) as staging:
-        job = _Job(scenario, staging, records, speed)
+        job = _Job(scenario, staging, records, speed, max_lag_ns)
         workers = max(1, min(jobs or os.cpu_count() or 1, len(seeds), MAX_JOBS))
         if workers == 1:
             summaries = [job.run(seed) for seed in seeds]
@@ -117,9 +125,13 @@ def sweep(scenario: Scenario, seeds: list[int], out: Path, *, jobs: int | None =
             grace = STOP_GRACE_CONTAINERS_S if containers else STOP_GRACE_S
             with _Pool(job, workers, grace) as pool:
                 summaries = pool.run(seeds)
+        invalid = [seed for seed, summary in zip(seeds, summaries, strict=True)
+                   if not summary.get("pacing", {}).get("valid", True)]
         result = {
             "scenario": scenario.name,
             "seeds": seeds,
+            "valid": not invalid,
+            "invalid_seeds": invalid,
             "metrics": confidence_intervals(summaries),
         }
         write_json(staging / "sweep.json", result)
@@ -316,6 +328,14 @@ def _numeric_leaves(tree: dict, prefix: str = ""):
         elif isinstance(value, (int, float)) and not isinstance(value, bool) \
                 and path not in _NOT_METRICS:
             yield path, float(value)
+
+
+def invalid_sweep_message(result: dict, max_lag_ns: int) -> str:
+    """What ``xedge simulate --seeds`` says about a sweep with invalid seeds."""
+    seeds = ", ".join(str(seed) for seed in result["invalid_seeds"])
+    return (f"the sweep is invalid: the p95 lag of seed(s) {seeds} passed --max-lag "
+            f"{max_lag_ns / NS_PER_MS:g} ms (the coordinator could not keep up; try a lower "
+            "--speed, fewer --jobs or a smaller scenario)")
 
 
 def format_sweep(result: dict) -> str:

@@ -82,6 +82,34 @@ def test_a_sweep_is_one_run_directory(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml", "sweep"]
 
 
+def test_a_sweep_judges_each_seed_by_its_max_lag(tmp_path: Path, monkeypatch) -> None:
+    """``max_lag_ns`` reaches every seed's run, in this process and in workers; a seed judged
+    invalid is listed in sweep.json, which is then not valid (a deterministic seed always is)."""
+    import xedgesim.sweep
+
+    path = tmp_path / "s.yaml"
+    path.write_text(SHORT)
+    real = xedgesim.sweep.run_to_directory
+
+    def seed_2_lags(scenario, out, **options):
+        assert options["max_lag_ns"] == 7_000_000
+        result = real(scenario, out, **options)
+        if scenario.seed == 2:  # as a paced run past its bound would report it
+            result.pacing = {"speed": 1.0, "lag_ms": {}, "max_lag_ms": 7.0, "valid": False}
+        return result
+
+    monkeypatch.setattr(xedgesim.sweep, "run_to_directory", seed_2_lags)
+    for jobs in (1, 2):
+        result = sweep(load_scenario(path), [1, 2, 3], tmp_path / f"sweep-{jobs}", jobs=jobs,
+                       max_lag_ns=7_000_000)
+        written = json.loads((tmp_path / f"sweep-{jobs}" / "sweep.json").read_text())
+        assert written["valid"] is result["valid"] is False
+        assert written["invalid_seeds"] == [2]
+    monkeypatch.undo()
+    result = sweep(load_scenario(path), [1, 2], tmp_path / "sweep-det", jobs=1)
+    assert result["valid"] is True and result["invalid_seeds"] == []
+
+
 def test_a_failing_seed_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
     """All or nothing: before, seeds finished before the failure stayed as seed-N/."""
     import xedgesim.sweep

@@ -224,16 +224,32 @@ def test_a_bad_max_lag_is_refused_naming_the_option(tmp_path: Path, value: str) 
     assert "--max-lag" in result.output and "Traceback" not in result.output
 
 
-def test_max_lag_with_seeds_is_refused_not_ignored(tmp_path: Path) -> None:
+@pytest.mark.parametrize("jobs", ["1", "2"])
+@pytest.mark.parametrize(("options", "code"), [([], 1), (["--max-lag", "10min"], 0)])
+def test_max_lag_applies_to_every_seed_of_a_sweep(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, paced_broker: None,
+        jobs: str, options: list[str], code: int) -> None:
+    """Before, ``--seeds`` with ``--max-lag`` was refused; now each seed is judged by it, in
+    this process or in forked workers, and an invalid seed makes the sweep exit 1."""
     from click.testing import CliRunner
 
     from xedgesim.cli import main
 
+    monkeypatch.setattr(Pacer, "clock", FakeClock(step=1.0))  # every event a second late
     path = tmp_path / "paced.yaml"
     path.write_text(SCENARIO)
+    out = tmp_path / "sweep"
 
-    result = CliRunner().invoke(main, ["simulate", str(path), "--seeds", "1..2",
-                                       "--max-lag", "1s"])
+    result = CliRunner().invoke(main, ["simulate", str(path), "--seeds", "1..2", "--jobs", jobs,
+                                       "--out", str(out), "-q", *options])
 
-    assert result.exit_code == 2
-    assert "--max-lag applies to a single run" in result.output
+    assert result.exit_code == code, result.output
+    sweep = json.loads((out / "sweep.json").read_text())
+    assert sweep["valid"] is (code == 0)
+    assert sweep["invalid_seeds"] == ([] if code == 0 else [1, 2])
+    for seed in (1, 2):
+        pacing = json.loads((out / f"seed-{seed}" / "summary.json").read_text())["pacing"]
+        assert pacing["max_lag_ms"] == (600_000 if options else 100)
+        assert pacing["valid"] is (code == 0)
+    assert ("the sweep is invalid: the p95 lag of seed(s) 1, 2 passed --max-lag 100 ms"
+            in result.output) is (code == 1)
