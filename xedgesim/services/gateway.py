@@ -21,6 +21,11 @@ Operational choices, each for a reason:
   HEALTHCHECK looks at: an unreachable broker makes the container unhealthy.
 * On SIGTERM the unfinished window is dropped (never a partial aggregate), the client sends
   DISCONNECT and the process exits 0.
+* A window ``GatewayLogic`` cannot hold (more than 2^63 - 1 readings, or a sum beyond the
+  largest float: aggregates feeding back on themselves, or readings near 1e308) is dropped
+  with one log line naming the window and why; the service goes on with the next window. In
+  the simulator the same condition stops the run, since there it is a scenario to fix; on a
+  device one bad window must not take the gateway down.
 * Debian bookworm ships paho-mqtt 1.6, PyPI 2.x: the client is made for whichever is present and
   the callbacks accept both calling conventions.
 """
@@ -292,6 +297,7 @@ class GatewayService:
         self.published = 0
         self.received = 0
         self.rejected = 0
+        self.dropped_windows = 0
         self._socket_open = False
         self._pending_subscribe: int | None = None
         self._backoff = BACKOFF_MIN_S
@@ -427,12 +433,23 @@ class GatewayService:
 
     def _end_window(self, now: float) -> None:
         self.windows += 1
-        aggregate = self._aggregate()
+        messages = len(self._readings)
+        dropped: OverflowError | None = None
+        try:
+            aggregate = self._aggregate()
+        except OverflowError as error:  # GatewayLogic cannot hold this window: drop it
+            self.logic.reset()
+            aggregate, dropped = None, error
+            self.dropped_windows += 1
         # Keep the phase: after a stall (a paused container) skip the boundaries missed.
         missed = math.floor((now - self._next_window) / self.window_s)
         self._next_window += (missed + 1) * self.window_s
         bad = f", {self._window_rejected} undecodable" if self._window_rejected else ""
         self._window_rejected = 0
+        if dropped is not None:
+            log.info("window %d: dropped, %d message(s) not aggregated: %s%s", self.windows,
+                     messages, dropped, bad)
+            return
         if aggregate is None:
             log.info("window %d: 0 readings%s", self.windows, bad)
             return

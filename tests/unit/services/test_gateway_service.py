@@ -320,6 +320,35 @@ def test_each_window_logs_one_line_and_empty_ones_publish_nothing(
     assert len(client.published) == 1
 
 
+@pytest.mark.parametrize(("inputs", "why"), [
+    ([(1e308, 1), (1e308, 1)], "the sum of its window's readings is not a finite number"),
+    ([(1.0, 2**62), (1.0, 2**62)], "more than the 9,223,372,036,854,775,807 a message"),
+])
+def test_a_window_gateway_logic_cannot_hold_is_dropped_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, inputs: list[tuple[float, int]], why: str
+) -> None:
+    """Before, the overflow escaped step() and killed the service; now that window is dropped
+    with one line naming it, and the next window is aggregated as usual."""
+    caplog.set_level(logging.INFO, logger="xedgesim.gateway")
+    service, client, clock = service_for(tmp_path, window_ns=10**9)
+    client.accept()
+    for number, (value, n) in enumerate(inputs):
+        client.deliver("gw/a", payload.encode(id=number, value=value, vmin=value, vmax=value,
+                                              n=n, origin_ns=1))
+    run_until(service, clock, clock.now + 1.0)
+    client.deliver("site/1/temp", reading(9, 4.0, 7))
+    run_until(service, clock, clock.now + 1.0)
+
+    windows = [r.getMessage() for r in caplog.records if r.getMessage().startswith("window")]
+    assert len(windows) == 2
+    assert windows[0].startswith("window 1: dropped, 2 message(s) not aggregated: ")
+    assert why in windows[0]
+    assert windows[1] == "window 2: 1 readings, mean 4.0, min 4.0, max 4.0 -> agg/gw1"
+    [(_, data, _)] = client.published
+    assert payload.decode(data)["n"] == 1
+    assert service.dropped_windows == 1
+
+
 def test_without_a_publish_topic_aggregates_are_only_logged(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
