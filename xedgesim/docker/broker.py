@@ -30,6 +30,9 @@ MQTT_PORT = 1883
 class MosquittoBroker(Node):
     wall_clock = True
     block_limit_ns = 1_000_000  # publish within 1 ms (virtual) of each message's arrival
+    # Declared up front, like the models' counters: nodes.csv's columns depend only on the
+    # node types of the scenario, never on whether Mosquitto delivered or garbled anything.
+    counter_names = ("forwarded", "published", "undecodable")
 
     def __init__(self, spec: NodeSpec, context: SimContext) -> None:
         super().__init__(spec, context)

@@ -76,3 +76,32 @@ def test_what_arrives_at_the_end_of_the_run_is_still_sent() -> None:
     subject.arrived(message(7), 10 * S)
 
     assert [b.id.tolist() for b in link.sent] == [[7]]
+
+
+def test_every_counter_the_broker_counts_is_declared_before_it_counts() -> None:
+    """nodes.csv's columns come from the declared counters: before, ``published`` and
+    ``undecodable`` appeared only once something was counted, so the header depended on what
+    Mosquitto did. Declared through ``Node.__init__``, as every node's are."""
+    from xedgesim.models.base import Node
+
+    kernel = Kernel(10 * S)
+    subject, _, _ = bridge(kernel)
+    broker = subject.broker
+    counters = NodeCounters("broker", 1)
+    context = SimpleNamespace(topology=SimpleNamespace(groups={"broker": broker.group}),
+                              counters={"broker": counters}, kernel=kernel,
+                              topics=broker.context.topics)
+    Node.__init__(broker, SimpleNamespace(id="broker"), context)  # type: ignore[arg-type]
+    declared = set(counters.values)
+    assert {"forwarded", "published", "undecodable"} <= declared
+    assert all(counters.values[name].sum() == 0 for name in declared)
+
+    subject.arrived(message(1), S)
+    subject.arrived(message(2, b"not json"), S)
+    kernel.run()
+    broker.publisher = SimpleNamespace(publish=lambda *args, **kwargs: None)
+    broker.receive(MessageBatch.concat(subject.link.sent))
+
+    assert set(counters.values) == declared
+    assert [counters.values[name].sum() for name in ("forwarded", "published", "undecodable")] \
+        == [1, 1, 1]
