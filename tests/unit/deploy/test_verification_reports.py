@@ -131,8 +131,8 @@ def test_inventory_directories_reach_the_shell_quoted() -> None:
     suite = importlib.import_module("tests.infra.test_secrets")
     host = RecordingHost()
     hostile = "/etc/xedgesim; touch /tmp/pwned #"
-    suite.test_no_world_readable_secrets(host, {"xedgesim_config_dir": hostile},
-                                         {"Mounts": []}, {"Mounts": []})
+    host_vars = {"xedgesim_config_dir": hostile, "xedgesim_state_dir": "/var/lib/xedgesim"}
+    suite.test_no_world_readable_secrets(host, host_vars, {"Mounts": []}, {"Mounts": []})
     words = shlex.split(host.commands[0])
     assert words[0] == "find" and hostile in words and "touch" not in words
 
@@ -141,6 +141,6 @@ def test_a_relative_inventory_directory_is_refused() -> None:
     suite = importlib.import_module("tests.infra.test_secrets")
     host = RecordingHost()
     with pytest.raises(AssertionError, match="not absolute"):
-        suite.test_no_world_readable_secrets(host, {"xedgesim_state_dir": "-delete"},
-                                             {"Mounts": []}, {"Mounts": []})
+        host_vars = {"xedgesim_config_dir": "/etc/xedgesim", "xedgesim_state_dir": "-delete"}
+        suite.test_no_world_readable_secrets(host, host_vars, {"Mounts": []}, {"Mounts": []})
     assert host.commands == []

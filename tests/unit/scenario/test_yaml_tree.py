@@ -10,6 +10,7 @@ from xedgesim.scenario.model import Location
 from xedgesim.scenario.yaml_tree import (
     YInvalid,
     YMap,
+    YNode,
     YScalar,
     YSeq,
     describe,
@@ -124,6 +125,48 @@ def test_recursive_alias_is_reported() -> None:
 def test_huge_integer_is_a_problem() -> None:
     _, problems = parse_yaml("a: " + "9" * 5000 + "\n", "f")
     assert len(problems) == 1 and problems[0].message.startswith("cannot read the value")
+
+
+def test_a_value_its_tag_cannot_read_is_a_problem() -> None:
+    _, problems = parse_yaml("a: !!timestamp nope\n", "f")
+    assert [str(p) for p in problems] == ["f:1:4: cannot read the value 'nope'"]
+
+
+def _shape(node: YNode | None) -> object:
+    """Everything a reader can see of a tree, to compare two builders."""
+    if isinstance(node, YScalar):
+        return ("s", node.location, repr(node.value), node.text, node.plain)
+    if isinstance(node, YSeq):
+        return ("l", node.location, [_shape(item) for item in node.items])
+    if isinstance(node, YMap):
+        return ("m", node.location, [(repr(k), _shape(e.key), _shape(e.value))
+                                     for k, e in node.entries.items()])
+    return None if node is None else ("x", node.location)
+
+
+@pytest.mark.parametrize("text", [
+    "a: 1\nb: [x, 'y', 1e-3, '1e-3', ! 3, ! '3', !!str 3]\nc: {d: null, e: ~, f: 0x1F}\n",
+    "a: 1\nb: 2\na: !!int bad\n",
+    "? [x]\n: !!int bad\n? {y: 1}\n: 2\n",
+    "{1: a, 1.0: b, true: c, !!timestamp 2001-12-14: d}",
+    "- !!binary aGVsbG8=\n- =\n- '<<'\n- 2001-12-14\n- .inf\n- !foo x\n- !!set {x}\n",
+    "&a a: &b [b]\n",
+    "",
+    "---\n",
+])
+def test_both_builders_give_the_same_tree(text: str) -> None:
+    """Documents without aliases or merges are built from parser events (no node graph); the
+    general builder must agree with that path on every value, position and problem."""
+    direct, direct_problems = parse_yaml(text, "f")
+    loader = yaml_tree._LOADER(text)
+    try:
+        graph = loader.get_single_node()
+        builder = yaml_tree._Builder(loader, "f")
+        general = None if graph is None else builder.build(graph)
+    finally:
+        loader.dispose()
+    assert _shape(direct) == _shape(general)
+    assert direct_problems == builder.problems
 
 
 def test_describe_shows_what_was_written() -> None:
