@@ -1,7 +1,9 @@
 """The ``xedge`` command: thin wrappers that parse options and call one function each.
 
-Known errors become a message and exit code 2; nothing here is logic a test would have to
-drive through the command line to reach. Command groups that need heavy imports (the docker
+Every known error is an ``XedgeError`` (xedgesim/errors.py) and is reported in one place,
+``LazyGroup.invoke``: ``error: <message>`` on stderr and the error's exit code (1 failed,
+2 bad input), no traceback. Nothing here is logic a test would have to drive through the
+command line to reach. Command groups that need heavy imports (the docker
 SDK, ansible-runner) are loaded only when invoked, so ``xedge --help`` and ``xedge simulate``
 stay fast.
 """
@@ -17,10 +19,8 @@ from typing import NoReturn
 import click
 
 from xedgesim import __version__
+from xedgesim.errors import EXIT_BAD_INPUT, EXIT_FAILED, BadInput, XedgeError
 from xedgesim.limits import MAX_JOBS, MAX_SEED, MAX_SEEDS, MAX_SPEED, MIN_SPEED
-
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
 
 LAZY_COMMANDS: dict[str, str] = {
     "images": "xedgesim.images.commands:images",
@@ -33,7 +33,15 @@ LAZY_COMMANDS: dict[str, str] = {
 
 
 class LazyGroup(click.Group):
-    """A group whose heavier subcommands are imported by dotted path on first use."""
+    """A group whose heavier subcommands are imported by dotted path on first use, and the one
+    place an ``XedgeError`` from any command becomes its message and exit code."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except XedgeError as error:
+            click.echo(f"error: {error.message}", err=True)
+            ctx.exit(error.exit_code)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
@@ -209,7 +217,6 @@ def _simulate(file: Path, out: Path | None, seed: int | None, seed_spec: str | N
     from xedgesim.errors import NodeFailure
     from xedgesim.report import format_summary
     from xedgesim.run import default_out, run_to_directory
-    from xedgesim.rundir import OutputError
     from xedgesim.sim.pacing import DEFAULT_MAX_LAG_NS, invalid_message
 
     seeds = _parse_seeds(seed_spec) if seed_spec is not None else None
@@ -230,13 +237,9 @@ def _simulate(file: Path, out: Path | None, seed: int | None, seed_spec: str | N
             bar = ProgressBar(scenario.duration_ns)
         result = run_to_directory(scenario, out, records=records, progress=bar, speed=speed,
                                   max_lag_ns=max_lag_ns or DEFAULT_MAX_LAG_NS)
-    except OutputError as error:
-        click.echo(f"error: {error}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
     except NodeFailure as error:
-        click.echo(f"error: {error}\nthe run stopped; no container is left and nothing was "
-                   "written", err=True)
-        sys.exit(EXIT_FAILED)
+        error.note = "the run stopped; no container is left and nothing was written"
+        raise
     if not quiet:
         click.echo(format_summary(result, out))
     if result.pacing is not None and not result.pacing["valid"]:
@@ -245,8 +248,7 @@ def _simulate(file: Path, out: Path | None, seed: int | None, seed_spec: str | N
 
 
 def _usage(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(EXIT_BAD_INPUT)
+    raise BadInput(message)
 
 
 def _parse_seeds(spec: str) -> list[int]:
@@ -271,15 +273,9 @@ def clean(include_live: bool, run_id: str | None) -> None:
     killed with SIGKILL or a machine that lost power. Runs still going are spared, and so are
     runs labelled with another hostname (another job sharing the Docker socket).
     """
-    from xedgesim.errors import NodeFailure
+    from xedgesim.docker.containers import remove_leftovers
 
-    try:
-        from xedgesim.docker.containers import remove_leftovers
-
-        removed = remove_leftovers(include_live=include_live, run=run_id)
-    except NodeFailure as error:
-        click.echo(f"error: {error}", err=True)
-        sys.exit(EXIT_FAILED)
+    removed = remove_leftovers(include_live=include_live, run=run_id)
     for name in removed:
         click.echo(f"removed {name}")
     click.echo(f"{len(removed)} leftover{'s' if len(removed) != 1 else ''} removed")

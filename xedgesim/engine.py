@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from xedgesim.errors import XedgeError
 from xedgesim.project import setup_command
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ def start_hint() -> str:
             "or point DOCKER_HOST or `docker context use` at an engine that runs")
 
 
-class EngineUnavailable(Exception):
+class EngineUnavailable(XedgeError):
     """No Docker engine answered; the message lists every endpoint tried and how to start one."""
 
 

@@ -18,6 +18,8 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+from xedgesim.errors import XedgeError
+
 SETUP_SCRIPT = "scripts/setup-host"  # prepares a host: engine, debootstrap, qemu
 # pyproject.toml: the infra suite runs under the checkout's pytest settings wherever it is.
 SHIPPED = ("ansible.cfg", "images", "inventories", "playbooks", "pyproject.toml", "roles",
@@ -28,7 +30,7 @@ IGNORED_NAMES = frozenset({"__pycache__", ".pytest_cache", ".hypothesis", ".DS_S
 IGNORED_SUFFIXES = (".pyc", ".pyo", "~")
 
 
-class ProjectFilesMissing(Exception):
+class ProjectFilesMissing(XedgeError):
     """Neither a checkout, nor the packaged copy, nor ``$XEDGESIM_PROJECT`` has the files."""
 
 

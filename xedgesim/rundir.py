@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xedgesim import __version__
+from xedgesim.errors import BadInput
 from xedgesim.interrupts import Interrupted, deferred
 
 MARKER = ".xedgesim-run.json"
@@ -40,7 +41,7 @@ _DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPE
                 errno.EIO}
 
 
-class OutputError(Exception):
+class OutputError(BadInput):
     """The run directory cannot be used or written; nothing was touched."""
 
 

@@ -13,6 +13,8 @@ import re
 from decimal import Decimal
 from fractions import Fraction
 
+from xedgesim.errors import BadInput
+
 NS_PER_S = 1_000_000_000
 MAX_QUANTITY = 2**62
 """Any duration (ns), size (bytes) or bandwidth (bit/s) above this is refused as too large."""
@@ -86,7 +88,7 @@ _QUANTITY = re.compile(
 )
 
 
-class UnitError(ValueError):
+class UnitError(ValueError, BadInput):
     """A quantity could not be read.
 
     ``reason`` completes a sentence whose subject is the field ("'latency' <reason>"), so the

@@ -94,7 +94,10 @@ def test_broken_gateway_is_rolled_back_on_the_canary(kept_fleet: Path, broken_ga
     assert f"rolled back to release {staged_release}" in result.output
     assert "left on their previous release: edge-2" in result.output
     record = json.loads((tmp_path / "deploy" / "deploy.json").read_text())
-    assert record["forced"] and record["outcomes"]["edge-1"] == "failed; rolled back"
+    assert record["forced"]
+    assert record["outcomes"] == {"edge-1": "rolled_back", "edge-2": "not_reached"}
+    assert record["outcome_details"]["edge-1"]["rolled_back_to"] == staged_release
+    assert record["failure_budget"]["spent"] and record["failure_budget"]["allowed"] == 0
 
     # the canary runs the staged gateway again, healthy, and records the staged release
     gateway = device.the_service(hosts["edge-1"], "gateway")

@@ -15,14 +15,13 @@ from xedgesim.compare.report import (
     junit_xml,
     write_whole,
 )
-from xedgesim.compare.runs import CompareInputError, read_run
+from xedgesim.compare.runs import read_run
 from xedgesim.compare.tolerances import Tolerances, load_tolerances
 from xedgesim.compare.verdicts import Comparison
 from xedgesim.compare.verdicts import compare as judge
 from xedgesim.interrupts import exit_code, signal_name, signals_as_interrupt
 
 EXIT_BREACH = 1
-EXIT_BAD_INPUT = 2
 
 
 def run_compare(run_a: Path, run_b: Path, *, tolerance: Path | None = None,
@@ -92,9 +91,6 @@ def compare(run_a: Path, run_b: Path, tolerance: Path | None, window: float | No
         try:
             comparison, notes = run_compare(run_a, run_b, tolerance=tolerance, window_s=window,
                                             junit=junit, json_path=json_path, written=written)
-        except CompareInputError as error:
-            click.echo(f"error: {error}", err=True)
-            sys.exit(EXIT_BAD_INPUT)
         except KeyboardInterrupt as error:
             done = f"{' and '.join(map(str, written))} written whole, nothing else" if written \
                 else "no report was written"

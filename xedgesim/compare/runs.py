@@ -17,6 +17,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from xedgesim.errors import BadInput
+
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_SWEEP_RUNS = 10_000
 MAX_DIRECTORY_ENTRIES = 100_000
@@ -25,7 +27,7 @@ WINDOWS_FIELD = "aggregation_windows_s"  # summary.json: {gateway group: aggrega
 QUANTILES = ("p50", "p95", "p99")
 
 
-class CompareInputError(Exception):
+class CompareInputError(BadInput):
     """An input of ``compare`` cannot be used; the message names the file (and field)."""
 
 

@@ -109,6 +109,11 @@ def stage(hosts: int, arch: str, keep: bool, inventory: Path | None, secrets: Pa
               help="Deploy images no passing `xedge stage` vouches for (said loudly).")
 @click.option("--serial", default="1,50%", show_default=True,
               help="Batches: the canary first, then counts or shares of the fleet.")
+@click.option("--max-fail", default="0", show_default=True, metavar="N|N%",
+              help="Failure budget across all batches: the rollout stops once more hosts "
+                   "failed than this count or share of the fleet (0: at the first).")
+@click.option("--rollback-on-abort", is_flag=True,
+              help="When the rollout stops, roll back the hosts it already updated.")
 @click.option("--release", "release_id", metavar="ID",
               help="Deploy this staged release (from the manifest store; list them with "
                    "`xedge releases`) instead of this machine's current images.")
@@ -135,9 +140,11 @@ def stage(hosts: int, arch: str, keep: bool, inventory: Path | None, secrets: Pa
 def deploy(inventory: Path, check: bool, force: bool, serial: str, release_id: str | None,
            store: Path | None, images: tuple[str, ...], secrets: Path | None,
            out: Path | None, verify: bool, restart_broker: bool, progress: bool | None,
-           insecure_plaintext: bool, print_ansible_command: bool) -> None:
+           insecure_plaintext: bool, print_ansible_command: bool, max_fail: str,
+           rollback_on_abort: bool) -> None:
     """Roll a staged release out to a fleet: canary first, then batches, each gated on
-    health and an MQTT probe; a failed host is rolled back and the rollout stops.
+    health and an MQTT probe; a failed host is rolled back, and the rollout stops once
+    more hosts failed than --max-fail allows.
     Then verify the whole inventory.
 
     \b
@@ -145,6 +152,7 @@ def deploy(inventory: Path, check: bool, force: bool, serial: str, release_id: s
       xedge deploy --inventory inventories/pis --check
       xedge deploy --inventory inventories/pis
       xedge deploy --inventory runs/stage-…/inventory/hosts.yml --serial 1,1
+      xedge deploy --inventory inventories/pis --max-fail 10% --rollback-on-abort
       xedge deploy --inventory inventories/pis --print-ansible-command
     """
     from xedgesim.deploy.deploy import (
@@ -152,6 +160,7 @@ def deploy(inventory: Path, check: bool, force: bool, serial: str, release_id: s
         check_report,
         failure_message,
         outcome_table,
+        parse_max_fail,
         parse_serial,
     )
     from xedgesim.deploy.deploy import deploy as run_deploy
@@ -163,7 +172,9 @@ def deploy(inventory: Path, check: bool, force: bool, serial: str, release_id: s
                                 images=images, secrets=secrets, out=out, verify=verify,
                                 restart_broker=restart_broker, live=progress,
                                 insecure_plaintext=insecure_plaintext,
-                                print_ansible_command=print_ansible_command)
+                                print_ansible_command=print_ansible_command,
+                                max_fail=parse_max_fail(max_fail),
+                                rollback_on_abort=rollback_on_abort)
         outcome = run_deploy(options, say=click.echo)
     except DeployError as error:
         fail(error)

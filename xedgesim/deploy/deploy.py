@@ -4,14 +4,24 @@ Before anything touches a device the release is checked against the manifest sto
 architecture's images must have passed ``xedge stage`` together. ``--force`` deploys anyway,
 and says so in capitals, in the output and in ``deploy.json``.
 
-``playbooks/site.yml`` does the rollout (canary, batches of ``xedgesim_serial``, a health gate
-per batch, rollback of a failed host, stop). This module reads the outcome from the runner's
-stats and events — which hosts were deployed, rolled back or not reached — and, after a
-successful rollout, runs the verification suite against the whole inventory.
+This module splits the fleet into batches (``--serial``: the canary, then the rest) and runs
+``playbooks/site.yml`` once per batch (``--limit``): Ansible's ``max_fail_percentage`` counts
+per batch and a batch whose every host failed ends the playbook, so a failure budget *across*
+batches (``--max-fail``) can only be kept here. Inside a batch every host runs to its end (a
+failed host is rolled back by its rescue; its batch mates are not cut off mid-converge). When
+more hosts failed than the budget allows, the rollout stops; with ``--rollback-on-abort`` the
+hosts this rollout updated go back to their previous release (``playbooks/rollback.yml``).
+
+Each host's outcome is data: site.yml publishes ``{host: {outcome: CODE, ...}}`` with
+``set_stats`` and ansible-runner hands it over in the stats event; hosts that published
+nothing are judged from the recap (unreachable, failed, not reached). ``OUTCOMES`` is the one
+table of what each code means. After a rollout without failures the verification suite runs
+against the whole inventory.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +36,79 @@ from xedgesim.deploy.progress import PlaybookProgress
 from xedgesim.deploy.runner import PlaybookResult, PlaybookRun, run_playbook
 
 DEFAULT_SERIAL: list[int | str] = [1, "50%"]
+# the most hosts a deploy runs against: bounds the batches and the failure budget
+MAX_HOSTS = 100_000
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a code in a host's outcome means: the text shown and whether it counts against
+    the failure budget."""
+
+    text: str
+    failed: bool
+
+
+# the one table of host outcomes: codes published by site.yml (set_stats), then the codes
+# this module gives from the recap, the abort rollback and check mode
+OUTCOMES: dict[str, Outcome] = {
+    "updated": Outcome("updated", False),
+    "unchanged": Outcome("unchanged (already on the release)", False),
+    "rolled_back": Outcome("failed; rolled back", True),
+    "rollback_failed": Outcome("failed; THE ROLLBACK FAILED TOO", True),
+    "failed_no_earlier_release": Outcome("failed; no earlier release to roll back to", True),
+    "failed_unchanged": Outcome("failed; its release was not changed", True),
+    "failed": Outcome("failed", True),
+    "unreachable": Outcome("unreachable", True),
+    "not_reached": Outcome("not reached (the rollout stopped before its batch)", False),
+    "rolled_back_on_abort": Outcome("updated, then rolled back (the rollout was stopped)",
+                                    False),
+    "abort_rollback_failed": Outcome("updated; the rollback after the stop FAILED", True),
+    "would_change": Outcome("would change", False),
+    "up_to_date": Outcome("already up to date", False),
+}
+
+
+@dataclass(frozen=True)
+class FailureBudget:
+    """``--max-fail``: how many hosts may fail before the rollout stops, as a count (``3``)
+    or a share of the fleet (``10%``, rounded down, as Ansible's max_fail_percentage)."""
+
+    count: int = 0
+    percent: int | None = None
+
+    def allowed(self, hosts: int) -> int:
+        return self.count if self.percent is None else hosts * self.percent // 100
+
+    def describe(self, hosts: int) -> str:
+        share = f" ({self.percent}% of {hosts})" if self.percent is not None else ""
+        return f"{self.allowed(hosts)} failed host(s){share}"
+
+
+def parse_max_fail(text: str) -> FailureBudget:
+    """``3`` -> 3 hosts; ``10%`` -> a tenth of the fleet; a clear error naming the option."""
+    value = text.strip()
+    number = value[:-1] if value.endswith("%") else value
+    if not number.isdigit() or len(number) > 6:
+        raise UsageError(f"--max-fail {text!r}: a count of hosts (2) or a share (10%)")
+    if value.endswith("%"):
+        if int(number) > 100:
+            raise UsageError(f"--max-fail {text!r}: a share is at most 100%")
+        return FailureBudget(percent=int(number))
+    return FailureBudget(count=min(int(number), MAX_HOSTS))
+
+
+def batches(hosts: Sequence[str], serial: Sequence[int | str]) -> list[list[str]]:
+    """The hosts in Ansible's ``serial`` batches: each entry a count or a share of all hosts
+    (rounded down, at least 1); the last entry repeats until every host has its batch."""
+    sizes = [max(1, len(hosts) * int(str(entry)[:-1]) // 100)
+             if isinstance(entry, str) else int(entry) for entry in serial] or [len(hosts)]
+    result, start, index = [], 0, 0
+    while start < len(hosts):
+        size = sizes[min(index, len(sizes) - 1)]
+        result.append(list(hosts[start:start + size]))
+        start, index = start + size, index + 1
+    return result
 
 
 @dataclass
@@ -46,6 +129,9 @@ class DeployOptions:
     insecure_plaintext: bool = False
     # Write <run>/release.json and print the ansible-playbook command instead of running it.
     print_ansible_command: bool = False
+    max_fail: FailureBudget = field(default_factory=FailureBudget)
+    # When the budget is spent: put the hosts this rollout updated back on their release.
+    rollback_on_abort: bool = False
 
 
 @dataclass
@@ -54,15 +140,24 @@ class DeployOutcome:
     release: release.Release
     vouched_by: dict[str, str]
     forced: bool
-    playbook: PlaybookResult | None = None
-    outcomes: dict[str, str] = field(default_factory=dict)  # host -> deployed | rolled back...
+    playbook: PlaybookResult | None = None  # the batches' runs as one result
+    outcomes: dict[str, str] = field(default_factory=dict)  # host -> a code of OUTCOMES
+    details: dict[str, dict[str, Any]] = field(default_factory=dict)  # what site.yml published
+    budget: int = 0  # hosts allowed to fail
+    budget_spent: bool = False
+    abort_rollback: PlaybookResult | None = None
     verify: verification.VerifyResult | None = None
     insecure_plaintext: list[str] = field(default_factory=list)  # hosts without TLS, on purpose
     ansible_command: str | None = None  # --print-ansible-command: what would run
 
     @property
+    def failed_hosts(self) -> list[str]:
+        return [host for host, code in self.outcomes.items() if OUTCOMES[code].failed]
+
+    @property
     def passed(self) -> bool:
-        rolled_out = self.playbook is not None and self.playbook.passed
+        rolled_out = (self.playbook is not None and self.playbook.passed
+                      and not self.failed_hosts)
         return rolled_out and (self.verify is None or self.verify.passed)
 
 
@@ -130,25 +225,30 @@ def deploy(options: DeployOptions, say: Callable[[str], None] = print) -> Deploy
             check=options.check)
         write_record(outcome, options)
         return outcome
-    run = PlaybookRun(
-        playbook=paths.playbook("site", project),
-        inventories=fleet.sources,
-        run_dir=run_dir,
-        name="check" if options.check else "deploy",
-        extravars=extravars,
-        secret_vars=(secrets,) if secrets else (),
-        check=options.check,
-        project_dir=project,
-    )
-    display = PlaybookProgress(run.name, live=options.live)
+    outcome.budget = options.max_fail.allowed(len(fleet.hosts))
+    say(f"failure budget: {options.max_fail.describe(len(fleet.hosts))}"
+        + ("; the hosts updated are rolled back if it is spent" if options.rollback_on_abort
+           else ""))
+
+    def run(playbook: str, name: str, hosts: list[str], variables: dict[str, Any]) -> Any:
+        display = PlaybookProgress(name, live=options.live)
+        try:
+            return run_playbook(PlaybookRun(
+                playbook=paths.playbook(playbook, project),
+                inventories=fleet.sources, run_dir=run_dir, name=name,
+                extravars=variables, secret_vars=(secrets,) if secrets else (),
+                check=options.check, limit=",".join(hosts), project_dir=project),
+                progress=display)
+        finally:
+            display.close()
+
     try:
-        outcome.playbook = run_playbook(run, progress=display)
+        rollout(outcome, [h.name for h in fleet.hosts], options, extravars, run, say)
     finally:
-        display.close()
         write_record(outcome, options)
-    outcome.outcomes = host_outcomes(outcome.playbook, [h.name for h in fleet.hosts],
-                                     options.check)
-    if outcome.playbook.passed and options.verify and not options.check:
+    if outcome.failed_hosts and options.verify and not options.check:
+        say("[verify] skipped: hosts failed")
+    if outcome.passed and options.verify and not options.check:
         release_file = verification.write_release_file(run_dir / "verify" / "release.json",
                                                        chosen.extra_vars({}))
         say("[verify] start")
@@ -159,7 +259,7 @@ def deploy(options: DeployOptions, say: Callable[[str], None] = print) -> Deploy
             f"{outcome.verify.summary()}")
     write_record(outcome, options)
     archives_dir = run_dir / "images"
-    for path in archives.values():
+    for path in (*archives.values(), *archives_dir.glob("*-thin-*.tar")):  # images/thin.py
         path.unlink(missing_ok=True)
     if archives_dir.is_dir() and not any(archives_dir.iterdir()):
         archives_dir.rmdir()
@@ -185,27 +285,104 @@ def ansible_command(project: Path, inventories: Sequence[Path], run_dir: Path,
     return prefix + shlex.join(command)
 
 
-def host_outcomes(result: PlaybookResult, hosts: list[str], check: bool) -> dict[str, str]:
-    """What happened to each host, from the recap: deployed (changed or already there),
-    rolled back (its rescue ran), failed, unreachable, or not reached (a later batch)."""
-    outcomes = {}
+RunPlaybook = Callable[[str, str, list[str], dict[str, Any]], PlaybookResult]
+
+
+def rollout(outcome: DeployOutcome, hosts: list[str], options: DeployOptions,
+            extravars: dict[str, Any], run: RunPlaybook, say: Callable[[str], None]) -> None:
+    """Run site.yml batch by batch until every host had its turn or more hosts failed than
+    the budget allows; then, if asked, roll back the hosts this rollout updated.
+
+    ``run(playbook, name, hosts, extravars)`` runs one playbook limited to ``hosts``."""
+    results: list[PlaybookResult] = []
+    plan = batches(hosts, options.serial)
+    for number, batch in enumerate(plan, 1):
+        name = ("check" if options.check else "deploy") + (f"-{number}" if len(plan) > 1 else "")
+        say(f"batch {number}/{len(plan)}: {', '.join(batch)}")
+        result = run("site", name, batch, {**extravars, "xedgesim_serial": [len(batch)],
+                                           "xedgesim_max_fail_percentage": 100})
+        results.append(result)
+        outcome.playbook = merge_results(results)
+        outcome.outcomes, outcome.details = host_outcomes(outcome.playbook, hosts,
+                                                          options.check)
+        failed = outcome.failed_hosts
+        if failed and result.rc != 0 and not result.hosts:  # the run itself broke down
+            outcome.budget_spent = True
+        if len(failed) > outcome.budget:
+            outcome.budget_spent = True
+        if outcome.budget_spent:
+            say(f"failure budget spent: {len(failed)} host(s) failed ({', '.join(failed)}), "
+                f"{outcome.budget} allowed; the rollout stops")
+            break
+    updated = [host for host, code in outcome.outcomes.items() if code == "updated"]
+    if outcome.budget_spent and options.rollback_on_abort and updated and not options.check:
+        say(f"rolling back the hosts this rollout updated: {', '.join(updated)}")
+        back = run("rollback", "rollback-on-abort", updated, extravars)
+        outcome.abort_rollback = back
+        for host in updated:
+            stats = back.hosts.get(host)
+            outcome.outcomes[host] = ("rolled_back_on_abort" if stats and stats.succeeded
+                                      else "abort_rollback_failed")
+
+
+def merge_results(results: Sequence[PlaybookResult]) -> PlaybookResult:
+    """The batches' runs as one result: every host's stats, failures and changes; failed if
+    any batch failed; published outcomes merged (each host is in one batch)."""
+    last = results[-1]
+    failed = next((r for r in results if r.status != "successful"), None)
+    published: dict[str, Any] = {}
+    for result in results:
+        for key, value in result.published.items():
+            if isinstance(value, dict) and isinstance(published.get(key), dict):
+                published[key] = {**published[key], **value}
+            else:
+                published[key] = value
+    return dataclasses.replace(
+        last,
+        status=failed.status if failed else last.status,
+        rc=max(result.rc for result in results) if failed is None
+        else failed.rc,
+        hosts={host: stats for result in results for host, stats in result.hosts.items()},
+        failures=tuple(f for result in results for f in result.failures),
+        changes=tuple(c for result in results for c in result.changes),
+        artifact_dir=last.artifact_dir if len(results) == 1 else last.artifact_dir.parent.parent,
+        seconds=sum(result.seconds for result in results),
+        copied_bytes=sum(result.copied_bytes for result in results),
+        withheld_env=tuple(sorted({n for result in results for n in result.withheld_env})),
+        output_tail=(failed or last).output_tail,
+        published=published,
+    )
+
+
+def host_outcomes(result: PlaybookResult, hosts: list[str],
+                  check: bool) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    """Each host's code of ``OUTCOMES`` and what site.yml published about it: the published
+    code, unless the recap says otherwise (unreachable; failed after it published success;
+    never reached); a host that published nothing is judged from the recap alone."""
+    published = result.published.get("xedgesim_outcomes")
+    published = published if isinstance(published, dict) else {}
+    outcomes: dict[str, str] = {}
+    details: dict[str, dict[str, Any]] = {}
     for host in hosts:
         stats = result.hosts.get(host)
+        entry = published.get(host)
+        entry = entry if isinstance(entry, dict) else {}
+        code = entry.get("outcome")
+        if entry:
+            details[host] = {k: v for k, v in entry.items() if v is not None}
         if stats is None:
-            outcomes[host] = "not reached (the rollout stopped before its batch)"
+            outcomes[host] = "not_reached"
         elif stats.unreachable:
             outcomes[host] = "unreachable"
-        elif stats.rescued and stats.failed:
-            rolled = any(f.host == host and "rolled back" in f.message for f in result.failures)
-            outcomes[host] = "failed; rolled back" if rolled else "failed; not rolled back"
-        elif stats.failed:
+        elif code in OUTCOMES and OUTCOMES[str(code)].failed:
+            outcomes[host] = str(code)
+        elif stats.failed or code not in OUTCOMES:
             outcomes[host] = "failed"
         elif check:
-            outcomes[host] = f"would change {stats.changed} thing(s)" if stats.changed \
-                else "already up to date"
+            outcomes[host] = "would_change" if stats.changed else "up_to_date"
         else:
-            outcomes[host] = "deployed" if stats.changed else "deployed (nothing to change)"
-    return outcomes
+            outcomes[host] = str(code)
+    return outcomes, details
 
 
 def outcome_table(outcome: DeployOutcome) -> str:
@@ -213,8 +390,9 @@ def outcome_table(outcome: DeployOutcome) -> str:
     if result is None:
         return ""
     rows = [("host", "outcome", "ok", "changed", "failed", "unreachable")]
-    for host, text in outcome.outcomes.items():
+    for host, code in outcome.outcomes.items():
         stats = result.hosts.get(host)
+        text = OUTCOMES[code].text
         numbers = ((str(stats.ok), str(stats.changed), str(stats.failed), str(stats.unreachable))
                    if stats else ("-", "-", "-", "-"))
         rows.append((host, text, *numbers))
@@ -252,6 +430,12 @@ def write_record(outcome: DeployOutcome, options: DeployOptions) -> None:
         "ansible_command": outcome.ansible_command,
         "playbook": outcome.playbook.as_dict() if outcome.playbook else None,
         "outcomes": outcome.outcomes,
+        "outcome_details": outcome.details,
+        "failure_budget": {"allowed": outcome.budget, "spent": outcome.budget_spent,
+                           "failed": outcome.failed_hosts,
+                           "rollback_on_abort": options.rollback_on_abort},
+        "abort_rollback": (outcome.abort_rollback.as_dict() if outcome.abort_rollback
+                           else None),
         "verify": None if outcome.verify is None else {
             "passed": outcome.verify.passed, "summary": outcome.verify.summary(),
             "junit": str(outcome.verify.junit), "failed": list(outcome.verify.failed)},
@@ -260,21 +444,37 @@ def write_record(outcome: DeployOutcome, options: DeployOptions) -> None:
 
 
 def failure_message(outcome: DeployOutcome) -> str:
-    """The clear message a failed deploy ends with."""
+    """The clear message a failed deploy ends with: per failed host, the task that failed and
+    what became of the host; the budget; the hosts left on their previous release."""
     result = outcome.playbook
     if result is None:
         return "deploy did not run"
-    if not result.passed:
+    failed = outcome.failed_hosts
+    if failed or not result.passed:
         lines = [f"deploy of {outcome.release.id} FAILED"]
-        stop = [f for f in result.failures if "rolled back" in f.message
-                or "Later batches" in f.message]
-        shown = stop or list(result.failures)
-        lines += [f"  {failure.line()}" for failure in shown]
+        for host in failed:
+            detail = outcome.details.get(host, {})
+            text = OUTCOMES[outcome.outcomes[host]].text
+            if detail.get("rolled_back_to"):
+                text += f" to release {detail['rolled_back_to']}"
+            if detail.get("rollback_failure"):
+                text += f" ({detail['rollback_failure']})"
+            lines.append(f"  {host}: {text}")
+            lines += [f"    {f.task} · {f.message}" for f in result.failures if f.host == host]
+        if outcome.budget_spent:
+            lines.append(f"  failure budget spent: {len(failed)} failed, "
+                         f"{outcome.budget} allowed; the rollout stopped")
+        elif failed:
+            lines.append(f"  {len(failed)} failed within the failure budget "
+                         f"({outcome.budget} allowed); the other hosts were deployed")
         if not result.hosts and result.output_tail:
             lines += [f"  {line}" for line in result.output_tail.splitlines()]
-        untouched = [h for h, text in outcome.outcomes.items() if text.startswith("not reached")]
+        untouched = [h for h, code in outcome.outcomes.items() if code == "not_reached"]
         if untouched:
             lines.append(f"  left on their previous release: {', '.join(untouched)}")
+        back = [h for h, code in outcome.outcomes.items() if code == "rolled_back_on_abort"]
+        if back:
+            lines.append(f"  updated, then rolled back after the stop: {', '.join(back)}")
         lines.append(f"  artifacts: {result.artifact_dir}")
         return "\n".join(lines)
     if outcome.verify is not None and not outcome.verify.passed:

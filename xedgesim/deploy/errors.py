@@ -1,14 +1,17 @@
 """Errors of staging and deploying that are the world's fault: reported as a message, never a
-traceback. Each carries the exit code the command ends with."""
+traceback. Each carries the exit code the command ends with (see :mod:`xedgesim.errors`)."""
 
 from __future__ import annotations
 
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
+from xedgesim.errors import EXIT_BAD_INPUT, EXIT_FAILED, XedgeError
+
 EXIT_INTERRUPTED = 130
 
+__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_INTERRUPTED", "DeployError", "Interrupted",
+           "ReleaseRefused", "UsageError"]
 
-class DeployError(Exception):
+
+class DeployError(XedgeError):
     """A step could not be done; the message says what, where, and what to do about it."""
 
     exit_code = EXIT_FAILED

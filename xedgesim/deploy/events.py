@@ -108,6 +108,9 @@ class EventTracker:
     changes: list[tuple[str, str]] = field(default_factory=list)  # (host, task) that changed
     stats: dict[str, HostStats] | None = None
     copied_bytes: int = 0
+    # what the playbook published with ``set_stats`` (``per_host: false``): ansible-runner
+    # puts only the run-wide custom stats in the stats event's ``artifact_data``
+    published: dict[str, Any] = field(default_factory=dict)
     _task_hosts: dict[str, list[str]] = field(default_factory=dict)
 
     def handle(self, event: Mapping[str, Any]) -> list[Record]:
@@ -125,6 +128,8 @@ class EventTracker:
         if kind == "playbook_on_stats":
             done = self._finish_task()
             self.stats = stats_from_event(data)
+            published = data.get("artifact_data")
+            self.published = dict(published) if isinstance(published, Mapping) else {}
             return [*done, Recap(self.stats)]
         status = result_status(kind, data)
         if status is None:

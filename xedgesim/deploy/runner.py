@@ -79,6 +79,7 @@ class PlaybookResult:
     copied_bytes: int = 0
     output_tail: str = ""  # Ansible's last output lines, kept when it produced no recap
     check: bool = False
+    published: dict[str, Any] = field(default_factory=dict)  # the playbook's set_stats data
 
     @property
     def passed(self) -> bool:
@@ -219,6 +220,7 @@ def run_playbook(
         copied_bytes=tracker.copied_bytes,
         output_tail="" if stats else output_tail(artifact_dir),
         check=run.check,
+        published=tracker.published,
     )
     if outcome.status == "canceled" or cancelled.is_set():
         raise Interrupted(f"{run.name}: cancelled; the playbook was stopped, artifacts in "

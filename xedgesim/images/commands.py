@@ -1,5 +1,5 @@
-"""The ``xedge images`` command group: thin wrappers that call the builder and the lister and
-turn their errors into a message and exit code 1."""
+"""The ``xedge images`` command group: thin wrappers that call the builder and the lister; an
+``ImagesError`` is reported by the ``xedge`` group (xedgesim/cli.py) with exit code 1."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import click
 
 from xedgesim.images import naming
 from xedgesim.images.bootstrap import DEFAULT_SUITE
-from xedgesim.images.errors import ImagesError
 
 
 @click.group("images")
@@ -57,14 +56,11 @@ def build(arch: str, names: tuple[str, ...], mirror: str | None, suite: str) -> 
     from xedgesim.images.engine import connect
     from xedgesim.images.listing import format_table, list_images
 
-    try:
-        report = build_images(
-            naming.resolve_arches(arch), names, suite=suite, mirror=mirror, progress=click.echo
-        )
-        built = set(report.tags)
-        rows = [row for row in list_images(connect()) if built.intersection(row.tags)]
-    except ImagesError as error:
-        raise click.ClickException(str(error)) from None
+    report = build_images(
+        naming.resolve_arches(arch), names, suite=suite, mirror=mirror, progress=click.echo
+    )
+    built = set(report.tags)
+    rows = [row for row in list_images(connect()) if built.intersection(row.tags)]
     click.echo(format_table(rows))
     click.echo(f"built in {report.seconds:.1f}s")
 
@@ -75,8 +71,5 @@ def list_command() -> None:
     from xedgesim.images.engine import connect
     from xedgesim.images.listing import format_table, list_images
 
-    try:
-        rows = list_images(connect())
-    except ImagesError as error:
-        raise click.ClickException(str(error)) from None
+    rows = list_images(connect())
     click.echo(format_table(rows))

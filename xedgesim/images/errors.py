@@ -1,13 +1,15 @@
-"""Errors of the image builder: each says what went wrong and what to do about it."""
+"""Errors of the image builder: each says what went wrong and what to do about it; a build
+that fails exits 1 (see :mod:`xedgesim.errors`)."""
 
 from __future__ import annotations
 
+from xedgesim.errors import XedgeError
 from xedgesim.project import setup_command
 
 SETUP_HINT = f"run {setup_command()}"  # the script's real path: a checkout's or the wheel's
 
 
-class ImagesError(Exception):
+class ImagesError(XedgeError):
     """A build or listing failed for a reason the user can act on; the message says how."""
 
 

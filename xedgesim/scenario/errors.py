@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from xedgesim.errors import BadInput
 from xedgesim.scenario.model import Location
 
 
@@ -32,7 +33,7 @@ class Problem:
         return (1, loc.file, loc.line, loc.column, self.message)
 
 
-class ScenarioError(Exception):
+class ScenarioError(BadInput):
     """A scenario could not be loaded; ``problems`` holds every problem that was found."""
 
     def __init__(self, problems: Iterable[Problem]) -> None:

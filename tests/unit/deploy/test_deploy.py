@@ -3,6 +3,7 @@ staging is refused before anything runs; outcomes and messages per host."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -174,25 +175,47 @@ def test_parse_serial() -> None:
 
 
 def failed_rollout() -> PlaybookResult:
+    """A canary whose gate failed and that site.yml rolled back; its message is worded
+    nothing like the outcome, which comes from the published data alone."""
     return PlaybookResult(
         name="deploy", playbook=Path("site.yml"), status="failed", rc=2,
         hosts={"edge-1": HostStats(ok=65, changed=11, failed=1, rescued=1)},
         failures=(Failure("edge-1", "health_gate : gate", "gateway unhealthy"),
-                  Failure("edge-1", "Stop the deployment",
-                          "edge-1 failed at gate; rolled back to release r1. Later batches "
-                          "were not deployed.")),
-        changes=(), artifact_dir=Path("/run/a"), seconds=1.0)
+                  Failure("edge-1", "Stop the deployment", "edge-1 failed at gate")),
+        changes=(), artifact_dir=Path("/run/a"), seconds=1.0,
+        published={"xedgesim_outcomes": {"edge-1": {
+            "outcome": "rolled_back", "failure": "gate: gateway unhealthy",
+            "rollback_failure": None, "rolled_back_to": "r1"}}})
 
 
 def test_outcomes_per_host_and_the_failure_message() -> None:
     result = failed_rollout()
-    outcomes = deploy_module.host_outcomes(result, ["edge-1", "edge-2", "edge-3"], False)
-    assert outcomes["edge-1"] == "failed; rolled back"
-    assert outcomes["edge-2"].startswith("not reached")
-    outcome = deploy_module.DeployOutcome(Path("/run"), STAGED, {}, False, result, outcomes)
+    outcomes, details = deploy_module.host_outcomes(result, ["edge-1", "edge-2", "edge-3"],
+                                                    False)
+    assert outcomes == {"edge-1": "rolled_back", "edge-2": "not_reached",
+                        "edge-3": "not_reached"}
+    assert details == {"edge-1": {"outcome": "rolled_back", "failure": "gate: gateway unhealthy",
+                                  "rolled_back_to": "r1"}}
+    outcome = deploy_module.DeployOutcome(Path("/run"), STAGED, {}, False, result, outcomes,
+                                          details, budget_spent=True)
     message = deploy_module.failure_message(outcome)
-    assert "FAILED" in message and "rolled back to release r1" in message
+    assert "edge-1: failed; rolled back to release r1" in message
+    assert "health_gate : gate · gateway unhealthy" in message
+    assert "failure budget spent: 1 failed, 0 allowed" in message
     assert "left on their previous release: edge-2, edge-3" in message
-    assert "health_gate : gate" not in message  # the stop message already says it
     table = deploy_module.outcome_table(outcome)
     assert "edge-1  failed; rolled back" in table
+
+
+def test_the_recap_overrides_published_success_and_fills_in_silent_hosts() -> None:
+    """Unreachable beats any data; a host that published success and failed later (its
+    tidy-up) failed; a host that failed before publishing anything failed."""
+    result = dataclasses.replace(failed_rollout(), hosts={
+        "a": HostStats(ok=3, unreachable=1), "b": HostStats(ok=9, failed=1),
+        "c": HostStats(ok=1, failed=1), "d": HostStats(ok=9, changed=2)}, published={
+        "xedgesim_outcomes": {"a": {"outcome": "updated"}, "b": {"outcome": "updated"},
+                              "d": {"outcome": "updated"}}})
+    outcomes, _ = deploy_module.host_outcomes(result, ["a", "b", "c", "d"], False)
+    assert outcomes == {"a": "unreachable", "b": "failed", "c": "failed", "d": "updated"}
+    checked, _ = deploy_module.host_outcomes(result, ["d"], True)
+    assert checked == {"d": "would_change"}
