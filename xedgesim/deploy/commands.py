@@ -1,6 +1,7 @@
 """``xedge stage``, ``xedge deploy``, ``xedge verify``: thin wrappers over stage.py, deploy.py
-and verification.py. They parse options, call one function, print its summary, and turn known
-errors into a message and an exit code (1 failed, 2 bad input or refused, 130 interrupted).
+and verification.py. They parse options, call one function and print its summary; a
+``DeployError`` is reported by the ``xedge`` group (xedgesim/cli.py) with its exit code
+(1 failed, 2 bad input or refused, 130 interrupted).
 
 Only click and this package's light modules are imported here; ansible-runner, the docker SDK
 and testinfra load when a command runs.
@@ -14,7 +15,7 @@ from pathlib import Path
 import click
 
 from xedgesim.deploy import paths
-from xedgesim.deploy.errors import EXIT_FAILED, DeployError
+from xedgesim.deploy.errors import EXIT_FAILED
 
 ARCH_CHOICE = click.Choice(["amd64", "arm64"])
 STEP_CHOICE = click.Choice(["create", "converge", "idempotence", "verify", "destroy"])
@@ -22,11 +23,6 @@ RELEASES_OPTION = click.option(
     "--releases", "store", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
     help="The manifest store [default: $XEDGESIM_RELEASES, else "
          "$XDG_STATE_HOME/xedgesim/releases, i.e. ~/.local/state/xedgesim/releases].")
-
-
-def fail(error: DeployError) -> None:
-    click.echo(f"error: {error}", err=True)
-    sys.exit(error.exit_code)
 
 
 @click.command("stage")
@@ -74,11 +70,7 @@ def stage(hosts: int, arch: str, keep: bool, inventory: Path | None, secrets: Pa
     options = StageOptions(hosts=hosts, arch=arch, keep=keep, inventory=inventory,
                            secrets=secrets, out=out, steps=steps, scenario=scenario,
                            images=images, store=store or paths.releases_dir(), live=progress)
-    try:
-        outcome = run_stage(options, say=click.echo)
-    except DeployError as error:
-        fail(error)
-        return
+    outcome = run_stage(options, say=click.echo)
     if outcome.table:
         click.echo("")
         click.echo(outcome.table)
@@ -165,20 +157,16 @@ def deploy(inventory: Path, check: bool, force: bool, serial: str, release_id: s
     )
     from xedgesim.deploy.deploy import deploy as run_deploy
 
-    try:
-        options = DeployOptions(inventory=inventory, check=check, force=force,
-                                serial=parse_serial(serial), release_id=release_id,
-                                store=store or paths.releases_dir(),
-                                images=images, secrets=secrets, out=out, verify=verify,
-                                restart_broker=restart_broker, live=progress,
-                                insecure_plaintext=insecure_plaintext,
-                                print_ansible_command=print_ansible_command,
-                                max_fail=parse_max_fail(max_fail),
-                                rollback_on_abort=rollback_on_abort)
-        outcome = run_deploy(options, say=click.echo)
-    except DeployError as error:
-        fail(error)
-        return
+    options = DeployOptions(inventory=inventory, check=check, force=force,
+                            serial=parse_serial(serial), release_id=release_id,
+                            store=store or paths.releases_dir(),
+                            images=images, secrets=secrets, out=out, verify=verify,
+                            restart_broker=restart_broker, live=progress,
+                            insecure_plaintext=insecure_plaintext,
+                            print_ansible_command=print_ansible_command,
+                            max_fail=parse_max_fail(max_fail),
+                            rollback_on_abort=rollback_on_abort)
+    outcome = run_deploy(options, say=click.echo)
     if outcome.ansible_command is not None:
         click.echo(f"\nrelease.json: {outcome.run_dir / 'release.json'}\n")
         click.echo(outcome.ansible_command)
@@ -222,13 +210,9 @@ def verify(inventory: Path, release_id: str | None, store: Path | None, images: 
     """
     from xedgesim.deploy.verification import verify_inventory
 
-    try:
-        _, result = verify_inventory(inventory, out=out, release_id=release_id,
-                                           images=images, secrets_file=secrets, store=store,
-                                           restart_broker=restart_broker, say=click.echo)
-    except DeployError as error:
-        fail(error)
-        return
+    _, result = verify_inventory(inventory, out=out, release_id=release_id, images=images,
+                                 secrets_file=secrets, store=store,
+                                 restart_broker=restart_broker, say=click.echo)
     click.echo(f"\nJUnit XML: {result.junit}")
     if not result.passed:
         click.echo(f"verify FAILED: {result.summary()}", err=True)

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from xedgesim.cli import main
 from xedgesim.deploy import deploy as deploy_module
 from xedgesim.deploy import manifest
-from xedgesim.deploy.commands import deploy as deploy_command
 from xedgesim.deploy.errors import ReleaseRefused, UsageError
 from xedgesim.deploy.events import Failure, HostStats
 from xedgesim.deploy.inventory import Inventory, InventoryHost
@@ -82,7 +82,7 @@ def test_a_fleet_without_certificates_is_refused(vouched: dict[str, Any],
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     plain_text_fleet(vouched, monkeypatch)
     monkeypatch.setenv("XEDGESIM_RELEASES", str(vouched["store"]))
-    result = CliRunner().invoke(deploy_command, ["--inventory", str(vouched["inventory"])])
+    result = CliRunner().invoke(main, ["deploy", "--inventory", str(vouched["inventory"])])
     assert result.exit_code == 2, result.output
     assert "no TLS certificate for the broker of edge-2" in result.output
     assert "--insecure-plaintext" in result.output
@@ -117,7 +117,7 @@ def test_print_ansible_command_writes_release_json_and_runs_nothing(
         vouched: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     secrets = tmp_path / "users.yml"
     secrets.write_text("xedgesim_mqtt_users: []\n")
-    result = CliRunner().invoke(deploy_command, [
+    result = CliRunner().invoke(main, ["deploy",
         "--inventory", str(vouched["inventory"]), "--releases", str(vouched["store"]),
         "--out", "runs/p", "--secrets", str(secrets), "--serial", "1,1",
         "--print-ansible-command"])
@@ -145,7 +145,7 @@ def test_deploy_refuses_a_digest_that_never_passed_staging(world: dict[str, Any]
 def test_the_command_exits_2_and_says_why(world: dict[str, Any],
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XEDGESIM_RELEASES", str(world["store"]))
-    result = CliRunner().invoke(deploy_command, ["--inventory", str(world["inventory"])])
+    result = CliRunner().invoke(main, ["deploy", "--inventory", str(world["inventory"])])
     assert result.exit_code == 2
     assert "refusing to deploy images that no passing `xedge stage` vouches for" in \
         result.output
