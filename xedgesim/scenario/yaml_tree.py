@@ -352,7 +352,7 @@ class _EventBuilder:
         self.filename = filename
         self.problems: list[Problem] = []
         self.depth = 0
-        self.values = 0
+        self.values = 1  # the root; each collection adds its children and keys
         self.anchors: set[str] = set()
         # A plain scalar's text -> (one shared copy of it, its tag, its value or _CONSTRUCT):
         # a large file repeats its keys and node names, and resolving a tag runs regexes.
@@ -370,6 +370,7 @@ class _EventBuilder:
         return root
 
     def node(self, event: yaml.Event) -> YNode:
+        """Any value; a collection counts its children (and keys) towards the size limit."""
         kind = type(event)
         if kind is yaml.ScalarEvent:
             return self.scalar(event)
@@ -380,24 +381,23 @@ class _EventBuilder:
         self.depth += 1
         if self.depth > limits.MAX_YAML_DEPTH:
             raise _Fallback
-        self.values += 1
         mark = event.start_mark
         here = _new_location((self.filename, mark.line + 1, mark.column + 1))
-        result: YNode
-        if kind is yaml.SequenceStartEvent:
-            items = []
-            next_event = self.next_event
-            event = next_event()
-            while type(event) is not yaml.SequenceEndEvent:
-                items.append(self.node(event))
-                event = next_event()
-            result = YSeq(here, items)
-        else:
-            result = self.mapping(here)
+        result = self.sequence(here) if kind is yaml.SequenceStartEvent else self.mapping(here)
         self.depth -= 1
         if self.values > limits.MAX_YAML_VALUES:
             raise _Fallback
         return result
+
+    def sequence(self, here: Location) -> YSeq:
+        items: list[YNode] = []
+        scalar, node, next_event = self.scalar, self.node, self.next_event
+        event = next_event()
+        while type(event) is not yaml.SequenceEndEvent:
+            items.append(scalar(event) if type(event) is yaml.ScalarEvent else node(event))
+            event = next_event()
+        self.values += len(items)
+        return YSeq(here, items)
 
     def anchor(self, name: str) -> None:
         if name in self.anchors:
@@ -407,7 +407,6 @@ class _EventBuilder:
     def scalar(self, event: yaml.ScalarEvent) -> YNode:
         if event.anchor is not None:
             self.anchor(event.anchor)
-        self.values += 1
         mark = event.start_mark
         here = _new_location((self.filename, mark.line + 1, mark.column + 1))
         text = event.value
@@ -439,19 +438,25 @@ class _EventBuilder:
         result = YMap(here)
         entries = result.entries
         problems = self.problems
-        next_event = self.next_event
+        scalar, node, next_event = self.scalar, self.node, self.next_event
         event = next_event()
         while type(event) is not yaml.MappingEndEvent:
-            if event.tag == _MERGE_TAG or (type(event) is yaml.ScalarEvent and event.value == "<<"):
+            if type(event) is yaml.ScalarEvent:
+                if event.value == "<<" or event.tag == _MERGE_TAG:
+                    raise _Fallback
+                key = scalar(event)
+            elif event.tag == _MERGE_TAG:
                 raise _Fallback
-            key = self.node(event)
+            else:
+                key = node(event)
             event = next_event()
             if type(key) is YScalar:
                 name = key.value
                 if type(name) is str or isinstance(name, Hashable):
                     first = entries.get(name)
                     if first is None:
-                        entries[name] = YEntry(key, self.node(event))
+                        value = scalar(event) if type(event) is yaml.ScalarEvent else node(event)
+                        entries[name] = YEntry(key, value)
                         event = next_event()
                         continue
                     problems.append(
@@ -470,4 +475,5 @@ class _EventBuilder:
             self.node(event)
             del problems[kept:]
             event = next_event()
+        self.values += 2 * len(entries)
         return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from xedgesim.scenario import yaml_tree
+from xedgesim.scenario import limits, yaml_tree
 from xedgesim.scenario.model import Location
 from xedgesim.scenario.yaml_tree import (
     YInvalid,
@@ -157,6 +157,26 @@ def _shape(node: YNode | None) -> object:
 def test_both_builders_give_the_same_tree(text: str) -> None:
     """Documents without aliases or merges are built from parser events (no node graph); the
     general builder must agree with that path on every value, position and problem."""
+    _assert_both_builders_agree(text)
+
+
+@pytest.mark.parametrize("text", [
+    "a: [x, x, x, x, x, x]\n",  # 1 + 1 + 6 + 1 values: at the limit
+    "a: [x, x, x, x, x, x, x]\n",  # one over
+    "a: [[x, y], {z: 1}]\nb: 2\n",  # over, in several collections
+    "a: [[[1]]]\n",  # 4 levels deep: at the limit
+    "a: [[[[1]]]]\n",  # one over
+    "? [[[[1]]]]\n: 2\n",  # a key too deep
+])
+def test_a_file_without_aliases_near_the_limits_is_read_like_any(
+    monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    monkeypatch.setattr(limits, "MAX_YAML_VALUES", 9)
+    monkeypatch.setattr(limits, "MAX_YAML_DEPTH", 4)
+    _assert_both_builders_agree(text)
+
+
+def _assert_both_builders_agree(text: str) -> None:
     direct, direct_problems = parse_yaml(text, "f")
     loader = yaml_tree._LOADER(text)
     try:
