@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Iterable
 from itertools import repeat
@@ -23,6 +22,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from xedgesim import atomic
 from xedgesim.metrics import FlowStats
 from xedgesim.sim.faults import CAUSES
 from xedgesim.sim.messages import MessageBatch
@@ -32,8 +32,7 @@ from xedgesim.simulation import RunResult
 def write_json(path: Path, data: dict) -> None:
     """JSON that every reader accepts: a value that is not a finite number (an undefined
     confidence interval, a rate with no time) is written as ``null``, never ``NaN``."""
-    path.write_text(json.dumps(finite_or_null(data), indent=2, sort_keys=True,
-                               allow_nan=False) + "\n")
+    atomic.write_json(path, finite_or_null(data))
 
 
 def finite_or_null(value: Any) -> Any:

@@ -8,14 +8,12 @@ with the numbers behind them, for the release manifest. Files are written whole 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from xedgesim import atomic
 from xedgesim.compare.runs import CompareInputError
 from xedgesim.compare.verdicts import BREACH, PASS, SKIPPED, Comparison, Verdict
-from xedgesim.interrupts import deferred
 
 _SHOWN = {PASS: "pass", BREACH: "BREACH", SKIPPED: "skipped"}
 _DIGITS = {"count": 0, "ratio": 6, "rate": 3, "quantile": 3}
@@ -155,22 +153,12 @@ def check_outputs(outputs: dict[str, Path | None], inputs: list[Path]) -> None:
 
 
 def write_whole(path: Path, data: bytes, option: str) -> None:
-    """Write through a temporary file in the same directory and rename: never half a report."""
+    """Write whole or not at all (:mod:`xedgesim.atomic`): never half a report."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        atomic.write_bytes(path, data)
     except OSError as error:
         raise CompareInputError(f"{option} {path}: {error.strerror or error}") from None
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        with deferred():  # a signal now lands after the rename, not between it and cleanup
-            os.replace(temporary, path)
-    except OSError as error:
-        raise CompareInputError(f"{option} {path}: {error.strerror or error}") from None
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
 
 
 def json_bytes(comparison: Comparison) -> bytes:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import xedgesim
+from xedgesim import atomic
 from xedgesim.deploy.errors import ReleaseRefused, UsageError
 from xedgesim.deploy.release import ImageRef, Release
 
@@ -81,15 +80,9 @@ def scenario_entry(path: Path) -> dict[str, str]:
 
 
 def write_json(path: Path, document: Mapping[str, Any]) -> Path:
-    """Write JSON atomically (a reader never sees half a manifest)."""
+    """Write JSON atomically (a reader never sees half a manifest), making its directory."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(document, handle, indent=2, sort_keys=True)
-        handle.write("\n")
-    os.chmod(temporary, 0o644)
-    os.replace(temporary, path)
-    return path
+    return atomic.write_json(path, document)
 
 
 def record(manifest: Mapping[str, Any], run_dir: Path, store: Path) -> tuple[Path, Path]:

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import xedgesim
+from xedgesim import atomic
 from xedgesim.deploy.errors import DeployError, UsageError
 from xedgesim.images import naming
 
@@ -160,13 +160,9 @@ def _save(client: Any, image: ImageRef, path: Path) -> None:
 
     obj = client.images.get(image.id)
     named: bool | str = image.tag if image.tag in (obj.tags or []) else False
-    temporary = path.with_name(path.name + ".part")
     try:
-        with open(temporary, "wb") as handle:
+        with atomic.replacing(path) as handle:
             for chunk in obj.save(chunk_size=CHUNK, named=named):
                 handle.write(chunk)
-        os.replace(temporary, path)
     except docker.errors.APIError as error:
         raise DeployError(f"cannot save image {image.tag}: {error}") from None
-    finally:
-        temporary.unlink(missing_ok=True)

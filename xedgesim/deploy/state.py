@@ -9,13 +9,12 @@ after every change, so a run killed at any moment leaves a readable record of wh
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xedgesim import atomic
 from xedgesim.deploy.errors import UsageError
 
 FILE_NAME = "state.json"
@@ -51,7 +50,7 @@ class StageState:
         return Path(self.run_dir) / FILE_NAME
 
     def save(self) -> None:
-        write_atomic(self.path, asdict(self))
+        atomic.write_json(self.path, asdict(self), mode=0o600)
 
     def begin(self, step: str) -> None:
         self.steps[step] = StepRecord("running", time.time())
@@ -87,10 +86,3 @@ def load(run_dir: Path) -> StageState:
     steps = {name: StepRecord(**record) for name, record in data.pop("steps", {}).items()}
     return StageState(**data, steps=steps)
 
-
-def write_atomic(path: Path, document: Any) -> None:
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(document, handle, indent=2, sort_keys=True)
-        handle.write("\n")
-    os.replace(temporary, path)

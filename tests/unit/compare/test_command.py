@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from xedgesim import atomic
 from xedgesim.cli import main
-from xedgesim.compare import command, report
+from xedgesim.compare import command
 from xedgesim.interrupts import Interrupted
 
 from .helpers import flow, summary, write_run
@@ -165,7 +166,7 @@ def test_a_signal_while_a_report_is_written_leaves_no_part_of_it(
         raise Interrupted(signal.SIGINT)
 
     a, b, _ = pair
-    monkeypatch.setattr(report.os, "replace", interrupted)
+    monkeypatch.setattr(atomic.os, "replace", interrupted)
     result = xedge("compare", a, b, "--json", tmp_path / "out" / "c.json")
     assert result.exit_code == 130
     assert "interrupted (SIGINT): no report was written" in result.stderr
