@@ -9,10 +9,11 @@ from xedgesim.scenario.distributions import read_distribution
 from xedgesim.scenario.model import LinkOverride, LinkSpec, NetworkSpec
 from xedgesim.scenario.nodes import NodeIndex
 from xedgesim.scenario.reader import Reader, label
-from xedgesim.scenario.yaml_tree import YMap, YNode, YScalar
+from xedgesim.scenario.yaml_tree import YMap, YNode, YScalar, YSeq
 
 LINK_KEYS = ("latency", "jitter", "loss", "bandwidth")
 END_KEYS = ("between", "from", "to")
+_ENTRY_KEYS = LINK_KEYS + END_KEYS
 
 
 def read_link(reader: Reader, ymap: YMap, context: str, base: LinkSpec) -> LinkSpec:
@@ -79,16 +80,19 @@ def _read_link(
     earlier: dict[frozenset[str], LinkOverride],
 ) -> LinkOverride | None:
     """One entry of ``links``; ``earlier`` maps each pair read so far to its link."""
-    ymap = reader.mapping(item, f"link #{position}", "between: [a, b], latency: 20ms")
+    ymap = item if type(item) is YMap else reader.mapping(
+        item, f"link #{position}", "between: [a, b], latency: 20ms"
+    )
     if ymap is None:
         return None
     before = len(reader.problems)
-    ends = _ends(reader, ymap, f"link #{position}", index)
+    ends = _known_pair(ymap, index) or _ends(reader, ymap, f"link #{position}", index)
     context = f"the link {ends[0]}–{ends[1]}" if ends is not None else f"link #{position}"
-    reader.check_keys(ymap, LINK_KEYS + END_KEYS, context)
+    reader.check_keys(ymap, _ENTRY_KEYS, context)
     spec = read_link(reader, ymap, context, default)
-    if ends is not None:
-        other = earlier.get(frozenset(ends))
+    pair = None if ends is None else frozenset(ends)
+    if pair is not None:
+        other = earlier.get(pair)
         if other is not None:
             reader.report(
                 ymap,
@@ -96,11 +100,30 @@ def _read_link(
                 f"first at line {other.location.line}; a link covers both directions",
             )
             return None
-    if ends is None or len(reader.problems) > before:
+    if ends is None or pair is None or len(reader.problems) > before:
         return None
     link = LinkOverride(ends[0], ends[1], spec, ymap.location)
-    earlier[frozenset(ends)] = link
+    earlier[pair] = link
     return link
+
+
+def _known_pair(ymap: YMap, index: NodeIndex) -> tuple[str, str] | None:
+    """``between: [a, b]`` naming two different known nodes, the common case, read without
+    making any of the messages ``_ends`` could need; ``None`` leaves the rest to ``_ends``."""
+    between = ymap.entries.get("between")
+    if between is None or "from" in ymap or "to" in ymap:
+        return None
+    seq = between.value
+    if type(seq) is not YSeq or len(seq.items) != 2:
+        return None
+    first, second = seq.items
+    if type(first) is not YScalar or type(second) is not YScalar:
+        return None
+    a, b = first.value, second.value
+    if type(a) is not str or type(b) is not str or a == b:
+        return None
+    known = index.by_id
+    return (a, b) if a in known and b in known else None
 
 
 def _ends(reader: Reader, ymap: YMap, context: str, index: NodeIndex) -> tuple[str, str] | None:

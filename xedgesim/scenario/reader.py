@@ -22,6 +22,7 @@ _PARSERS: dict[str, Callable[[object], float]] = {
     "bandwidth": units.parse_bandwidth,
 }
 _MAX_HINT_OPTIONS = 500
+_MAX_KNOWN_QUANTITIES = 4096
 _MAX_HINT_WORD = 200
 _EXAMPLES = {"duration": "5ms", "size": "64B", "bandwidth": "10Mbit"}
 
@@ -56,6 +57,8 @@ class Reader:
     def __init__(self) -> None:
         self.problems: list[Problem] = []
         self.notices: list[str] = []
+        # kind -> text -> quantity: a file of 100,000 links writes a few dozen latencies.
+        self._quantities: dict[str, dict[str, float]] = {kind: {} for kind in _PARSERS}
 
     def report(self, where: YNode | Location | None, message: str, hint: str | None = None) -> None:
         location = where.location if isinstance(where, YNode) else where
@@ -209,11 +212,18 @@ class Reader:
                 node, f"{what} must be a {kind} such as '{example}', found {describe(node)}"
             )
             return None
+        text = scalar.value
+        known = self._quantities[kind]
+        if type(text) is str and text in known:
+            return known[text]
         try:
-            return _PARSERS[kind](scalar.value)
+            value = _PARSERS[kind](text)
         except units.UnitError as error:
             self.report(node, f"{what} {error.reason}", error.hint)
             return None
+        if type(text) is str and len(known) < _MAX_KNOWN_QUANTITIES:
+            known[text] = value
+        return value
 
     def duration(self, node: YNode, what: str, positive: bool = False) -> int | None:
         """Integer nanoseconds; ``positive`` refuses zero (an interval, a scenario length)."""
