@@ -148,3 +148,21 @@ def test_zero_values_of_a_link_override_the_default() -> None:
           - {between: [gw1, cloud], latency: 0, loss: 0, bandwidth: unlimited}
     """))
     assert scenario.network.links[0].spec == LinkSpec(latency_ns=0, loss=0.0, bandwidth_bps=None)
+
+
+def test_a_latency_written_again_reads_the_same_and_a_bad_one_is_reported_each_time() -> None:
+    """Quantities are parsed once per text: the second use must still be read, and a wrong
+    one still reported at every place it is written."""
+    good = load(scenario_text(network="""
+        default: {latency: 7ms}
+        links:
+          - {between: [gw1, cloud], latency: 7ms}
+          - {between: [sensors, gw1], latency: 7ms}
+        """))
+    assert [link.spec.latency_ns for link in good.network.links] == [7_000_000, 7_000_000]
+    bad = scenario_text(network="""
+        links:
+          - {between: [gw1, cloud], latency: 7 parsecs}
+          - {between: [sensors, gw1], latency: 7 parsecs}
+        """)
+    assert [p.location.line for p in problems(bad)] == [9, 10]
