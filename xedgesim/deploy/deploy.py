@@ -215,7 +215,7 @@ def deploy(options: DeployOptions, say: Callable[[str], None] = print) -> Deploy
     archives = release.save_archives(client, chosen, run_dir / "images",
                                      progress=lambda text: say(f"  {text}"))
     secrets = fleet.secrets
-    extravars: dict[str, Any] = {"xedgesim_release": chosen.extra_vars(archives),
+    extravars: dict[str, Any] = {"xedgesim_release": chosen.to_dict(archives),
                                  "xedgesim_serial": options.serial}
     if plain:
         extravars["mqtt_broker_insecure_plaintext"] = True
@@ -250,7 +250,7 @@ def deploy(options: DeployOptions, say: Callable[[str], None] = print) -> Deploy
         say("[verify] skipped: hosts failed")
     if outcome.passed and options.verify and not options.check:
         release_file = verification.write_release_file(run_dir / "verify" / "release.json",
-                                                       chosen.extra_vars({}))
+                                                       chosen.to_dict({}))
         say("[verify] start")
         outcome.verify = verification.run_suite(
             fleet.with_release(release_file), run_dir / "verify",

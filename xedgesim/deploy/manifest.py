@@ -24,7 +24,7 @@ from typing import Any
 import xedgesim
 from xedgesim import atomic
 from xedgesim.deploy.errors import ReleaseRefused, UsageError
-from xedgesim.deploy.release import ImageRef, Release
+from xedgesim.deploy.release import Release
 
 SCHEMA = 1
 FILE_NAME = "manifest.json"
@@ -53,10 +53,9 @@ class Verification:
 
 def build(release: Release, verification: Verification, *, stage: Mapping[str, Any],
           scenario: Path | None = None, now: float | None = None) -> dict[str, Any]:
-    """The manifest of a stage run (a plain dict, JSON-ready)."""
-    images: dict[str, dict[str, dict[str, str]]] = {}
-    for image in release.images:
-        images.setdefault(image.arch, {})[image.name] = {"tag": image.tag, "id": image.id}
+    """The manifest of a stage run (a plain dict, JSON-ready); its ``release`` and ``images``
+    are the release's own record (``Release.to_dict``)."""
+    images = release.to_dict()["images"]
     return {
         "schema": SCHEMA,
         "release": release.id,
@@ -117,11 +116,7 @@ def find(release_id: str, store: Path) -> dict[str, Any]:
 
 def release_of(manifest: Mapping[str, Any]) -> Release:
     """The Release a manifest describes."""
-    return Release(tuple(
-        ImageRef(name, arch, str(entry["tag"]), str(entry["id"]))
-        for arch, by_name in sorted(manifest["images"].items())
-        for name, entry in sorted(by_name.items())
-    ))
+    return Release.from_dict({"id": manifest.get("release"), "images": manifest["images"]})
 
 
 @dataclass(frozen=True)

@@ -69,15 +69,35 @@ class Release:
                 return image
         raise KeyError((arch, name))
 
-    def extra_vars(self, archives: Mapping[str, Path]) -> dict[str, Any]:
-        """``xedgesim_release`` for the playbooks; ``archives`` maps image id -> tar file."""
+    def to_dict(self, archives: Mapping[str, Path] | None = None) -> dict[str, Any]:
+        """The one written form of a release: ``{"id", "images": {arch: {name: {tag, id}}}}``,
+        as ``xedgesim_release`` for the playbooks, the manifest, the stage state and the suite's
+        release file. ``archives`` (image id -> tar file) adds each image's ``archive``."""
         images: dict[str, dict[str, dict[str, str]]] = {}
-        for image in self.images:
+        for image in sorted(self.images, key=lambda i: (i.arch, i.name)):
             entry = {"tag": image.tag, "id": image.id}
-            if image.id in archives:
+            if archives and image.id in archives:
                 entry["archive"] = str(Path(archives[image.id]).resolve())
             images.setdefault(image.arch, {})[image.name] = entry
         return {"id": self.id, "images": images}
+
+    @classmethod
+    def from_dict(cls, document: Mapping[str, Any]) -> Release:
+        """The release ``to_dict`` wrote (``archive`` entries are ignored); a document whose
+        ``id`` does not match its images (edited by hand, or cut short) is refused."""
+        try:
+            release = cls(tuple(
+                ImageRef(str(name), str(arch), str(entry["tag"]), str(entry["id"]))
+                for arch, by_name in sorted(document["images"].items())
+                for name, entry in sorted(by_name.items())))
+        except (KeyError, TypeError, AttributeError) as error:
+            raise UsageError(f"not a release: {type(error).__name__} {error} (expected "
+                             "{'id', 'images': {arch: {name: {tag, id}}}})") from None
+        recorded = document.get("id")
+        if recorded is not None and recorded != release.id:
+            raise UsageError(f"release {recorded}: its images make release {release.id}; "
+                             "the record was changed after it was written")
+        return release
 
     def describe(self) -> str:
         """One line per image: arch, name, short id, tag."""

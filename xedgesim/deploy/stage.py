@@ -120,9 +120,7 @@ def begin(options: StageOptions, project: Path) -> StageState:
         run_dir=str(run_dir.resolve()), run_id=new_run_id(), hosts=hosts,
         arch=",".join(arches), local_fleet=options.inventory is None,
         overlays=[str(path) for path in overlays],
-        release={arch: {image.name: {"tag": image.tag, "id": image.id}
-                        for image in staged.images if image.arch == arch}
-                 for arch in staged.arches},
+        release=staged.to_dict()["images"],
     )
     if options.inventory is not None:
         run_state.inventory = str(options.inventory.resolve())

@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xedgesim import atomic
 from xedgesim.deploy import paths
 from xedgesim.deploy.errors import DeployError, Interrupted
 from xedgesim.deploy.fleet_view import FleetView, open_fleet
+from xedgesim.deploy.release import Release
 from xedgesim.deploy.runner import executable_path
 
 # the environment the suite reads besides the fleet's (tests/infra/conftest.py)
@@ -57,12 +59,8 @@ class VerifyResult:
 
 def write_release_file(path: Path, release_vars: dict[str, Any]) -> Path:
     """The release the suite expects (``xedgesim_release`` without archive paths)."""
-    images = {arch: {name: {"tag": entry["tag"], "id": entry["id"]}
-                     for name, entry in by_name.items()}
-              for arch, by_name in release_vars["images"].items()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"id": release_vars["id"], "images": images}, indent=2) + "\n")
-    return path.resolve()
+    return atomic.write_json(path, Release.from_dict(release_vars).to_dict()).resolve()
 
 
 def run_suite(fleet: FleetView, out_dir: Path, *, restart_broker: bool = True,
@@ -189,7 +187,7 @@ def verify_inventory(inventory: Path, *, out: Path | None = None, release_id: st
     run_dir = paths.run_dir(out, "verify")
     say(f"verify {inventory} ({len(fleet.hosts)} host(s)) against release {expected.id} "
         f"· run {run_dir}")
-    release_file = write_release_file(run_dir / "release.json", expected.extra_vars({}))
+    release_file = write_release_file(run_dir / "release.json", expected.to_dict({}))
     result = run_suite(fleet.with_release(release_file), run_dir,
                        restart_broker=restart_broker, say=say)
     return run_dir, result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -91,8 +92,51 @@ def test_archives_are_saved_once_per_image_id_and_named_by_the_tag(
     assert client.get(sha("1")).saved == ["xedgesim/broker:0.1.0-amd64"]  # once
     assert sorted(p.name for p in (tmp_path / "images").iterdir()) == [
         "broker-amd64-111111111111.tar", "gateway-amd64-222222222222.tar"]
-    variables = found.extra_vars(archives)
+    variables = found.to_dict(archives)
     assert variables["id"] == found.id
     assert variables["images"]["amd64"]["broker"] == {
         "tag": "xedgesim/broker:0.1.0-amd64", "id": sha("1"),
         "archive": str(tmp_path / "images" / "broker-amd64-111111111111.tar")}
+
+
+TWO_ARCHES = Release((ImageRef("gateway", "arm64", "xedgesim/gateway:0.1.0-arm64", sha("4")),
+                      ImageRef("broker", "amd64", "xedgesim/broker:0.1.0-amd64", sha("1")),
+                      ImageRef("broker", "arm64", "xedgesim/broker:0.1.0-arm64", sha("3"))))
+
+
+def test_the_record_round_trips_and_archives_do_not_change_the_release(tmp_path: Path) -> None:
+    plain = TWO_ARCHES.to_dict()
+    shipped = TWO_ARCHES.to_dict({sha("1"): tmp_path / "b.tar"})
+
+    assert Release.from_dict(plain).ids() == Release.from_dict(shipped).ids() == TWO_ARCHES.ids()
+    assert Release.from_dict(plain).to_dict() == plain
+    assert plain["id"] == TWO_ARCHES.id and "archive" not in str(plain)
+    assert shipped["images"]["amd64"]["broker"]["archive"] == str(tmp_path / "b.tar")
+
+
+def test_every_writer_writes_the_one_record(tmp_path: Path) -> None:
+    from xedgesim.deploy import manifest
+    from xedgesim.deploy.verification import write_release_file
+
+    document = manifest.build(TWO_ARCHES, manifest.Verification(True, 1, 0, 0, 0, "j"),
+                              stage={})
+    suite_file = write_release_file(tmp_path / "release.json", TWO_ARCHES.to_dict({}))
+
+    assert document["images"] == TWO_ARCHES.to_dict()["images"]
+    assert manifest.release_of(document) == Release.from_dict(TWO_ARCHES.to_dict())
+    assert json.loads(suite_file.read_text()) == TWO_ARCHES.to_dict()
+
+
+def test_a_record_changed_after_it_was_written_is_refused() -> None:
+    document = TWO_ARCHES.to_dict()
+    document["images"]["arm64"]["gateway"]["id"] = sha("5")
+
+    with pytest.raises(UsageError, match=f"release {TWO_ARCHES.id}: its images make release r"):
+        Release.from_dict(document)
+
+
+@pytest.mark.parametrize("document", [{}, {"images": []}, {"images": {"amd64": {"broker": {}}}}],
+                         ids=["no-images", "images-not-a-mapping", "entry-without-id"])
+def test_a_malformed_record_is_a_usage_error(document: dict[str, Any]) -> None:
+    with pytest.raises(UsageError, match="not a release"):
+        Release.from_dict(document)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from xedgesim.deploy import verification
+from xedgesim.deploy.release import ImageRef, Release
 from xedgesim.deploy.verification import (
     parse_junit,
     per_host,
@@ -50,11 +51,12 @@ def test_short_test_line() -> None:
 
 
 def test_release_file_drops_archive_paths(tmp_path: Path) -> None:
-    variables = {"id": "r1", "images": {"amd64": {"broker": {
+    release_id = Release((ImageRef("broker", "amd64", "t", "sha256:1"),)).id
+    variables = {"id": release_id, "images": {"amd64": {"broker": {
         "tag": "t", "id": "sha256:1", "archive": "/run/images/b.tar"}}}}
     path = write_release_file(tmp_path / "verify" / "release.json", variables)
     assert json.loads(path.read_text()) == {
-        "id": "r1", "images": {"amd64": {"broker": {"tag": "t", "id": "sha256:1"}}}}
+        "id": release_id, "images": {"amd64": {"broker": {"tag": "t", "id": "sha256:1"}}}}
 
 
 @pytest.mark.parametrize("module", ["xedgesim.deploy.verification", "xedgesim.deploy.deploy"])

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xedgesim.deploy.release import ImageRef, Release
+from xedgesim.deploy.release import Release
 from xedgesim.deploy.state import StageState
 
 
@@ -61,9 +61,4 @@ class StageContext:
 
     def release(self) -> Release:
         """The release this run stages (recorded in the state when the run began)."""
-        recorded = self.state.release or {}
-        return Release(tuple(
-            ImageRef(name, arch, entry["tag"], entry["id"])
-            for arch, by_name in sorted(recorded.items())
-            for name, entry in sorted(by_name.items())
-        ))
+        return Release.from_dict({"images": self.state.release or {}})

@@ -20,7 +20,7 @@ def converge(ctx: StageContext, name: str) -> PlaybookResult:
         inventories=(*ctx.overlays, ctx.inventory),
         run_dir=ctx.run_dir,
         name=name,
-        extravars={"xedgesim_release": staged.extra_vars(archives)},
+        extravars={"xedgesim_release": staged.to_dict(archives)},
         secret_vars=(ctx.secrets,) if ctx.secrets else (),
         project_dir=ctx.project,
     )

@@ -18,7 +18,7 @@ def hosts_of(ctx: StageContext) -> list[str]:
 def execute(ctx: StageContext) -> StepOutcome:
     out = ctx.run_dir / "verify"
     release_file = verification.write_release_file(out / "release.json",
-                                                   ctx.release().extra_vars({}))
+                                                   ctx.release().to_dict({}))
     fleet = open_fleet(ctx.inventory, ctx.overlays, release_file=release_file,
                        secrets=ctx.secrets, project=ctx.project)
     result = verification.run_suite(fleet, out, say=ctx.say)
