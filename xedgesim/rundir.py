@@ -15,6 +15,12 @@
 A directory of runs (a sweep's ``seed-<n>/``) lists them in its marker; each is checked by its
 own marker in turn. Other commands adopt the policy by writing through :func:`run_directory`
 with their own ``kind``.
+
+``xedge stage`` and ``xedge deploy`` write their run directory as they go (a kept fleet's state
+lives there between steps), so it cannot be all or nothing: their ``--out`` is checked by
+:func:`check_target` like any other, and :func:`mark_live` gives the directory a marker of its
+kind that lists no files. Nothing ever replaces such a directory, and ``--step`` checks the
+kind (:func:`require_kind`) before it acts on the fleet a directory records.
 """
 
 from __future__ import annotations
@@ -188,6 +194,23 @@ def foreign_content(directory: Path) -> str | None:
             elif name not in files and name != MARKER:
                 return f"holds {name}, which xedge did not write"
     return None
+
+
+def mark_live(directory: Path, kind: str) -> None:
+    """Mark ``directory`` as a ``kind`` run that is written as it goes (see the module)."""
+    from xedgesim import atomic
+
+    atomic.write_json(directory / MARKER, {"kind": kind, "xedgesim_version": __version__,
+                                           "files": [], "folders": [], "runs": []})
+
+
+def require_kind(directory: Path, kind: str) -> None:
+    """Refuse a run directory whose marker names another kind of run (a deploy's for a
+    stage's); a directory without a marker is left to the caller's own check."""
+    marker = read_marker(directory)
+    if marker is not None and marker["kind"] != kind:
+        raise OutputError(f"{directory} is a run of `xedge {marker['kind']}`, not of "
+                          f"`xedge {kind}`: give the --out of a {kind} run")
 
 
 def read_marker(directory: Path) -> dict | None:

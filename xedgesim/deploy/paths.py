@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from xedgesim import project
+from xedgesim import project, rundir
 from xedgesim.deploy.errors import UsageError
 
 PLAYBOOKS = ("stage", "site", "verify", "rollback")
@@ -78,12 +78,15 @@ def production_overlay(root: Path | None = None) -> Path | None:
 
 
 def run_dir(out: Path | None, kind: str) -> Path:
-    """``--out`` when it is new or empty, else a fresh ``runs/<kind>-…``: a typo must never
-    reuse someone's files."""
+    """``--out`` when it is a new or empty place a run may use (``rundir.check_target``), else
+    a fresh ``runs/<kind>-…``: a typo must never reuse someone's files. Marked as a ``kind``
+    run (``rundir.mark_live``)."""
     if out is not None:
-        if out.exists() and any(out.iterdir()):
+        if out.is_dir() and not out.is_symlink() and any(out.iterdir()):
             raise UsageError(f"{out} exists and is not empty; choose another --out")
+        rundir.check_target(out)
         out.mkdir(parents=True, exist_ok=True)
+        rundir.mark_live(out, kind)
         return out
     return new_run_dir(kind)
 
@@ -95,6 +98,7 @@ def new_run_dir(kind: str, base: Path = RUNS) -> Path:
     while True:
         try:
             candidate.mkdir(parents=True)
+            rundir.mark_live(candidate, kind)
             return candidate
         except FileExistsError:
             number += 1

@@ -18,7 +18,12 @@
 * Events are streamed to a live display and folded into per-host stats and failures as
   ``host · task · message`` (``events.py``); the recap comes from runner's structured stats.
 * Ctrl-C and SIGTERM set a flag that ansible-runner polls (``cancel_callback``); runner stops
-  the playbook and records the run as canceled, and the caller gets ``Interrupted``.
+  the playbook and records the run as canceled, and the caller gets ``Interrupted``. This is
+  the one place that does not use :mod:`xedgesim.interrupts`: its handlers raise an exception
+  wherever the main thread is, which here is inside runner's pexpect loop, so runner would be
+  unwound without terminating ansible-playbook or writing its canceled status and artifacts;
+  and ``interrupts.deferred`` keeps the signal to itself until its block ends, while runner
+  must see it as it polls. A flag runner polls is the only way it stops the playbook cleanly.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from xedgesim import rundir
 from xedgesim.deploy import certificates, manifest, paths, secrets, state
 from xedgesim.deploy.errors import DeployError, Interrupted, UsageError
 from xedgesim.deploy.state import STEPS, StageState
@@ -71,6 +72,7 @@ def stage(options: StageOptions, say: Callable[[str], None] = print) -> StageOut
             raise UsageError(f"unknown step {', '.join(unknown)} (steps: {', '.join(STEPS)})")
         if options.out is None:
             raise UsageError("--step needs --out DIR: the stage run whose fleet to use")
+        rundir.require_kind(options.out, "stage")
         run_state = state.load(options.out)
         sequence = tuple(step for step in STEPS if step in options.steps)
     else:
@@ -140,7 +142,9 @@ def new_run_dir(out: Path | None) -> Path:
             hint = (" (an earlier stage run: add --step to run steps on its kept fleet)"
                     if (out / state.FILE_NAME).is_file() else "")
             raise UsageError(f"{out} exists and is not empty{hint}; choose another --out")
+        rundir.check_target(out)
         out.mkdir(parents=True, exist_ok=True)
+        rundir.mark_live(out, "stage")
         return out
     return paths.new_run_dir("stage")
 
