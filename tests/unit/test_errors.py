@@ -116,3 +116,12 @@ def test_an_interrupt_is_not_an_error() -> None:
     from xedgesim.interrupts import Interrupted
 
     assert not issubclass(Interrupted, Exception)
+
+
+def test_a_deploy_stopped_by_sigterm_exits_143() -> None:
+    import signal
+
+    error = deploy_errors.Interrupted("stage interrupted; artifacts in runs/s", signal.SIGTERM)
+    result = CliRunner().invoke(xedge_with(error), ["fail"])
+
+    assert (result.exit_code, result.stderr) == (143, f"error: {error}\n")

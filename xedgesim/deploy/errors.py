@@ -3,6 +3,8 @@ traceback. Each carries the exit code the command ends with (see :mod:`xedgesim.
 
 from __future__ import annotations
 
+import signal
+
 from xedgesim.errors import EXIT_BAD_INPUT, EXIT_FAILED, XedgeError
 
 EXIT_INTERRUPTED = 130
@@ -30,6 +32,13 @@ class ReleaseRefused(DeployError):
 
 
 class Interrupted(DeployError):
-    """Ctrl-C or SIGTERM: the running playbook was cancelled and cleanup ran."""
+    """Ctrl-C or SIGTERM: the running playbook was cancelled and cleanup ran. Exits as a shell
+    reports the signal (128 + its number: 130 for Ctrl-C, 143 for SIGTERM), as
+    :mod:`xedgesim.interrupts` does."""
 
     exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, message: str, signum: int = signal.SIGINT) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum

@@ -229,7 +229,7 @@ def run_playbook(
     )
     if outcome.status == "canceled" or cancelled.is_set():
         raise Interrupted(f"{run.name}: cancelled; the playbook was stopped, artifacts in "
-                          f"{artifact_dir}")
+                          f"{artifact_dir}", cancelled.signum)
     return outcome
 
 
@@ -322,16 +322,23 @@ def check_secret_file(path: Path) -> None:
                           f"run: chmod 600 {shlex.quote(str(path))}")
 
 
+class Cancelled(threading.Event):
+    """Set when a signal asks the playbook to stop; ``signum`` is which (the exit status)."""
+
+    signum: int = signal.SIGINT
+
+
 @contextmanager
-def cancel_on_signals() -> Iterator[threading.Event]:
+def cancel_on_signals() -> Iterator[Cancelled]:
     """An event set by Ctrl-C or SIGTERM while the block runs; the previous handlers are put
     back after it. Off the main thread signals cannot be caught, so the event only exists."""
-    cancelled = threading.Event()
+    cancelled = Cancelled()
     if threading.current_thread() is not threading.main_thread():
         yield cancelled
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        cancelled.signum = signum
         cancelled.set()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}

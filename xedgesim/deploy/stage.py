@@ -13,6 +13,7 @@ manifest are replaced atomically, and the manifest exists only for a passing run
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -163,11 +164,13 @@ def run_sequence(ctx: StageContext, sequence: Sequence[str],
             if not outcome.passed:
                 failed_or_interrupted = True
                 break
-    except (Interrupted, KeyboardInterrupt):
+    except (Interrupted, KeyboardInterrupt) as error:
+        signum = getattr(error, "signum", signal.SIGINT)
         ctx.say("interrupted: cleaning up")
         if destroy_on_failure and "destroy" not in outcomes:
             run_step(ctx, "destroy", modules["destroy"])
-        raise Interrupted(f"stage interrupted; artifacts and state in {ctx.run_dir}") from None
+        raise Interrupted(f"stage interrupted; artifacts and state in {ctx.run_dir}",
+                          signum) from None
     if failed_or_interrupted and destroy_on_failure and "destroy" not in outcomes:
         outcomes["destroy"] = run_step(ctx, "destroy", modules["destroy"])
     return outcomes

@@ -333,3 +333,14 @@ def test_idempotence_snapshots_find_ansible_without_the_venv_on_path(
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     found = snapshot.hosts_of(FleetView(hosts, (), (InventoryHost("pi-1", {}),)))
     assert [host.backend.get_hostname() for host in found] == ["pi-1"]
+
+
+def test_the_cancel_flag_records_which_signal_stopped_the_playbook() -> None:
+    import signal
+
+    from xedgesim.deploy.runner import cancel_on_signals
+
+    with cancel_on_signals() as cancelled:
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert cancelled.wait(5)
+    assert cancelled.signum == signal.SIGTERM
