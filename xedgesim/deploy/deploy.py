@@ -290,8 +290,9 @@ RunPlaybook = Callable[[str, str, list[str], dict[str, Any]], PlaybookResult]
 
 def rollout(outcome: DeployOutcome, hosts: list[str], options: DeployOptions,
             extravars: dict[str, Any], run: RunPlaybook, say: Callable[[str], None]) -> None:
-    """Run site.yml batch by batch until every host had its turn or more hosts failed than
-    the budget allows; then, if asked, roll back the hosts this rollout updated.
+    """Run site.yml batch by batch until every host had its turn; the rollout stops early
+    when more hosts failed than the budget allows or a run ended before any host ran, and
+    then, if asked, the hosts it updated are rolled back.
 
     ``run(playbook, name, hosts, extravars)`` runs one playbook limited to ``hosts``."""
     results: list[PlaybookResult] = []
@@ -306,16 +307,18 @@ def rollout(outcome: DeployOutcome, hosts: list[str], options: DeployOptions,
         outcome.outcomes, outcome.details = host_outcomes(outcome.playbook, hosts,
                                                           options.check)
         failed = outcome.failed_hosts
-        if failed and result.rc != 0 and not result.hosts:  # the run itself broke down
-            outcome.budget_spent = True
+        if not result.hosts:  # ansible-playbook stopped before any host ran (bad inventory…)
+            say(f"{name}: the playbook stopped before any host ran; the rollout stops")
+            break
         if len(failed) > outcome.budget:
             outcome.budget_spent = True
-        if outcome.budget_spent:
             say(f"failure budget spent: {len(failed)} host(s) failed ({', '.join(failed)}), "
                 f"{outcome.budget} allowed; the rollout stops")
             break
+    else:
+        return
     updated = [host for host, code in outcome.outcomes.items() if code == "updated"]
-    if outcome.budget_spent and options.rollback_on_abort and updated and not options.check:
+    if options.rollback_on_abort and updated and not options.check:
         say(f"rolling back the hosts this rollout updated: {', '.join(updated)}")
         back = run("rollback", "rollback-on-abort", updated, extravars)
         outcome.abort_rollback = back
@@ -467,7 +470,7 @@ def failure_message(outcome: DeployOutcome) -> str:
         elif failed:
             lines.append(f"  {len(failed)} failed within the failure budget "
                          f"({outcome.budget} allowed); the other hosts were deployed")
-        if not result.hosts and result.output_tail:
+        if result.output_tail:  # a run that ended before its recap
             lines += [f"  {line}" for line in result.output_tail.splitlines()]
         untouched = [h for h, code in outcome.outcomes.items() if code == "not_reached"]
         if untouched:

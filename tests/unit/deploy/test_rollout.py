@@ -197,3 +197,27 @@ def test_the_budget_is_checked_after_every_batch_without_running_ansible(
     assert ran == [["a"], ["b", "c"], ["d", "e"]]
     assert outcome.budget_spent and outcome.failed_hosts == ["b", "d"]
     assert outcome.playbook is not None and set(outcome.playbook.hosts) == set(published)
+
+
+def test_a_run_that_reaches_no_host_stops_the_rollout(tmp_path: Path) -> None:
+    """A broken run (no recap: a bad inventory, a syntax error) stops the rollout instead of
+    trying every later batch the same way; the hosts updated before are rolled back."""
+    ran: list[str] = []
+
+    def run(playbook: str, name: str, limit: list[str], variables: dict[str, Any]) -> Any:
+        ran.append(f"{playbook}:{','.join(limit)}")
+        ok = playbook == "rollback" or limit == ["a"]
+        return PlaybookResult(
+            name, Path(f"{playbook}.yml"), "successful" if ok else "failed", 0 if ok else 4,
+            {h: HostStats(ok=1) for h in limit} if ok else {}, (), (),
+            tmp_path / name / "artifacts", 1.0, output_tail="ERROR! no such inventory",
+            published={"xedgesim_outcomes": {"a": {"outcome": "updated"}}} if ok else {})
+
+    outcome = DeployOutcome(tmp_path, Release(()), {}, False)
+    options = DeployOptions(inventory=tmp_path, serial=[1], rollback_on_abort=True)
+    rollout(outcome, ["a", "b", "c"], options, {}, run, lambda text: None)
+    assert ran == ["site:a", "site:b", "rollback:a"]
+    assert outcome.outcomes == {"a": "rolled_back_on_abort", "b": "not_reached",
+                                "c": "not_reached"}
+    assert not outcome.passed and not outcome.budget_spent
+    assert "no such inventory" in deploy_module.failure_message(outcome)
