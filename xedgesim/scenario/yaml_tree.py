@@ -1,8 +1,9 @@
 """YAML text -> a tree of values that remember where they were written.
 
 ``yaml.safe_load`` throws positions away and silently keeps the last of two equal keys; both
-matter for good error messages. So we compose the document into PyYAML's node graph (which has
-marks), build our own small tree from it, and report duplicates and syntax errors as ``Problem``s.
+matter for good error messages. So we build our own small tree from the parser's events (or,
+for a file with aliases or merge keys, from PyYAML's node graph), and report duplicates and
+syntax errors as ``Problem``s.
 """
 
 from __future__ import annotations
