@@ -37,15 +37,17 @@ def scenario_text(links: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def measure(command: list[str]) -> tuple[float, float]:
-    """Run a command that must succeed; return (wall seconds, peak RSS in MB)."""
+def measure(command: list[str]) -> tuple[float, float, float]:
+    """Run a command that must succeed; return (wall seconds, CPU seconds, peak RSS in MB).
+
+    CPU (user + system) is reported too: on a shared machine it says more than the wall time."""
     started = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(command)} failed")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def main() -> None:
@@ -58,12 +60,13 @@ def main() -> None:
         for links in (int(size) for size in args.sizes.split(",")):
             path = Path(tmp) / f"links-{links}.yaml"
             path.write_text(scenario_text(links), encoding="utf-8")
-            wall, rss = measure([sys.executable, "-m", "xedgesim", "validate", str(path)])
+            wall, cpu, rss = measure([sys.executable, "-m", "xedgesim", "validate", str(path)])
             size_mb = path.stat().st_size / 1e6
-            print(f"{links:>9,} links ({size_mb:5.1f} MB): validate in {wall:6.2f}s, "
-                  f"peak RSS {rss:6.0f} MB", file=sys.stderr)
+            print(f"{links:>9,} links ({size_mb:5.1f} MB): validate in {wall:6.2f}s "
+                  f"(CPU {cpu:5.2f}s), peak RSS {rss:6.0f} MB, load {os.getloadavg()[0]:.1f}",
+                  file=sys.stderr)
             rows.append({"links": links, "file_mb": round(size_mb, 2), "wall_s": round(wall, 3),
-                         "rss_mb": round(rss)})
+                         "cpu_s": round(cpu, 3), "rss_mb": round(rss)})
     print(json.dumps(rows, indent=2))
 
 
