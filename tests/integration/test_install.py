@@ -68,7 +68,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     (site / "xedgesim-test-dependencies.pth").write_text(
         "\n".join(dict.fromkeys([ours["purelib"], ours["platlib"]])) + "\n")
     subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
-                    "install", "--no-deps", "--no-index", "-q", str(wheel)],
+                    "install", "--no-deps", "--no-index", "--ignore-installed", "-q", str(wheel)],
                    check=True, timeout=300)
     elsewhere = work / "elsewhere"
     elsewhere.mkdir()
