@@ -11,9 +11,6 @@ anything ansible-playbook prints, whatever is wrong with it.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -93,7 +90,7 @@ def defaults(role: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def run(tmp_path_factory: pytest.TempPathFactory, playbook: Any) -> dict[str, Any]:
     """{"hosts": host -> {"failed": task or None, "msg": str}, "printed": all output}."""
     work = tmp_path_factory.mktemp("argument_specs")
     local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
@@ -110,25 +107,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     for host, case in XEDGESIM_CASES.items():  # a None case value: the variable is absent
         for key in (k for k, v in case.items() if v is None):
             inventory["all"]["children"]["xedgesim_cases"]["hosts"][host][key] = "{{ omit }}"
-    (work / "inventory.yml").write_text(yaml.safe_dump(inventory))
-    (work / "play.yml").write_text(PLAY)
-    env = {**os.environ, "ANSIBLE_STDOUT_CALLBACK": "json", "ANSIBLE_ROLES_PATH":
-           str(PROJECT / "roles"), "ANSIBLE_NOCOLOR": "1", "ANSIBLE_RETRY_FILES_ENABLED": "0",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    done = subprocess.run(["ansible-playbook", "-i", str(work / "inventory.yml"),
-                           str(work / "play.yml")], capture_output=True, text=True, env=env,
-                          cwd=work, timeout=300, check=False)
-    start = done.stdout.find("{")
-    assert start >= 0, "ansible-playbook printed no report; stderr: " + done.stderr[-2000:]
-    report = json.loads(done.stdout[start:])
-    hosts: dict[str, dict[str, Any]] = {}
-    for play in report["plays"]:
-        for task in play["tasks"]:
-            for host, result in task["hosts"].items():
-                hosts.setdefault(host, {"failed": None, "msg": ""})
-                if result.get("failed") and hosts[host]["failed"] is None:
-                    hosts[host] = {"failed": task["task"]["name"], "msg": str(result.get("msg"))}
-    return {"hosts": hosts, "printed": done.stdout + done.stderr}
+    hosts, printed = playbook(work, inventory, PLAY)
+    return {"hosts": hosts, "printed": printed}
 
 
 def test_no_password_is_ever_printed(run: dict[str, Any]) -> None:

@@ -8,9 +8,6 @@ says which hosts failed, at which task, with which message.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -73,7 +70,8 @@ PLAY = """
 
 
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+def outcomes(tmp_path_factory: pytest.TempPathFactory,
+             playbook: Any) -> dict[str, dict[str, Any]]:
     """host -> {"failed": task name or None, "msg": its message, "acl": the rendered ACL}."""
     work = tmp_path_factory.mktemp("mqtt_broker")
     hosts = {name: {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
@@ -83,22 +81,8 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, An
         **{k: v for k, v in defaults.items() if not k.startswith("xedgesim_release")},
         "xedgesim_release": {"id": "r1", "images": {"amd64": {"broker": {"id": "sha256:x"}}}},
         "xedgesim_arch": "amd64", "roles_dir": str(PROJECT / "roles"), "out_dir": str(work)}}}
-    (work / "inventory.yml").write_text(yaml.safe_dump(inventory))
-    (work / "play.yml").write_text(PLAY)
-    env = {**os.environ, "ANSIBLE_STDOUT_CALLBACK": "json", "ANSIBLE_ROLES_PATH":
-           str(PROJECT / "roles"), "ANSIBLE_NOCOLOR": "1", "ANSIBLE_RETRY_FILES_ENABLED": "0",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    done = subprocess.run(["ansible-playbook", "-i", str(work / "inventory.yml"),
-                           str(work / "play.yml")], capture_output=True, text=True, env=env,
-                          cwd=work, timeout=300, check=False)
-    start = done.stdout.find("{")
-    assert start >= 0, done.stdout + done.stderr
-    report = json.loads(done.stdout[start:])
-    found: dict[str, dict[str, Any]] = {name: {"failed": None, "msg": ""} for name in CASES}
-    for task in report["plays"][0]["tasks"]:
-        for host, result in task["hosts"].items():
-            if result.get("failed") and found[host]["failed"] is None:
-                found[host] = {"failed": task["task"]["name"], "msg": str(result.get("msg"))}
+    hosts, _ = playbook(work, inventory, PLAY)
+    found = {name: hosts.get(name, {"failed": None, "msg": ""}) for name in CASES}
     for name in CASES:
         rendered = work / f"{hashlib.sha1(name.encode()).hexdigest()}.acl"
         found[name]["acl"] = rendered.read_text() if rendered.is_file() else None
