@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import runpy
 import shutil
+import sys
 from pathlib import Path
 
 from setuptools import setup
@@ -19,6 +20,8 @@ from setuptools.command.build_py import build_py
 from setuptools.command.sdist import sdist
 
 SOURCE = Path(__file__).resolve().parent
+# project.py imports xedgesim.errors; a PEP 517 frontend need not put the source on sys.path
+sys.path.insert(0, str(SOURCE))
 project = runpy.run_path(str(SOURCE / "xedgesim" / "project.py"))
 
 
