@@ -7,7 +7,9 @@ module by name; the simulation helpers are loaded here, by path, and handed out 
 from __future__ import annotations
 
 import importlib.util
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -36,3 +38,15 @@ def sim() -> ModuleType:
     """``tests/unit/simulation_helpers.py``: ``sim.run_yaml(text)`` -> a ``Run`` whose flows'
     accounting has been checked; ``sim.MS``/``sim.S`` are nanoseconds per ms/s."""
     return _HELPERS
+
+
+@pytest.fixture
+def sigint_handled() -> Iterator[None]:
+    """SIGINT as an interactive Python process has it (KeyboardInterrupt), for tests that send
+    SIGINT to this very process: when the suite runs as a background job, SIGINT is ignored
+    from the start, and xedge keeps an ignored SIGINT ignored (as Python does)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -392,7 +392,8 @@ def test_a_signal_stops_a_pure_python_run_and_leaves_nothing(tmp_path: Path, sig
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_during_validate_is_one_line_not_a_traceback(tmp_path: Path, monkeypatch,
-                                                               signum: int) -> None:
+                                                               signum: int,
+                                                               sigint_handled: None) -> None:
     import os
 
     import xedgesim.scenario

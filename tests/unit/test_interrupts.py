@@ -11,7 +11,8 @@ from xedgesim.interrupts import Interrupted, deferred, exit_code, signals_as_int
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_both_signals_raise_the_same_exception_with_their_exit_code(signum: int) -> None:
+def test_both_signals_raise_the_same_exception_with_their_exit_code(
+        signum: int, sigint_handled: None) -> None:
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(Interrupted) as caught, signals_as_interrupt():
         os.kill(os.getpid(), signum)

@@ -142,7 +142,7 @@ def test_a_signal_during_the_run_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_a_signal_while_the_run_is_put_in_place_finishes_that_and_says_so(
-        tmp_path: Path, monkeypatch) -> None:
+        tmp_path: Path, monkeypatch, sigint_handled: None) -> None:
     import xedgesim.rundir
 
     out = tmp_path / "run"
