@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from xedgesim.cli import main
 from xedgesim.deploy import commands, state
 from xedgesim.deploy.runner import executable_path
 
@@ -69,9 +70,10 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def xedge(command: Any, args: list[str], store: Path) -> Result:
-    """Run one of the deploy commands in-process, with the tests' manifest store."""
-    result = CliRunner().invoke(command, args, env={"XEDGESIM_RELEASES": str(store)},
-                                catch_exceptions=False)
+    """Run one of the deploy commands in-process, with the tests' manifest store, through
+    ``xedge`` itself: its group is where an error becomes a message and an exit code."""
+    result = CliRunner().invoke(main, [command.name, *args],
+                                env={"XEDGESIM_RELEASES": str(store)}, catch_exceptions=False)
     print(result.output)  # shown by pytest when the test fails
     return result
 
