@@ -13,10 +13,10 @@ import json
 import math
 import os
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from xedgesim import bounded
 from xedgesim.errors import BadInput
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -217,31 +217,15 @@ def _refuse_constant(name: str) -> float:
 def read_bounded(file: Path, what: str, limit: int | None = None) -> bytes:
     """A regular file's bytes, up to ``limit``: a FIFO never hangs us, a device is never read."""
     limit = MAX_FILE_BYTES if limit is None else limit
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(file, flags)
-    except (OSError, ValueError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise CompareInputError(f"{file}: cannot read the {what}: {reason}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise CompareInputError(f"{file}: the {what} is not a regular file")
-        chunks, size = [], 0
-        with os.fdopen(fd, "rb", closefd=False) as stream:
-            while size <= limit:
-                chunk = stream.read(limit + 1 - size)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
-    except OSError as error:
-        raise CompareInputError(
-            f"{file}: cannot read the {what}: {error.strerror or error}") from None
-    finally:
-        os.close(fd)
-    if size > limit:
-        raise CompareInputError(f"{file}: the {what} is larger than {limit // 2**20} MiB")
-    return b"".join(chunks)
+        return bounded.read_bounded(file, limit)
+    except bounded.Unreadable as error:
+        if error.kind in ("directory", "special"):
+            raise CompareInputError(f"{file}: the {what} is not a regular file") from None
+        if error.kind == "too_large":
+            raise CompareInputError(
+                f"{file}: the {what} is larger than {limit // 2**20} MiB") from None
+        raise CompareInputError(f"{file}: cannot read the {what}: {error.reason}") from None
 
 
 class _Checker:

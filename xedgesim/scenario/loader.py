@@ -6,10 +6,10 @@ import contextlib
 import gc
 import os
 import re
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+from xedgesim.bounded import Unreadable, read_bounded
 from xedgesim.scenario import limits
 from xedgesim.scenario.errors import Problem, ScenarioError
 from xedgesim.scenario.faults import read_faults
@@ -43,46 +43,25 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
 
 
 def _read_bounded(filename: str) -> bytes:
-    """The file's bytes, refusing what is not a regular file or is over the size limit.
-
-    Opened non-blocking so that a FIFO cannot hang us, checked with ``fstat`` so that a device
-    (``/dev/zero``) is never read, and read with a bound so that a file growing while we read
-    cannot exhaust memory either.
-    """
+    """The file's bytes, refusing what is not a regular file or is over the size limit."""
     whole_file = Location(filename, 0, 0)
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(filename, flags)
-    except (OSError, ValueError) as error:  # ValueError: a NUL in the path
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise ScenarioError([Problem(whole_file, f"cannot read the scenario: {reason}")]) from None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            problem = "cannot read the scenario: it is a directory"
-            raise ScenarioError([Problem(whole_file, problem, "give the path of a .yaml file")])
-        if not stat.S_ISREG(info.st_mode):
-            raise ScenarioError([Problem(whole_file, "the scenario is not a regular file")])
-        chunks, size = [], 0
-        with os.fdopen(fd, "rb", closefd=False) as stream:
-            while size <= limits.MAX_FILE_BYTES:
-                chunk = stream.read(limits.MAX_FILE_BYTES + 1 - size)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
-    except OSError as error:
-        reason = error.strerror or str(error)
-        raise ScenarioError([Problem(whole_file, f"cannot read the scenario: {reason}")]) from None
-    finally:
-        os.close(fd)
-    if size > limits.MAX_FILE_BYTES:
-        raise ScenarioError([Problem(
-            whole_file,
-            f"the scenario is larger than {limits.MAX_FILE_BYTES // 2**20} MiB",
-            "see 'Limits' in docs/scenario.md",
-        )])
-    return b"".join(chunks)
+        return read_bounded(filename, limits.MAX_FILE_BYTES)
+    except Unreadable as error:
+        if error.kind == "directory":
+            raise ScenarioError([Problem(whole_file, "cannot read the scenario: it is a directory",
+                                         "give the path of a .yaml file")]) from None
+        if error.kind == "special":
+            raise ScenarioError([Problem(whole_file, "the scenario is not a regular file")]) \
+                from None
+        if error.kind == "too_large":
+            raise ScenarioError([Problem(
+                whole_file,
+                f"the scenario is larger than {limits.MAX_FILE_BYTES // 2**20} MiB",
+                "see 'Limits' in docs/scenario.md",
+            )]) from None
+        raise ScenarioError([Problem(whole_file, f"cannot read the scenario: {error.reason}")]) \
+            from None
 
 
 def load_scenario_text(text: str, filename: str = "<scenario>") -> Scenario:
