@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import sys
 import tarfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+from xedgesim import atomic
 
 MANIFEST = "manifest.json"
 MAX_IMAGES = 10_000  # what a device may report: bounded before use
@@ -103,17 +104,13 @@ def thin_archive(source: Path, have: Iterable[Sequence[str]]) -> Path:
         target = source.with_name(f"{source.stem}-thin-{key}.tar")
         if target.is_file():
             return target
-        temporary = target.with_name(f"{target.name}.{os.getpid()}.part")
-        try:
-            with tarfile.open(temporary, "w", format=archive.format) as thin:
-                for member in archive:
-                    if member.name in left_out:
-                        continue
-                    data = archive.extractfile(member) if member.isfile() else None
-                    thin.addfile(member, data)
-            os.replace(temporary, target)
-        finally:
-            temporary.unlink(missing_ok=True)
+        with atomic.replacing(target) as stream, \
+                tarfile.open(fileobj=stream, mode="w", format=archive.format) as thin:
+            for member in archive:
+                if member.name in left_out:
+                    continue
+                data = archive.extractfile(member) if member.isfile() else None
+                thin.addfile(member, data)
     return target
 
 
