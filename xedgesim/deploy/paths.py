@@ -77,13 +77,13 @@ def production_overlay(root: Path | None = None) -> Path | None:
     return path if path.is_file() else None
 
 
-def run_dir(out: Path | None, kind: str) -> Path:
+def run_dir(out: Path | None, kind: str, occupied_hint: str = "") -> Path:
     """``--out`` when it is a new or empty place a run may use (``rundir.check_target``), else
     a fresh ``runs/<kind>-…``: a typo must never reuse someone's files. Marked as a ``kind``
-    run (``rundir.mark_live``)."""
+    run (``rundir.mark_live``). ``occupied_hint`` follows the refusal of a non-empty ``--out``."""
     if out is not None:
         if out.is_dir() and not out.is_symlink() and any(out.iterdir()):
-            raise UsageError(f"{out} exists and is not empty; choose another --out")
+            raise UsageError(f"{out} exists and is not empty{occupied_hint}; choose another --out")
         rundir.check_target(out)
         out.mkdir(parents=True, exist_ok=True)
         rundir.mark_live(out, kind)

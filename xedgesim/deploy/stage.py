@@ -136,18 +136,11 @@ def begin(options: StageOptions, project: Path) -> StageState:
 
 
 def new_run_dir(out: Path | None) -> Path:
-    """The run directory: ``--out`` if it is new or empty, else a fresh timestamped one.
-    An existing non-empty ``--out`` is refused: a typo must never reuse someone's files."""
-    if out is not None:
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            hint = (" (an earlier stage run: add --step to run steps on its kept fleet)"
-                    if (out / state.FILE_NAME).is_file() else "")
-            raise UsageError(f"{out} exists and is not empty{hint}; choose another --out")
-        rundir.check_target(out)
-        out.mkdir(parents=True, exist_ok=True)
-        rundir.mark_live(out, "stage")
-        return out
-    return paths.new_run_dir("stage")
+    """The run directory: ``--out`` if it is new or empty, else a fresh timestamped one; a
+    refused ``--out`` that holds an earlier stage run says how to reuse its kept fleet."""
+    hint = (" (an earlier stage run: add --step to run steps on its kept fleet)"
+            if out is not None and (out / state.FILE_NAME).is_file() else "")
+    return paths.run_dir(out, "stage", hint)
 
 
 def run_sequence(ctx: StageContext, sequence: Sequence[str],
