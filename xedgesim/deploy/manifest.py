@@ -51,10 +51,141 @@ class Verification:
         }
 
 
+@dataclass(frozen=True)
+class ParityRecord:
+    """Proof that a release, staged with a scenario, behaved on the fleet as simulated: the
+    scenario's hash, the fleet run, the ``xedge compare`` report and its verdict, and the
+    tolerance file's hash. A manifest keeps a list of them (``parity``), one per comparison;
+    ``xedge deploy --require-parity`` looks for a passing one for its scenario's bytes."""
+
+    scenario_sha256: str
+    fleet_run: str  # the fleet run's directory
+    compare_report: str  # the JSON report of `xedge compare`
+    verdict: str  # "pass" or "breach", as the report says
+    scenario_path: str = ""
+    tolerance_path: str | None = None
+    tolerance_sha256: str | None = None  # None: the default tolerances
+    simulation_run: str | None = None  # the other side of the comparison
+    recorded: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "pass"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "scenario": {"path": self.scenario_path, "sha256": self.scenario_sha256},
+            "fleet_run": self.fleet_run, "simulation_run": self.simulation_run,
+            "compare_report": self.compare_report, "verdict": self.verdict,
+            "tolerance": (None if self.tolerance_sha256 is None else
+                          {"path": self.tolerance_path, "sha256": self.tolerance_sha256}),
+            "recorded": self.recorded,
+        }
+
+    @classmethod
+    def from_dict(cls, document: Mapping[str, Any]) -> ParityRecord:
+        """The record ``as_dict`` wrote; a malformed one is a UsageError."""
+        try:
+            scenario = document["scenario"]
+            tolerance = document.get("tolerance") or {}
+            verdict = str(document["verdict"])
+            if verdict not in ("pass", "breach"):
+                raise ValueError(f"verdict {verdict!r}")
+            return cls(scenario_sha256=str(scenario["sha256"]),
+                       scenario_path=str(scenario.get("path") or ""),
+                       fleet_run=str(document["fleet_run"]),
+                       compare_report=str(document["compare_report"]), verdict=verdict,
+                       tolerance_path=tolerance.get("path"),
+                       tolerance_sha256=tolerance.get("sha256"),
+                       simulation_run=document.get("simulation_run"),
+                       recorded=str(document.get("recorded") or ""))
+        except (KeyError, TypeError, AttributeError, ValueError) as error:
+            raise UsageError(f"not a parity record: {type(error).__name__} {error}") from None
+
+
+def parity_record(scenario: Path, fleet_run: Path, compare_report: Path,
+                  tolerance: Path | None = None, simulation_run: Path | None = None,
+                  now: float | None = None) -> ParityRecord:
+    """The parity record of one comparison: hashes the scenario and the tolerance file and
+    takes the verdict from the compare report's JSON (``verdict``: pass or breach)."""
+    try:
+        report = json.loads(compare_report.read_text())
+        verdict = report["verdict"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UsageError(f"compare report {compare_report}: cannot read its verdict "
+                         f"({type(error).__name__})") from None
+    tolerance_entry = scenario_entry(tolerance) if tolerance is not None else None
+    return ParityRecord(
+        scenario_sha256=scenario_entry(scenario)["sha256"], scenario_path=str(scenario),
+        fleet_run=str(fleet_run), compare_report=str(compare_report), verdict=str(verdict),
+        tolerance_path=tolerance_entry["path"] if tolerance_entry else None,
+        tolerance_sha256=tolerance_entry["sha256"] if tolerance_entry else None,
+        simulation_run=str(simulation_run) if simulation_run is not None else None,
+        recorded=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)))
+
+
+def attach_parity(document: Mapping[str, Any], record: ParityRecord) -> dict[str, Any]:
+    """``document`` (a manifest) with ``record`` added to its ``parity`` list, replacing an
+    earlier record of the same scenario and fleet run. The manifest's release is read back
+    through ``Release.from_dict`` first, so proof is never attached to a record whose id no
+    longer matches its images."""
+    release_of(document)
+    kept = [entry for entry in document.get("parity") or ()
+            if not (isinstance(entry, Mapping)
+                    and (entry.get("scenario") or {}).get("sha256") == record.scenario_sha256
+                    and entry.get("fleet_run") == record.fleet_run)]
+    return {**document, "parity": [*kept, record.as_dict()]}
+
+
+def record_parity(release_id: str, record: ParityRecord, store: Path,
+                  run_dir: Path | None = None) -> Path:
+    """Attach ``record`` to the stored manifest of ``release_id`` (and to the run
+    directory's copy, when given); return the stored manifest's path."""
+    document = attach_parity(find(release_id, store), record)
+    stored = write_json(store / f"{release_id}.json", document)
+    if run_dir is not None and (run_dir / FILE_NAME).is_file():
+        write_json(run_dir / FILE_NAME, attach_parity(
+            json.loads((run_dir / FILE_NAME).read_text()), record))
+    return stored
+
+
+@dataclass(frozen=True)
+class ParityFound:
+    """What the store holds about a release's parity for one scenario."""
+
+    passing: dict[str, Any] | None  # a passing record, if any
+    seen: tuple[str, ...]  # every record of the release, one line each
+
+
+def parity_for(release: Release, scenario_sha256: str, store: Path) -> ParityFound:
+    """The newest passing parity record for the scenario's bytes among the manifests of
+    ``release`` (matched by release id, read back through ``Release.from_dict``)."""
+    seen: list[str] = []
+    for document in load_store(store):
+        if document.get("release") != release.id:
+            continue
+        try:
+            release_of(document)
+        except UsageError:
+            continue
+        for entry in reversed(document.get("parity") or []):
+            try:
+                record = ParityRecord.from_dict(entry)
+            except UsageError:
+                continue
+            if record.scenario_sha256 == scenario_sha256 and record.passed:
+                return ParityFound(record.as_dict(), tuple(seen))
+            seen.append(f"{record.verdict} for {record.scenario_path or 'a scenario'} "
+                        f"(sha256 {record.scenario_sha256[:12]})")
+    return ParityFound(None, tuple(seen))
+
+
 def build(release: Release, verification: Verification, *, stage: Mapping[str, Any],
-          scenario: Path | None = None, now: float | None = None) -> dict[str, Any]:
+          scenario: Path | None = None, now: float | None = None,
+          parity: Sequence[ParityRecord] = ()) -> dict[str, Any]:
     """The manifest of a stage run (a plain dict, JSON-ready); its ``release`` and ``images``
-    are the release's own record (``Release.to_dict``)."""
+    are the release's own record (``Release.to_dict``); ``parity`` the comparisons of the
+    run's fleet run with the simulation (``ParityRecord``)."""
     images = release.to_dict()["images"]
     return {
         "schema": SCHEMA,
@@ -65,6 +196,7 @@ def build(release: Release, verification: Verification, *, stage: Mapping[str, A
         "images": images,
         "scenario": scenario_entry(scenario) if scenario is not None else None,
         "verification": verification.as_dict(),
+        "parity": [record.as_dict() for record in parity],
         "stage": dict(stage),
     }
 

@@ -22,13 +22,17 @@ from types import ModuleType
 from typing import Any
 
 from xedgesim import rundir
-from xedgesim.deploy import certificates, manifest, paths, secrets, state
+from xedgesim.deploy import certificates, manifest, paths, scenario_config, secrets, state
 from xedgesim.deploy.errors import DeployError, Interrupted, UsageError
 from xedgesim.deploy.state import STEPS, StageState
 from xedgesim.deploy.steps import StageContext, StepOutcome
 
 DEFAULT_SEQUENCE = STEPS
 PROVING_STEPS = ("converge", "idempotence", "verify")
+# Keys of the state's results that are not steps: the rendered scenario (scenario_config's
+# plan, no secret) and the parity records a fleet run and its comparison leave for the manifest.
+SCENARIO_RESULT = "scenario"
+PARITY_RESULT = "parity"
 
 
 @dataclass
@@ -40,7 +44,8 @@ class StageOptions:
     secrets: Path | None = None  # secrets file for an existing inventory
     out: Path | None = None
     steps: tuple[str, ...] = ()  # run only these, against the run in ``out``
-    scenario: Path | None = None
+    scenario: Path | None = None  # renders the services' settings (scenario_config)
+    place: tuple[str, ...] = ()  # --place HOST=NODE[,NODE]: the scenario's placement, replaced
     images: tuple[str, ...] = ()  # NAME=REF overrides
     store: Path = field(default_factory=paths.releases_dir)
     live: bool | None = None
@@ -85,13 +90,21 @@ def stage(options: StageOptions, say: Callable[[str], None] = print) -> StageOut
            else f"inventory {run_state.inventory}")
         + f" · release {ctx.release().id}")
     say(ctx.release().describe())
+    rendered = run_state.results.get(SCENARIO_RESULT) or {}
+    for line in rendered.get("described") or ():
+        say(line)
+    for line in rendered.get("drift") or ():
+        say(f"  DRIFT {line}")
     outcomes = run_sequence(ctx, sequence, destroy_on_failure=not options.keep
                             and run_state.local_fleet and "create" in sequence)
     passed = all(outcome.passed for outcome in outcomes.values())
     result = StageOutcome(Path(run_state.run_dir), passed, outcomes)
     if passed and "verify" in outcomes and all(run_state.ran(s) for s in PROVING_STEPS):
+        scenario = options.scenario or (Path(rendered["path"]) if rendered.get("path")
+                                        else None)
         document = manifest.build(ctx.release(), verification_of(run_state),
-                                  stage=stage_record(run_state), scenario=options.scenario)
+                                  stage=stage_record(run_state), scenario=scenario,
+                                  parity=parity_of(run_state))
         result.manifest, result.stored = manifest.record(document, ctx.run_dir, options.store)
     verify_results = run_state.results.get("verify") or {}
     if verify_results.get("junit"):
@@ -117,8 +130,18 @@ def begin(options: StageOptions, project: Path) -> StageState:
         # Staging rehearses production: its brokers speak TLS, with the inventory's files.
         certificates.require_tls(listed.hosts, False, options.inventory, override=None)
         hosts, arches = len(listed.hosts), listed.arches
+    fleet_plan = None
+    if options.scenario is not None:
+        from xedgesim.deploy.fleet import host_name
+
+        names = listed.names if options.inventory is not None else \
+            tuple(host_name(index) for index in range(1, hosts + 1))
+        fleet_plan = scenario_config.load_plan(options.scenario, names, options.place)
     staged = release.resolve_local(connect(), arches, options.images)
     run_dir = new_run_dir(options.out)
+    if fleet_plan is not None:
+        overlays = scenario_config.with_overlay(
+            overlays, scenario_config.write_overlay(fleet_plan, run_dir))
     run_state = StageState(
         run_dir=str(run_dir.resolve()), run_id=new_run_id(), hosts=hosts,
         arch=",".join(arches), local_fleet=options.inventory is None,
@@ -130,7 +153,16 @@ def begin(options: StageOptions, project: Path) -> StageState:
         if options.secrets is not None:
             run_state.secrets = str(options.secrets.resolve())
     else:
-        run_state.secrets = str(secrets.generate(run_dir / "secrets"))
+        run_state.secrets = str(secrets.generate(run_dir / "secrets", scenario_config.USERS))
+    if fleet_plan is not None:
+        lines: list[str] = []
+        scenario_config.describe(fleet_plan, lines.append)
+        drift = []
+        if options.inventory is not None:
+            drift = scenario_config.drift(fleet_plan, open_fleet(
+                options.inventory, overlays, project=project).hosts)
+        run_state.results[SCENARIO_RESULT] = {**fleet_plan.as_dict(), "path": str(
+            options.scenario), "described": lines, "drift": drift}
     run_state.save()
     return run_state
 
@@ -204,6 +236,15 @@ def verification_of(run_state: StageState) -> manifest.Verification:
         junit=str(verified.get("junit", "")), idempotent=idempotent,
         hosts=tuple(sorted((converge.get("hosts") or {}).keys())),
     )
+
+
+def parity_of(run_state: StageState) -> list[manifest.ParityRecord]:
+    """The parity records the run's steps left in its state (``results["parity"]``: a list
+    of ``ParityRecord.as_dict``), for the manifest."""
+    found = run_state.results.get(PARITY_RESULT) or []
+    if isinstance(found, dict):
+        found = [found]
+    return [manifest.ParityRecord.from_dict(entry) for entry in found]
 
 
 def stage_record(run_state: StageState) -> dict[str, Any]:

@@ -18,10 +18,11 @@ from xedgesim.scenario.legacy import LEGACY_MARKER, convert_legacy
 from xedgesim.scenario.model import LinkSpec, Location, NetworkSpec, Scenario
 from xedgesim.scenario.network import read_network
 from xedgesim.scenario.nodes import NodeDraft, NodeIndex, build_node, read_drafts
+from xedgesim.scenario.placement import fleet_problems, read_placement
 from xedgesim.scenario.reader import Reader, label
 from xedgesim.scenario.yaml_tree import YMap, YNode, parse_yaml
 
-TOP_KEYS = ("name", "seed", "duration", "network", "nodes", "faults")
+TOP_KEYS = ("name", "seed", "duration", "network", "nodes", "faults", "placement")
 DEFAULT_SEED = 1
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _NOT_NAME = re.compile(r"[^A-Za-z0-9._-]+|\.\.+")
@@ -83,8 +84,19 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+def load_scenario_tree(root: YNode, filename: str) -> Scenario:
+    """Like ``load_scenario_text`` for a tree already parsed (and perhaps edited: a sweep puts
+    its values in, located where the user wrote them, so problems point there)."""
+    with _collector_paused():
+        return _load_tree(root, [], filename)
+
+
 def _load_text(text: str, filename: str) -> Scenario:
     root, problems = parse_yaml(text, filename)
+    return _load_tree(root, problems, filename)
+
+
+def _load_tree(root: YNode | None, problems: list[Problem], filename: str) -> Scenario:
     reader = Reader()
     reader.problems.extend(problems)
     if root is None:
@@ -128,6 +140,9 @@ def _read_scenario(reader: Reader, top: YMap, filename: str) -> Scenario | None:
     faults = []
     if "faults" in top:
         faults = read_faults(reader, top.entries["faults"].value, index, duration)
+    placement = None
+    if "placement" in top:
+        placement = read_placement(reader, top.entries["placement"].value, index.by_id)
     if name is None or seed is None or duration is None or not drafts:
         return None
     built = [spec for spec in specs if spec is not None]
@@ -136,6 +151,8 @@ def _read_scenario(reader: Reader, top: YMap, filename: str) -> Scenario | None:
     assert duration_node is not None  # a duration was read from it
     where = (duration, duration_node.location)
     check_horizon(reader, where, _links(top, network), built, faults)
+    if placement is not None:
+        reader.problems.extend(fleet_problems(built, placement))
     return Scenario(
         name=name,
         seed=seed,
@@ -145,6 +162,7 @@ def _read_scenario(reader: Reader, top: YMap, filename: str) -> Scenario | None:
         faults=tuple(faults),
         source=filename,
         notices=tuple(reader.notices),
+        placement=placement,
     )
 
 

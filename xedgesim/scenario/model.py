@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
+
+if TYPE_CHECKING:
+    from xedgesim.scenario.placement import Placement
 
 DistributionKind = Literal["constant", "exponential", "normal", "uniform"]
 NodeType = Literal["sensor", "gateway", "broker", "cloud"]
@@ -180,6 +183,7 @@ class Scenario:
     faults: tuple[FaultSpec, ...]
     source: str
     notices: tuple[str, ...] = ()  # e.g. "converted from the original xEdgeSim layout"
+    placement: Placement | None = None  # where a fleet runs the nodes (scenario/placement.py)
 
     def node(self, node_id: str) -> NodeSpec:
         for spec in self.nodes:
