@@ -19,6 +19,11 @@ from xedgesim.deploy.errors import EXIT_FAILED
 
 ARCH_CHOICE = click.Choice(["amd64", "arm64"])
 STEP_CHOICE = click.Choice(["create", "converge", "idempotence", "verify", "destroy"])
+PLACE_OPTION = click.option(
+    "--place", "place", multiple=True, metavar="HOST=NODE[,NODE]",
+    help="With --scenario: run these brokers and gateways of the scenario on HOST ('*': every "
+         "host not named); replaces the scenario's placement: [default: every broker and "
+         "gateway on every host].")
 RELEASES_OPTION = click.option(
     "--releases", "store", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
     help="The manifest store [default: $XEDGESIM_RELEASES, else "
@@ -41,8 +46,9 @@ RELEASES_OPTION = click.option(
 @click.option("--step", "steps", type=STEP_CHOICE, multiple=True,
               help="Run only this step (repeatable) against the kept fleet of --out.")
 @click.option("--scenario", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The scenario these images were simulated with (its hash goes in the "
-                   "manifest).")
+              help="The scenario the services' settings are rendered from (topics, QoS, "
+                   "window, MQTT users and ACL); its hash goes in the manifest.")
+@PLACE_OPTION
 @click.option("--image", "images", multiple=True, metavar="NAME=REF",
               help="Stage another local image for a service, e.g. gateway=xedgesim/gateway:dev.")
 @RELEASES_OPTION
@@ -50,7 +56,8 @@ RELEASES_OPTION = click.option(
               help="A live progress line [default: when stdout is a terminal].")
 def stage(hosts: int, arch: str, keep: bool, inventory: Path | None, secrets: Path | None,
           out: Path | None, steps: tuple[str, ...], scenario: Path | None,
-          images: tuple[str, ...], store: Path | None, progress: bool | None) -> None:
+          place: tuple[str, ...], images: tuple[str, ...], store: Path | None,
+          progress: bool | None) -> None:
     """Rehearse a deployment: create a staging fleet, converge it with the production
     settings, converge again (nothing may change), verify with testinfra and MQTT, destroy.
 
@@ -60,6 +67,7 @@ def stage(hosts: int, arch: str, keep: bool, inventory: Path | None, secrets: Pa
     \b
     Examples:
       xedge stage --hosts 2
+      xedge stage --hosts 1 --scenario scenarios/fleet_parity.yaml
       xedge stage --hosts 3 --arch arm64 --keep --out runs/stage-arm
       xedge stage --out runs/stage-arm --step verify      # again, on the kept fleet
       xedge stage --out runs/stage-arm --step destroy
@@ -67,9 +75,12 @@ def stage(hosts: int, arch: str, keep: bool, inventory: Path | None, secrets: Pa
     from xedgesim.deploy.stage import StageOptions
     from xedgesim.deploy.stage import stage as run_stage
 
+    if place and scenario is None:
+        raise click.UsageError("--place needs --scenario: it places the scenario's nodes")
     options = StageOptions(hosts=hosts, arch=arch, keep=keep, inventory=inventory,
                            secrets=secrets, out=out, steps=steps, scenario=scenario,
-                           images=images, store=store or paths.releases_dir(), live=progress)
+                           place=place, images=images, store=store or paths.releases_dir(),
+                           live=progress)
     outcome = run_stage(options, say=click.echo)
     if outcome.table:
         click.echo("")
@@ -129,11 +140,19 @@ def stage(hosts: int, arch: str, keep: bool, inventory: Path | None, secrets: Pa
 @click.option("--print-ansible-command", is_flag=True,
               help="Write <run>/release.json and print the ansible-playbook command that "
                    "does this deploy; run nothing.")
+@click.option("--scenario", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Render the services' settings (topics, QoS, window, MQTT users and ACL) "
+                   "from this scenario instead of the inventory's.")
+@PLACE_OPTION
+@click.option("--require-parity", is_flag=True,
+              help="Refuse a release whose manifest has no passing parity (fleet run "
+                   "compared with the simulation) for --scenario's exact bytes.")
 def deploy(inventory: Path, check: bool, force: bool, serial: str, release_id: str | None,
            store: Path | None, images: tuple[str, ...], secrets: Path | None,
            out: Path | None, verify: bool, restart_broker: bool, progress: bool | None,
            insecure_plaintext: bool, print_ansible_command: bool, max_fail: str,
-           rollback_on_abort: bool) -> None:
+           rollback_on_abort: bool, scenario: Path | None, place: tuple[str, ...],
+           require_parity: bool) -> None:
     """Roll a staged release out to a fleet: canary first, then batches, each gated on
     health and an MQTT probe; a failed host is rolled back, and the rollout stops once
     more hosts failed than --max-fail allows.
@@ -146,6 +165,8 @@ def deploy(inventory: Path, check: bool, force: bool, serial: str, release_id: s
       xedge deploy --inventory runs/stage-…/inventory/hosts.yml --serial 1,1
       xedge deploy --inventory inventories/pis --max-fail 10% --rollback-on-abort
       xedge deploy --inventory inventories/pis --print-ansible-command
+      xedge deploy --inventory inventories/pis --scenario scenarios/fleet_parity.yaml \
+          --require-parity
     """
     from xedgesim.deploy.deploy import (
         DeployOptions,
@@ -165,7 +186,8 @@ def deploy(inventory: Path, check: bool, force: bool, serial: str, release_id: s
                             insecure_plaintext=insecure_plaintext,
                             print_ansible_command=print_ansible_command,
                             max_fail=parse_max_fail(max_fail),
-                            rollback_on_abort=rollback_on_abort)
+                            rollback_on_abort=rollback_on_abort, scenario=scenario,
+                            place=place, require_parity=require_parity)
     outcome = run_deploy(options, say=click.echo)
     if outcome.ansible_command is not None:
         click.echo(f"\nrelease.json: {outcome.run_dir / 'release.json'}\n")

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xedgesim.deploy import certificates, manifest, paths, release, verification
+from xedgesim.deploy import certificates, manifest, paths, release, scenario_config, verification
 from xedgesim.deploy.errors import UsageError
 from xedgesim.deploy.fleet_view import open_fleet
 from xedgesim.deploy.progress import PlaybookProgress
@@ -132,6 +132,11 @@ class DeployOptions:
     max_fail: FailureBudget = field(default_factory=FailureBudget)
     # When the budget is spent: put the hosts this rollout updated back on their release.
     rollback_on_abort: bool = False
+    # The scenario the services' settings are rendered from (scenario_config), its --place
+    # options, and whether its release must have passed parity for it.
+    scenario: Path | None = None
+    place: tuple[str, ...] = ()
+    require_parity: bool = False
 
 
 @dataclass
@@ -193,7 +198,9 @@ def deploy(options: DeployOptions, say: Callable[[str], None] = print) -> Deploy
     else:
         chosen = release.resolve_local(client, fleet.arches, options.images)
     vouch = manifest.require_vouched(chosen, options.store, force=options.force)
+    fleet_plan = scenario_config.for_deploy(options, fleet, chosen)
     run_dir = paths.run_dir(options.out, "check" if options.check else "deploy")
+    fleet = scenario_config.deploy_fleet(fleet, fleet_plan, run_dir, say)
     outcome = DeployOutcome(run_dir, chosen, vouch.by_arch, options.force and not vouch.complete,
                             insecure_plaintext=plain)
     say(f"deploy {chosen.id} to {options.inventory} ({len(fleet.hosts)} host(s): "

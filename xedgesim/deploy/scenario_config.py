@@ -344,23 +344,6 @@ def drift(fleet_plan: FleetPlan, hosts: Sequence[Any]) -> list[str]:
     return found
 
 
-def apply(fleet: Any, scenario: Path, run_dir: Path, place: Sequence[str] = (),
-          say: Callable[[str], None] = print) -> tuple[Any, FleetPlan]:
-    """Render ``scenario`` for ``fleet`` (a ``FleetView``), write its overlay into the run
-    directory, and return the fleet reopened with it, and the plan. Overrides by the
-    inventory are said (they are drift from the scenario), not refused."""
-    from xedgesim.deploy.fleet_view import open_fleet
-
-    fleet_plan = load_plan(scenario, fleet.names, place)
-    overlay = write_overlay(fleet_plan, run_dir)
-    reopened = open_fleet(fleet.inventory, with_overlay(fleet.overlays, overlay),
-                          release_file=fleet.release_file, secrets=fleet.secrets)
-    describe(fleet_plan, say)
-    for line in drift(fleet_plan, reopened.hosts):
-        say(f"  DRIFT {line}")
-    return reopened, fleet_plan
-
-
 def describe(fleet_plan: FleetPlan, say: Callable[[str], None]) -> None:
     """One line per site: what runs there and the gateway's settings."""
     say(f"scenario {fleet_plan.scenario} ({fleet_plan.source}, sha256 "
@@ -390,3 +373,38 @@ def require_parity(release: Any, scenario: Path, store: Path) -> dict[str, Any]:
         f"  parity recorded for this release: {seen}\n"
         f"  stage it with this scenario (xedge stage --scenario {scenario}) until its fleet "
         "run and the simulation agree, or deploy without --require-parity")
+
+
+def for_deploy(options: Any, fleet: Any, release: Any) -> FleetPlan | None:
+    """What ``xedge deploy`` checks of ``--scenario``/``--place``/``--require-parity``
+    (``DeployOptions``) before its run directory exists: the parity the release must have,
+    then the plan for the fleet's hosts. None without a scenario."""
+    from xedgesim.deploy.errors import UsageError
+
+    if options.scenario is None:
+        if options.require_parity:
+            raise UsageError("--require-parity needs --scenario: the scenario whose parity "
+                             "the release must have passed")
+        if options.place:
+            raise UsageError("--place needs --scenario: it places the scenario's nodes")
+        return None
+    if options.require_parity:
+        require_parity(release, options.scenario, options.store)
+    return load_plan(options.scenario, fleet.names, options.place)
+
+
+def deploy_fleet(fleet: Any, fleet_plan: FleetPlan | None, run_dir: Path,
+                 say: Callable[[str], None] = print) -> Any:
+    """The fleet ``xedge deploy`` rolls out to: with the plan's overlay written into the run
+    directory and layered in (``apply``), or as it was without a scenario."""
+    if fleet_plan is None:
+        return fleet
+    from xedgesim.deploy.fleet_view import open_fleet
+
+    overlay = write_overlay(fleet_plan, run_dir)
+    reopened = open_fleet(fleet.inventory, with_overlay(fleet.overlays, overlay),
+                          release_file=fleet.release_file, secrets=fleet.secrets)
+    describe(fleet_plan, say)
+    for line in drift(fleet_plan, reopened.hosts):
+        say(f"  DRIFT {line}")
+    return reopened
