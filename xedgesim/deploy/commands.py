@@ -18,7 +18,8 @@ from xedgesim.deploy import paths
 from xedgesim.deploy.errors import EXIT_FAILED
 
 ARCH_CHOICE = click.Choice(["amd64", "arm64"])
-STEP_CHOICE = click.Choice(["create", "converge", "idempotence", "verify", "destroy"])
+STEP_CHOICE = click.Choice(["create", "converge", "idempotence", "verify", "workload",
+                            "destroy"])
 PLACE_OPTION = click.option(
     "--place", "place", multiple=True, metavar="HOST=NODE[,NODE]",
     help="With --scenario: run these brokers and gateways of the scenario on HOST ('*': every "
@@ -28,6 +29,22 @@ RELEASES_OPTION = click.option(
     "--releases", "store", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
     help="The manifest store [default: $XEDGESIM_RELEASES, else "
          "$XDG_STATE_HOME/xedgesim/releases, i.e. ~/.local/state/xedgesim/releases].")
+
+
+def _fleet_duration(ctx: click.Context, param: click.Parameter,
+                    value: str | None) -> int | None:
+    """``--duration`` of a fleet run in ns (above 0; the upper bound is the fleet run's)."""
+    from xedgesim.units import UnitError, parse_duration
+
+    if value is None:
+        return None
+    try:
+        ns = parse_duration(value)
+    except UnitError as error:
+        raise click.BadParameter(str(error)) from None
+    if ns <= 0:
+        raise click.BadParameter(f"must be above 0, found {value!r}")
+    return ns
 
 
 @click.command("stage")
@@ -168,6 +185,9 @@ def deploy(inventory: Path, check: bool, force: bool, serial: str, release_id: s
       xedge deploy --inventory inventories/pis --scenario scenarios/fleet_parity.yaml \
           --require-parity
     """
+    if (require_parity or place) and scenario is None:
+        raise click.UsageError(f"{'--require-parity' if require_parity else '--place'} needs "
+                               "--scenario: the scenario whose settings and parity it is about")
     from xedgesim.deploy.deploy import (
         DeployOptions,
         check_report,
@@ -221,27 +241,52 @@ def deploy(inventory: Path, check: bool, force: bool, serial: str, release_id: s
               help="Run directory [default: runs/verify-<timestamp>/].")
 @click.option("--restart-broker/--no-restart-broker", default=True, show_default=True,
               help="Restart each broker to prove a queued QoS 1 message survives.")
+@click.option("--scenario", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Then drive this scenario's workload against the fleet and write a fleet "
+                   "run (the schema of `xedge simulate`) for `xedge compare`.")
+@click.option("--duration", "duration_ns", callback=_fleet_duration, metavar="DURATION",
+              help="With --scenario: run it this long instead of its own duration (at most "
+                   "1h), e.g. 30s.")
 def verify(inventory: Path, release_id: str | None, store: Path | None, images: tuple[str, ...],
-           secrets: Path | None, out: Path | None, restart_broker: bool) -> None:
+           secrets: Path | None, out: Path | None, restart_broker: bool,
+           scenario: Path | None, duration_ns: int | None) -> None:
     """Check a fleet without deploying: the testinfra suite (release images, restart
-    policy, health, broker port, secret files) and the MQTT smoke test.
+    policy, health, broker port, secret files) and the MQTT smoke test; with --scenario,
+    then run the scenario against the fleet (a fleet run, for `xedge compare`).
 
     \b
-    Example:
+    Examples:
       xedge verify --inventory inventories/pis --release r0123456789ab
+      xedge verify --inventory inventories/pis --scenario S.yaml --duration 30s
     """
-    from xedgesim.deploy.verification import verify_inventory
+    from xedgesim.deploy.verification import run_scenario, verify_inventory
 
-    _, result = verify_inventory(inventory, out=out, release_id=release_id, images=images,
-                                 secrets_file=secrets, store=store,
-                                 restart_broker=restart_broker, say=click.echo)
+    workload = None
+    if scenario is not None:
+        from xedgesim.fleetrun.command import load
+
+        workload = load(scenario, duration_ns)  # refused before the fleet is touched
+    elif duration_ns is not None:
+        raise click.UsageError("--duration needs --scenario")
+    run_dir, result = verify_inventory(inventory, out=out, release_id=release_id,
+                                       images=images, secrets_file=secrets, store=store,
+                                       restart_broker=restart_broker, say=click.echo)
     click.echo(f"\nJUnit XML: {result.junit}")
     if not result.passed:
         click.echo(f"verify FAILED: {result.summary()}", err=True)
         for line in result.failed:
             click.echo(f"  {line}", err=True)
+        if workload is not None:
+            click.echo("  the scenario was not run: the fleet did not pass verification",
+                       err=True)
         sys.exit(EXIT_FAILED)
     click.echo(f"verify passed: {result.summary()}")
+    if workload is not None:
+        done = run_scenario(inventory, workload, run_dir, secrets_file=secrets, say=click.echo)
+        if not done.valid:
+            click.echo(f"fleet run INVALID: the run could not keep pace (p95 lag past its "
+                       f"bound); results in {done.out}", err=True)
+            sys.exit(EXIT_FAILED)
 
 
 @click.command("releases")

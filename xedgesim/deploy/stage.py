@@ -64,9 +64,10 @@ class StageOutcome:
 
 def step_modules() -> dict[str, ModuleType]:
     """Step name -> module, imported only when a stage runs."""
-    from xedgesim.deploy.steps import converge, create, destroy, idempotence, verify
+    from xedgesim.deploy.steps import converge, create, destroy, idempotence, verify, workload
 
-    return {module.NAME: module for module in (create, converge, idempotence, verify, destroy)}
+    return {module.NAME: module for module in (create, converge, idempotence, verify, workload,
+                                               destroy)}
 
 
 def stage(options: StageOptions, say: Callable[[str], None] = print) -> StageOutcome:
@@ -82,8 +83,13 @@ def stage(options: StageOptions, say: Callable[[str], None] = print) -> StageOut
         run_state = state.load(options.out)
         sequence = tuple(step for step in STEPS if step in options.steps)
     else:
+        if options.scenario is not None:  # a scenario a fleet cannot run is refused first
+            from xedgesim.fleetrun.command import load
+
+            load(options.scenario, None)
         run_state = begin(options, project)
-        sequence = tuple(s for s in DEFAULT_SEQUENCE if not (s == "destroy" and options.keep))
+        sequence = tuple(s for s in DEFAULT_SEQUENCE if not (s == "destroy" and options.keep)
+                         and not (s == "workload" and options.scenario is None))
     ctx = StageContext(run_state, project, say=say, live=options.live)
     say(f"stage {run_state.run_dir} · "
         + (f"{run_state.hosts} local host(s), {run_state.arch}" if run_state.local_fleet
@@ -147,6 +153,7 @@ def begin(options: StageOptions, project: Path) -> StageState:
         arch=",".join(arches), local_fleet=options.inventory is None,
         overlays=[str(path) for path in overlays],
         release=staged.to_dict()["images"],
+        scenario=str(options.scenario.resolve()) if options.scenario is not None else None,
     )
     if options.inventory is not None:
         run_state.inventory = str(options.inventory.resolve())

@@ -18,7 +18,7 @@ from xedgesim import atomic
 from xedgesim.deploy.errors import UsageError
 
 FILE_NAME = "state.json"
-STEPS = ("create", "converge", "idempotence", "verify", "destroy")
+STEPS = ("create", "converge", "idempotence", "verify", "workload", "destroy")
 
 
 @dataclass
@@ -40,6 +40,7 @@ class StageState:
     overlays: list[str] = field(default_factory=list)
     secrets: str | None = None  # a path; the values are never here
     release: dict[str, Any] | None = None  # {arch: {name: {tag, id}}}
+    scenario: str | None = None  # --scenario: the workload step runs it against the fleet
     containers: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
     steps: dict[str, StepRecord] = field(default_factory=dict)

@@ -191,3 +191,25 @@ def verify_inventory(inventory: Path, *, out: Path | None = None, release_id: st
     result = run_suite(fleet.with_release(release_file), run_dir,
                        restart_broker=restart_broker, say=say)
     return run_dir, result
+
+
+def run_scenario(inventory: Path, scenario: Any, run_dir: Path, *,
+                 secrets_file: Path | None = None, overlays: Sequence[Path] | None = None,
+                 project: Path | None = None, say: Callable[[str], None] = print,
+                 extra: dict[str, Any] | None = None) -> Any:
+    """The fleet run of ``xedge verify --scenario`` and of stage's ``workload`` step: the
+    scenario (already loaded and checked, ``fleetrun.command.load``) driven against every host
+    of the inventory, written to ``<run_dir>/fleet-run``. Ctrl-C and SIGTERM stop it at once
+    and leave no run directory (``Interrupted``, exit 128 + the signal)."""
+    from xedgesim.fleetrun.command import RUN_DIR_NAME, run_on_fleet
+    from xedgesim.interrupts import signals_as_interrupt
+
+    fleet = open_fleet(inventory, overlays, secrets=secrets_file, project=project)
+    out = run_dir / RUN_DIR_NAME
+    try:
+        with signals_as_interrupt():
+            return run_on_fleet(fleet, scenario, out, say=say, extra=extra)
+    except KeyboardInterrupt as error:
+        raise Interrupted(f"the fleet run was stopped ({getattr(error, 'args', [''])[0]}); "
+                          f"nothing was written to {out}",
+                          getattr(error, "signum", 2)) from None
