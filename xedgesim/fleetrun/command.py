@@ -16,7 +16,7 @@ from xedgesim.deploy.fleet_view import FleetView
 from xedgesim.errors import BadInput
 from xedgesim.fleetrun import writer
 from xedgesim.fleetrun.mqtt import Login
-from xedgesim.fleetrun.targets import HostTarget, endpoint_of, probe_targets
+from xedgesim.fleetrun.targets import HostTarget, endpoint_of, plan_targets, probe_targets
 from xedgesim.scenario.model import Scenario
 
 RUN_DIR_NAME = "fleet-run"
@@ -35,40 +35,46 @@ def load(path: Path, duration_ns: int | None) -> Scenario:
     return scenario
 
 
-def users_of(fleet: FleetView) -> dict[str, Login]:
-    """The fleet's MQTT users: the secrets file, else the inventory's (vaulted) variable."""
+def users_of(fleet: FleetView) -> list[Any]:
+    """The fleet's MQTT users (``secrets.MqttUser``): the secrets file, else the inventory's
+    (vaulted) variable."""
     from xedgesim.deploy import secrets
 
     if fleet.secrets is not None:
-        found = secrets.load_users(fleet.secrets)
-    else:
-        variables = fleet.hosts[0].vars if fleet.hosts else {}
-        found = secrets.users_from(variables.get(secrets.VARIABLE),
-                                   where="the inventory's variables")
-    return {user.name: Login(user.name, user.password) for user in found}
+        return secrets.load_users(fleet.secrets)
+    variables = fleet.hosts[0].vars if fleet.hosts else {}
+    return secrets.users_from(variables.get(secrets.VARIABLE),
+                              where="the inventory's variables")
 
 
 def targets_of(fleet: FleetView, scenario: Scenario,
                devices: Mapping[str, Any] | None = None) -> list[HostTarget]:
-    """Each host of the fleet as the scenario's site.
+    """Each host of the fleet as a site of the scenario.
 
-    The fleet's configuration for the scenario (``xedgesim.deploy.scenario_config``) is
-    used when this version has it; otherwise the probe user (``targets.probe_targets``).
+    The scenario's plan for the fleet (``xedgesim.deploy.scenario_config.plan``) names the
+    sensor and cloud users; a fleet whose secrets lack them (converged without the
+    scenario) is driven as the smoke test's probe user (``targets.probe_targets``).
     """
+    from xedgesim.deploy.scenario_config import plan
     from xedgesim.fleetrun.device import SshDevice
 
     writer.check(scenario, len(fleet.hosts))
+    fleet_plan = plan(scenario, fleet.names)
     users = users_of(fleet)
     hosts = []
     for host in fleet.hosts:
         device = (devices or {}).get(host.name) or SshDevice(host.name, host.vars)
         hosts.append((host.name, endpoint_of(host.name, host.vars, fleet.inventory), device))
+    names = {user.name: Login(user.name, user.password) for user in users}
+    if fleet_plan.sensor_user in names and fleet_plan.cloud_user in names:
+        return plan_targets(scenario, fleet_plan, hosts, names[fleet_plan.sensor_user],
+                            names[fleet_plan.cloud_user])
     first = fleet.hosts[0].vars
     probe_user = str(first.get("xedgesim_mqtt_probe_user") or "probe")
     probe_topic = str(first.get("xedgesim_probe_topic") or "")
     if not probe_topic:
         raise BadInput(f"{fleet.inventory}: no xedgesim_probe_topic for the fleet's sensors")
-    return probe_targets(scenario, hosts, users, probe_user, probe_topic)
+    return probe_targets(scenario, hosts, names, probe_user, probe_topic)
 
 
 def run_on_fleet(fleet: FleetView, scenario: Scenario, out: Path, *,

@@ -2,11 +2,12 @@
 topics its gateway reads and writes, and how to reach its engine.
 
 The scenario says which of its nodes run where (``xedgesim.deploy.scenario_config.plan``:
-per host, the broker, the gateways, the topics and the MQTT users the scenario needs). Until
-a fleet is configured from its scenario, ``probe_targets`` is the one place that falls back
-on what every converged fleet already has: the probe user of the smoke test, which may write
-one sensor topic (``xedgesim_probe_topic``) and read the gateway's upstream topic. Every
-reading is then published on that one topic; the gateway aggregates them all the same.
+per host, the broker, the gateways, the topics and the MQTT users the scenario's sensors and
+cloud log in as): ``plan_targets``. A fleet converged without the scenario has none of those
+users; ``probe_targets`` then falls back on what every converged fleet has: the probe user of
+the smoke test, which may write one sensor topic (``xedgesim_probe_topic``) and read the
+gateway's upstream topic. Every reading is then published on that one topic; the gateway
+aggregates them all the same.
 
 Topics and the gateway's window are read from the gateway container itself (its
 environment), so they are what the device really runs, not what an inventory says it should.
@@ -17,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from xedgesim.errors import BadInput
 from xedgesim.fleetrun.device import Device
@@ -108,6 +110,28 @@ def probe_targets(scenario: Scenario, hosts: Sequence[tuple[str, Endpoint, Devic
                                                      service.environment.get("XEDGESIM_WINDOW"))
         targets.append(HostTarget(name, endpoint, login, login, device, gateways, broker,
                                   sensor_topic=probe_topic))
+    return targets
+
+
+def plan_targets(scenario: Scenario, fleet_plan: Any,
+                 hosts: Sequence[tuple[str, Endpoint, Device]], sensors: Login,
+                 cloud: Login) -> list[HostTarget]:
+    """Targets from the fleet's plan for the scenario (``scenario_config.FleetPlan``): the
+    sensors publish on their own topics as the sensor user, the cloud reads as the cloud user.
+    The forward topic and window are the gateway container's own (what really runs)."""
+    fleet_shape(scenario)
+    targets = []
+    for name, endpoint, device in hosts:
+        site = fleet_plan.site(name)
+        gateways = {}
+        for gateway_id in site.gateways:
+            service = device.service("gateway")
+            gateways[gateway_id] = GatewayOnHost(
+                service.container,
+                service.environment.get("XEDGESIM_PUBLISH_TOPIC") or site.forward_topic,
+                service.environment.get("XEDGESIM_WINDOW"))
+        targets.append(HostTarget(name, endpoint, sensors, cloud, device, gateways,
+                                  site.broker))
     return targets
 
 
