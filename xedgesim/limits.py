@@ -22,3 +22,13 @@ MIN_SPEED = 0.001
 MAX_SPEED = 1_000_000.0
 """``--speed``, virtual seconds per wall second: finite, from 1000 times slower than real time
 (a slower run is a hang in practice) to a million times faster."""
+
+MAX_SWEEP_TASKS = 10_000
+"""Runs of one ``xedge sweep``: points × seeds. Each is a summary kept on disk and a row of
+its tables."""
+
+MAX_GRID_PARAMETERS = 16
+"""Parameters of one sweep (``--set`` options and grid file entries together)."""
+
+MAX_GRID_BYTES = 1024 * 1024
+"""A grid file (``xedge sweep --grid``) is read up to this size, and refused beyond it."""

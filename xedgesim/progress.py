@@ -39,3 +39,45 @@ class ProgressBar:
         if self.shown:
             self.stream.write("\r" + " " * (self.width + 80) + "\r")
             self.stream.flush()
+
+
+class TaskProgress:
+    """A sweep's progress line: tasks done of the total and an estimate of the time left,
+    from the pace of the tasks finished in this session (a resumed sweep's earlier results
+    count as done but say nothing about the pace)."""
+
+    def __init__(self, total: int, done: int = 0, stream: TextIO = sys.stderr,
+                 width: int = 30) -> None:
+        self.total = total
+        self.done = done
+        self.first = done
+        self.stream = stream
+        self.width = width
+        self.started = time.monotonic()
+        self.shown = False
+
+    def __call__(self, done: int | None = None) -> None:
+        self.done = self.done + 1 if done is None else done
+        elapsed = time.monotonic() - self.started
+        fraction = self.done / self.total if self.total else 1.0
+        filled = int(fraction * self.width)
+        bar = "#" * filled + "." * (self.width - filled)
+        fresh = self.done - self.first
+        left = (self.total - self.done) * elapsed / fresh if fresh else None
+        eta = "--:--" if left is None else _clock(left)
+        self.stream.write(f"\r[{bar}] {self.done:,}/{self.total:,} runs  ETA {eta} ")
+        self.stream.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\r" + " " * (self.width + 60) + "\r")
+            self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    """1:02:03, 2:03 or 0:07."""
+    whole = int(seconds + 0.5)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

@@ -85,11 +85,11 @@ def test_a_sweep_is_one_run_directory(tmp_path: Path) -> None:
 def test_a_sweep_judges_each_seed_by_its_max_lag(tmp_path: Path, monkeypatch) -> None:
     """``max_lag_ns`` reaches every seed's run, in this process and in workers; a seed judged
     invalid is listed in sweep.json, which is then not valid (a deterministic seed always is)."""
-    import xedgesim.sweep
+    import xedgesim.sweep.replicate
 
     path = tmp_path / "s.yaml"
     path.write_text(SHORT)
-    real = xedgesim.sweep.run_to_directory
+    real = xedgesim.sweep.replicate.run_to_directory
 
     def seed_2_lags(scenario, out, **options):
         assert options["max_lag_ns"] == 7_000_000
@@ -98,7 +98,7 @@ def test_a_sweep_judges_each_seed_by_its_max_lag(tmp_path: Path, monkeypatch) ->
             result.pacing = {"speed": 1.0, "lag_ms": {}, "max_lag_ms": 7.0, "valid": False}
         return result
 
-    monkeypatch.setattr(xedgesim.sweep, "run_to_directory", seed_2_lags)
+    monkeypatch.setattr(xedgesim.sweep.replicate, "run_to_directory", seed_2_lags)
     for jobs in (1, 2):
         result = sweep(load_scenario(path), [1, 2, 3], tmp_path / f"sweep-{jobs}", jobs=jobs,
                        max_lag_ns=7_000_000)
@@ -112,19 +112,19 @@ def test_a_sweep_judges_each_seed_by_its_max_lag(tmp_path: Path, monkeypatch) ->
 
 def test_a_failing_seed_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
     """All or nothing: before, seeds finished before the failure stayed as seed-N/."""
-    import xedgesim.sweep
+    import xedgesim.sweep.replicate
     from xedgesim.errors import NodeFailure
 
     path = tmp_path / "s.yaml"
     path.write_text(SHORT)
-    real = xedgesim.sweep.run_to_directory
+    real = xedgesim.sweep.replicate.run_to_directory
 
     def fail_on_seed_3(scenario, out, **options):
         if scenario.seed == 3:
             raise NodeFailure("node 'gw': failed on purpose")
         return real(scenario, out, **options)
 
-    monkeypatch.setattr(xedgesim.sweep, "run_to_directory", fail_on_seed_3)
+    monkeypatch.setattr(xedgesim.sweep.replicate, "run_to_directory", fail_on_seed_3)
     for jobs in (1, 2):
         with pytest.raises(NodeFailure, match="seed 3: node 'gw': failed on purpose"):
             sweep(load_scenario(path), [1, 2, 3, 4], tmp_path / "sweep", jobs=jobs)
@@ -135,18 +135,18 @@ def test_an_interrupted_sweep_keeps_no_seed_and_says_so(tmp_path: Path, monkeypa
     """Issue 8, item 21: 'interrupted: nothing was written' while seed-1/ stayed behind."""
     from click.testing import CliRunner
 
-    import xedgesim.sweep
+    import xedgesim.sweep.replicate
     from xedgesim.cli import main
 
     (tmp_path / "s.yaml").write_text(SHORT)
-    real = xedgesim.sweep.run_to_directory
+    real = xedgesim.sweep.replicate.run_to_directory
 
     def interrupted_on_seed_2(scenario, out, **options):
         if scenario.seed == 2:
             os.kill(os.getpid(), signal.SIGTERM)
         return real(scenario, out, **options)
 
-    monkeypatch.setattr(xedgesim.sweep, "run_to_directory", interrupted_on_seed_2)
+    monkeypatch.setattr(xedgesim.sweep.replicate, "run_to_directory", interrupted_on_seed_2)
     result = CliRunner().invoke(main, ["simulate", str(tmp_path / "s.yaml"), "--seeds", "1..3",
                                        "--jobs", "1", "--out", str(tmp_path / "out")])
     assert result.exit_code == 143

@@ -1,0 +1,186 @@
+"""Where a sweep's tasks run, one entry per kind in ``CLUSTERS``, chosen by ``--cluster``.
+
+* no ``--cluster``: local worker processes (``--jobs N``, :mod:`xedgesim.sweep.pool`), no
+  service needed;
+* ``--cluster tcp://HOST:8786``: a running Dask distributed scheduler and its workers;
+* ``--cluster local:N``: a Dask ``LocalCluster`` of N worker processes, started for the sweep
+  and stopped with it.
+
+Every executor hands each result to ``on_result`` as soon as its task finishes, in whatever
+order they finish; the sweep keeps it on disk at once. On Dask, a worker that dies has its
+tasks run again elsewhere by the scheduler (a task is pure: its result is the same wherever it
+runs); a task whose workers keep dying (three times, Dask's ``allowed-failures``) fails the
+sweep, as does a task that fails by itself. Dask is imported only by these executors.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from xedgesim.errors import BadInput, NodeFailure
+from xedgesim.limits import MAX_JOBS
+from xedgesim.sweep.pool import run_tasks
+from xedgesim.sweep.task import Task, TaskJob, execute
+
+OnTask = Callable[[Task, str], None]
+CONNECT_TIMEOUT_S = 10.0
+
+
+class Executor(Protocol):
+    def describe(self) -> str: ...
+
+    def run(self, tasks: list[Task], on_result: OnTask) -> None: ...
+
+
+@dataclass(frozen=True)
+class LocalProcesses:
+    """``--jobs N`` worker processes on this machine (one: in this process)."""
+
+    jobs: int | None = None
+
+    def describe(self) -> str:
+        return f"{self._workers()} local process{'es' if self._workers() != 1 else ''}"
+
+    def _workers(self) -> int:
+        return max(1, min(self.jobs or os.cpu_count() or 1, MAX_JOBS))
+
+    def run(self, tasks: list[Task], on_result: OnTask) -> None:
+        run_tasks(TaskJob(), tasks, self._workers(),
+                  on_result=lambda index, value: on_result(tasks[index], value))
+
+
+@dataclass(frozen=True)
+class DaskScheduler:
+    """A Dask distributed scheduler that is already running (``tcp://HOST:PORT``)."""
+
+    address: str
+
+    def describe(self) -> str:
+        return f"the Dask scheduler at {self.address}"
+
+    @contextmanager
+    def client(self) -> Iterator[Any]:
+        from distributed import Client
+
+        try:
+            client = Client(self.address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+        except OSError as error:
+            raise BadInput(f"--cluster {self.address}: no Dask scheduler answers there "
+                           f"({error}); start one with `dask scheduler`") from None
+        try:
+            yield client
+        finally:
+            with suppress(Exception):  # a scheduler gone already has nothing to close
+                client.close(timeout=1)
+
+    def run(self, tasks: list[Task], on_result: OnTask) -> None:
+        with self.client() as client:
+            _run_on(client, tasks, on_result)
+
+
+@dataclass(frozen=True)
+class LocalDaskCluster(DaskScheduler):
+    """A Dask ``LocalCluster`` of ``workers`` processes, for this sweep only."""
+
+    workers: int = 1
+
+    def describe(self) -> str:
+        return f"a Dask LocalCluster of {self.workers} worker{'s' if self.workers != 1 else ''}"
+
+    @contextmanager
+    def client(self) -> Iterator[Any]:
+        from distributed import Client, LocalCluster
+
+        cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                               host="127.0.0.1", dashboard_address=None,
+                               silence_logs=logging.CRITICAL)
+        try:
+            client = Client(cluster, set_as_default=False)
+            try:
+                yield client
+            finally:
+                with suppress(Exception):
+                    client.close(timeout=1)
+        finally:
+            _stop_local_cluster(cluster)
+
+
+def _stop_local_cluster(cluster: Any) -> None:
+    """The cluster's worker processes end now: killed, not asked (Ctrl-C has a 2 s budget and
+    their results are not wanted any more); then the scheduler closes."""
+    for nanny in list(cluster.workers.values()):
+        process = getattr(getattr(nanny, "process", None), "process", None)
+        pid = getattr(process, "pid", None)
+        if pid:
+            with suppress(OSError):
+                os.kill(pid, 9)
+    with suppress(Exception):
+        cluster.close(timeout=1)
+
+
+def _run_on(client: Any, tasks: list[Task], on_result: OnTask) -> None:
+    """Submit every task, hand results over as they finish; on any way out, cancel the rest."""
+    from distributed import as_completed
+    from distributed.scheduler import KilledWorker
+
+    _quiet()
+    token = secrets.token_hex(4)
+    futures = {client.submit(execute, task, key=f"xedge-{task.name}-{token}", pure=False): task
+               for task in tasks}
+    try:
+        for future in as_completed(futures):
+            task = futures[future]
+            try:
+                value = future.result()
+            except KilledWorker:
+                raise NodeFailure(f"{task.describe()}: its Dask workers died while running it, "
+                                  "several times over") from None
+            except (NodeFailure, BadInput):
+                raise
+            except Exception as error:
+                raise NodeFailure(f"{task.describe()}: {type(error).__name__}: {error}") \
+                    from None
+            on_result(task, value)
+    finally:
+        with suppress(Exception):
+            client.cancel(list(futures), force=True)
+
+
+def _quiet() -> None:
+    """Dask logs every worker it loses; the sweep says what matters itself."""
+    for name in ("distributed", "distributed.client", "distributed.scheduler"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+CLUSTERS: dict[str, Callable[[str], Executor]] = {
+    "tcp": lambda spec: DaskScheduler(spec),
+    "local": lambda spec: LocalDaskCluster(spec, workers=_count(spec)),
+}
+"""``--cluster`` by scheme: ``tcp://HOST:PORT`` or ``local:N``."""
+
+
+def executor_for(cluster: str | None, jobs: int | None) -> Executor:
+    """The executor ``--cluster`` and ``--jobs`` ask for; a bad spec names the option."""
+    if cluster is None:
+        return LocalProcesses(jobs)
+    if jobs is not None:
+        raise BadInput("--jobs applies to local processes; with --cluster the cluster's "
+                       "workers run the tasks")
+    scheme, colon, _ = cluster.partition(":")
+    if not colon or scheme not in CLUSTERS:
+        known = ", ".join(["tcp://HOST:PORT", "local:N"])
+        raise BadInput(f"--cluster {cluster[:80]!r}: expected one of {known}")
+    return CLUSTERS[scheme](cluster)
+
+
+def _count(spec: str) -> int:
+    text = spec.partition(":")[2]
+    if not text.isdigit() or not 1 <= int(text) <= MAX_JOBS:
+        raise BadInput(f"--cluster {spec[:80]!r}: local:N takes 1 to {MAX_JOBS} workers")
+    return int(text)
