@@ -29,6 +29,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "verify": "xedgesim.deploy.commands:verify",
     "releases": "xedgesim.deploy.commands:releases",
     "compare": "xedgesim.compare.command:compare",
+    "sweep": "xedgesim.sweep.command:sweep",
 }
 
 
