@@ -163,7 +163,11 @@ def self_check(model: LinkModel, framing: str = SEGMENT,
 
 
 def publish_packet(size: int) -> bytes:
-    """An MQTT PUBLISH (QoS 0, topic ``c``) of exactly ``size`` bytes, 5 <= size <= 2 MiB."""
+    """An MQTT PUBLISH (QoS 0, topic ``c``) of exactly ``size`` bytes, 5 <= size <= 2 MiB.
+
+    Sizes just past a length-field boundary (130, 16387) have no packet: one more length
+    byte makes the remaining length fit the shorter field.
+    """
     for length_bytes in (1, 2, 3):
         remaining = size - 1 - length_bytes
         if remaining < 128 ** length_bytes and remaining >= 3:
@@ -184,6 +188,8 @@ def _bulk_shape(model: LinkModel) -> tuple[int, int]:
     assert model.bandwidth_bps is not None
     total = int(min(MAX_BULK_BYTES, model.bandwidth_bps / 8 * BULK_NS / 1e9))
     size = max(64, min(16_000, total // 50))
+    if size == 130:  # the one size in range no PUBLISH has (see ``publish_packet``)
+        size = 131
     return size, max(40, total // size)
 
 
