@@ -77,10 +77,13 @@ class FleetView:
 def open_fleet(inventory: Path, overlays: Sequence[Path] | None = None, *,
                release_file: Path | None = None, secrets: Path | None = None,
                project: Path | None = None) -> FleetView:
-    """The fleet of ``inventory``: ``overlays`` default to the production overlay; ``secrets``
-    to those of the stage run the inventory belongs to (``secrets_for``). An inventory that
+    """The fleet of ``inventory``: ``overlays`` default to those of the stage run the inventory
+    belongs to (``overlays_for``: with the settings rendered from its scenario), else the
+    production overlay; ``secrets`` to the stage run's (``secrets_for``). An inventory that
     breaks the contract (``Inventory.problems``) is a usage error."""
     root = project or paths.project_root()
+    if overlays is None:
+        overlays = overlays_for(inventory)
     if overlays is None:
         overlay = paths.production_overlay(root)
         overlays = [overlay] if overlay else []
@@ -117,6 +120,17 @@ def role_defaults(root: Path) -> dict[str, Any]:
 def with_role_defaults(listed: Inventory, defaults: Mapping[str, Any]) -> tuple[InventoryHost,
                                                                                 ...]:
     return tuple(InventoryHost(host.name, {**defaults, **host.vars}) for host in listed.hosts)
+
+
+def overlays_for(inventory: Path) -> list[Path] | None:
+    """The overlays the stage run whose inventory this is recorded (the production one, and
+    the settings rendered from its scenario), so ``xedge verify`` of a kept staging fleet
+    checks what the run deployed; None for any other inventory."""
+    for candidate in (inventory.resolve().parent.parent, inventory.resolve().parent):
+        if (candidate / state.FILE_NAME).is_file():
+            recorded = state.load(candidate).overlays
+            return [Path(path) for path in recorded] if recorded else None
+    return None
 
 
 def secrets_for(inventory: Path, given: Path | None) -> Path | None:

@@ -248,7 +248,7 @@ def _site(scenario: Scenario, by_id: Mapping[str, NodeSpec], host: str,
         _add(sensor_topics, topic_filter(spec.params.publish.topic))
     probe = probe_topic(filters[0])
     role_vars: dict[str, Any] = {
-        "xedgesim_scenario": {"name": scenario.name, "path": scenario.source,
+        "xedgesim_scenario": {"name": scenario.name, "path": absolute(scenario.source),
                               "sha256": file_sha256(scenario.source), "broker": broker.id,
                               "gateway": gateway.id},
         "xedgesim_sensor_topics": filters,
@@ -298,6 +298,12 @@ def probe_topic(sensor_filter: str) -> str:
     if made == levels:  # a filter without wildcards hears one topic only: the probe shares it
         return sensor_filter
     return "/".join(made)
+
+
+def absolute(path: str) -> str:
+    """A scenario file's absolute path (the suite runs in its own process and directory);
+    a name that is not a file (a scenario loaded from text) as it is."""
+    return str(Path(path).resolve()) if Path(path).is_file() else path
 
 
 def file_sha256(path: str | Path) -> str:
@@ -396,7 +402,7 @@ def for_deploy(options: Any, fleet: Any, release: Any) -> FleetPlan | None:
 def deploy_fleet(fleet: Any, fleet_plan: FleetPlan | None, run_dir: Path,
                  say: Callable[[str], None] = print) -> Any:
     """The fleet ``xedge deploy`` rolls out to: with the plan's overlay written into the run
-    directory and layered in (``apply``), or as it was without a scenario."""
+    directory and layered in, or as it was without a scenario."""
     if fleet_plan is None:
         return fleet
     from xedgesim.deploy.fleet_view import open_fleet
