@@ -30,6 +30,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "releases": "xedgesim.deploy.commands:releases",
     "compare": "xedgesim.compare.command:compare",
     "sweep": "xedgesim.sweep.command:sweep",
+    "calibrate": "xedgesim.calibrate.command:calibrate_command",
 }
 
 
@@ -65,12 +66,13 @@ def main() -> None:
     """
 
 
-def _load_or_report(path: Path, after_problems: str = ""):
-    """The scenario, with its notices on stderr; or None once every problem is printed."""
+def _load_or_report(path: Path, after_problems: str = "", network: Path | None = None):
+    """The scenario (with the ``network`` overlay merged in), with its notices on stderr; or
+    None once every problem is printed."""
     from xedgesim.scenario import ScenarioError, load_scenario
 
     try:
-        scenario = load_scenario(path)
+        scenario = load_scenario(path, network)
     except ScenarioError as error:
         click.echo(error.report(), err=True)
         count = len(error.problems)
@@ -82,9 +84,9 @@ def _load_or_report(path: Path, after_problems: str = ""):
     return scenario
 
 
-def _load(path: Path):
+def _load(path: Path, network: Path | None = None):
     """Load a scenario or exit 2 with every problem listed."""
-    scenario = _load_or_report(path, ", nothing was run")
+    scenario = _load_or_report(path, ", nothing was run", network)
     if scenario is None:
         sys.exit(EXIT_BAD_INPUT)
     return scenario
@@ -180,9 +182,12 @@ class _Speed(click.ParamType):
 @click.option("--max-lag", "max_lag_ns", metavar="DURATION", callback=_positive_duration,
               help="With wall-clock services: the bound on the p95 lag; a run past it is "
                    "written, marked invalid, and exits 1 [default: 100ms].")
+@click.option("--network", type=click.Path(path_type=Path), metavar="FILE",
+              help="A network overlay (xedge calibrate writes one) merged into the scenario's "
+                   "network: section.")
 def simulate(file: Path, out: Path | None, seed: int | None, seed_spec: str | None,
              jobs: int | None, records: bool, quiet: bool, progress: bool | None,
-             speed: float, max_lag_ns: int | None) -> None:
+             speed: float, max_lag_ns: int | None, network: Path | None) -> None:
     """Run a scenario under the virtual-time coordinator and write its metrics.
 
     Ctrl-C and SIGTERM stop the run (and a sweep's workers) and write nothing: exit 130/143.
@@ -203,7 +208,7 @@ def simulate(file: Path, out: Path | None, seed: int | None, seed_spec: str | No
     with signals_as_interrupt():
         try:
             _simulate(file, out, seed, seed_spec, jobs, records, quiet, progress, speed,
-                      max_lag_ns)
+                      max_lag_ns, network)
         except KeyboardInterrupt as error:
             kept = getattr(error, "kept", None)
             _interrupted(error, f"{kept}/ was already complete and is kept" if kept
@@ -212,7 +217,7 @@ def simulate(file: Path, out: Path | None, seed: int | None, seed_spec: str | No
 
 def _simulate(file: Path, out: Path | None, seed: int | None, seed_spec: str | None,
               jobs: int | None, records: bool, quiet: bool, progress: bool | None,
-              speed: float, max_lag_ns: int | None) -> None:
+              speed: float, max_lag_ns: int | None, network: Path | None = None) -> None:
     from dataclasses import replace
 
     from xedgesim.errors import NodeFailure
@@ -221,7 +226,7 @@ def _simulate(file: Path, out: Path | None, seed: int | None, seed_spec: str | N
     from xedgesim.sim.pacing import DEFAULT_MAX_LAG_NS, invalid_message
 
     seeds = _parse_seeds(seed_spec) if seed_spec is not None else None
-    scenario = _load(file)
+    scenario = _load(file, network)
     if seed is not None:
         scenario = replace(scenario, seed=seed)
     try:

@@ -74,6 +74,9 @@ class RunResult:
                 for spec in self.scenario.nodes if spec.type == "gateway"
             },
             "xedgesim_version": __version__,
+            # a --network overlay changes what ran: its path and content hash say which
+            **({"network_overlay": self.scenario.network_overlay}
+               if self.scenario.network_overlay is not None else {}),
             "events_processed": self.events,
             "messages": {
                 "sent": sum(f.sent for f in self.flows),

@@ -7,6 +7,7 @@ import gc
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from xedgesim.bounded import Unreadable, read_bounded
@@ -18,6 +19,7 @@ from xedgesim.scenario.legacy import LEGACY_MARKER, convert_legacy
 from xedgesim.scenario.model import LinkSpec, Location, NetworkSpec, Scenario
 from xedgesim.scenario.network import read_network
 from xedgesim.scenario.nodes import NodeDraft, NodeIndex, build_node, read_drafts
+from xedgesim.scenario.overlay import Overlay, read_overlay
 from xedgesim.scenario.placement import fleet_problems, read_placement
 from xedgesim.scenario.reader import Reader, label
 from xedgesim.scenario.yaml_tree import YMap, YNode, parse_yaml
@@ -28,9 +30,15 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _NOT_NAME = re.compile(r"[^A-Za-z0-9._-]+|\.\.+")
 
 
-def load_scenario(path: str | os.PathLike[str]) -> Scenario:
-    """Read and check a scenario file; raise ``ScenarioError`` with all its problems."""
+def load_scenario(path: str | os.PathLike[str],
+                  network: str | os.PathLike[str] | None = None) -> Scenario:
+    """Read and check a scenario file; raise ``ScenarioError`` with all its problems.
+
+    ``network`` names a network overlay merged into the scenario's ``network:`` section
+    (``xedge simulate --network``, xedgesim/scenario/overlay.py).
+    """
     filename = os.fspath(path)
+    overlay = None if network is None else read_overlay(network)
     data = _read_bounded(filename)
     try:
         text = data.decode("utf-8-sig")
@@ -40,7 +48,7 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
         raise ScenarioError(
             [Problem(Location(filename, line, column), "the file is not UTF-8 text")]
         ) from None
-    return load_scenario_text(text, filename)
+    return load_scenario_text(text, filename, overlay)
 
 
 def _read_bounded(filename: str) -> bytes:
@@ -65,10 +73,11 @@ def _read_bounded(filename: str) -> bytes:
             from None
 
 
-def load_scenario_text(text: str, filename: str = "<scenario>") -> Scenario:
+def load_scenario_text(text: str, filename: str = "<scenario>",
+                       overlay: Overlay | None = None) -> Scenario:
     """Like ``load_scenario`` for text already in memory; ``filename`` is used in locations."""
     with _collector_paused():
-        return _load_text(text, filename)
+        return _load_text(text, filename, overlay)
 
 
 @contextlib.contextmanager
@@ -84,19 +93,20 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def load_scenario_tree(root: YNode, filename: str) -> Scenario:
+def load_scenario_tree(root: YNode, filename: str, overlay: Overlay | None = None) -> Scenario:
     """Like ``load_scenario_text`` for a tree already parsed (and perhaps edited: a sweep puts
     its values in, located where the user wrote them, so problems point there)."""
     with _collector_paused():
-        return _load_tree(root, [], filename)
+        return _load_tree(root, [], filename, overlay)
 
 
-def _load_text(text: str, filename: str) -> Scenario:
+def _load_text(text: str, filename: str, overlay: Overlay | None = None) -> Scenario:
     root, problems = parse_yaml(text, filename)
-    return _load_tree(root, problems, filename)
+    return _load_tree(root, problems, filename, overlay)
 
 
-def _load_tree(root: YNode | None, problems: list[Problem], filename: str) -> Scenario:
+def _load_tree(root: YNode | None, problems: list[Problem], filename: str,
+               overlay: Overlay | None = None) -> Scenario:
     reader = Reader()
     reader.problems.extend(problems)
     if root is None:
@@ -112,9 +122,13 @@ def _load_tree(root: YNode | None, problems: list[Problem], filename: str) -> Sc
         raise ScenarioError(reader.problems)
     if LEGACY_MARKER in top:
         top = convert_legacy(reader, top)
+    if overlay is not None:
+        top = overlay.apply(top)
     scenario = _read_scenario(reader, top, filename)
     if reader.problems or scenario is None:
         raise ScenarioError(reader.problems)
+    if overlay is not None:
+        scenario = replace(scenario, network_overlay=overlay.provenance())
     return scenario
 
 

@@ -184,6 +184,8 @@ class Scenario:
     source: str
     notices: tuple[str, ...] = ()  # e.g. "converted from the original xEdgeSim layout"
     placement: Placement | None = None  # where a fleet runs the nodes (scenario/placement.py)
+    # path and sha256 of the --network overlay merged into 'network' (scenario/overlay.py)
+    network_overlay: dict[str, str] | None = None
 
     def node(self, node_id: str) -> NodeSpec:
         for spec in self.nodes:
