@@ -50,8 +50,20 @@ class ServiceGatewayNode(Node):
             environment["XEDGESIM_PUBLISH_TOPIC"] = render(params.publish.topic, spec.id, 0)
         if context.containers is None or spec.image is None:
             raise ContainerError(f"node {spec.id!r}: a docker gateway needs an image")
-        self.container = context.containers.start(
-            ContainerSpec(node=spec.id, image=spec.image, environment=environment))
+        from xedgesim.linkproxy.hybrid import proxy_to_broker
+
+        # Its MQTT crosses the scenario link gateway-broker (docs/link-emulation.md).
+        self.link_proxy, environment["XEDGESIM_BROKER"] = proxy_to_broker(
+            context, spec.id, subscription.broker)
+        try:
+            self.container = context.containers.start(
+                ContainerSpec(node=spec.id, image=spec.image, environment=environment))
+        except BaseException:
+            self.link_proxy.close()
+            raise
+
+    def stop(self) -> None:
+        self.link_proxy.close()
 
     def receive(self, block: MessageBatch) -> None:
         raise ContainerError(f"node {self.id!r}: a service-mode gateway only hears its broker")
