@@ -19,8 +19,9 @@ and nothing downstream would notice. So ``start`` first runs a proxy with the sa
   the rate the model gives a saturated link for the same units (its bandwidth, less any
   ``overhead_bytes``). A proxy that cannot read or write that fast misses. Pass: within 5 %.
 
-A proxy that misses either is not used: ``SelfCheckFailed`` (exit 2) says which and by how much.
-A passing result is remembered per (model, framing) for the life of the process.
+A proxy that misses either, three times in a row, is not used: ``SelfCheckFailed`` (exit 2)
+says which and by how much. A passing result is remembered per (model, framing) for the life
+of the process.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import itertools
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -44,7 +45,8 @@ DELAY_PACKET = 64
 DELAY_WINDOW_NS = 300_000_000  # the delay probe sends for about this long
 MIN_GAP_NS = 2_000_000
 BULK_NS = 400_000_000  # the throughput probe carries about this long's worth of bytes
-MAX_BULK_BYTES = 64 << 20
+MAX_BULK_BYTES = 16 << 20  # at most ~0.5 s for a proxy that carries 300 Mbit/s
+ATTEMPTS = 3  # a passing check takes 0.3-0.8 s; a moment of contention gets two more chances
 CHECK_STREAMS = LinkStreams(seed=0, client="selfcheck-client", server="selfcheck-sink")
 
 _passed: dict[tuple[LinkModel, str, int], SelfCheck] = {}
@@ -67,6 +69,7 @@ class SelfCheck:
     intended_bps: float | None  # None: no bandwidth to check
     measured_bps: float | None
     seconds: float
+    attempts: int = 1  # how many runs ``require`` needed to pass
 
     @property
     def delay_ok(self) -> bool:
@@ -100,7 +103,8 @@ class SelfCheck:
                 "lateness_p50_ms": round(self.lateness_p50_ms, 4),
                 "lateness_p99_ms": round(self.lateness_p99_ms, 4),
                 "intended_bps": self.intended_bps, "measured_bps": self.measured_bps,
-                "seconds": round(self.seconds, 3), "passed": self.passed}
+                "seconds": round(self.seconds, 3), "attempts": self.attempts,
+                "passed": self.passed}
 
 
 def require(model: LinkModel, framing: str = SEGMENT,
@@ -109,14 +113,20 @@ def require(model: LinkModel, framing: str = SEGMENT,
     key = (model, framing, segment_bytes)
     if key in _passed:
         return _passed[key]
-    report = self_check(model, framing, segment_bytes)
+    attempts = 0
+    while attempts < ATTEMPTS:
+        attempts += 1
+        report = self_check(model, framing, segment_bytes)
+        if report.passed:
+            break
     if not report.passed:
         raise SelfCheckFailed(
-            f"the link proxy misses its model on this machine: {report.describe()}; refusing "
+            f"the link proxy misses its model on this machine ({ATTEMPTS} attempts; the "
+            f"last: {report.describe()}); refusing "
             "to shape traffic with it (a busy machine, or a bandwidth beyond what the proxy "
             "can carry: see 'Self-check' in docs/link-emulation.md)")
-    _passed[key] = report
-    return report
+    _passed[key] = replace(report, attempts=attempts)
+    return _passed[key]
 
 
 def self_check(model: LinkModel, framing: str = SEGMENT,
