@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from xedgesim.deploy import certificates
+from xedgesim.errors import XedgeError
 
 DAY_NS = 86_400 * 10**9
 CONNECT_TIMEOUT_S = 10.0
@@ -37,8 +38,9 @@ RESTART_TIMEOUT_S = 60.0
 PERSISTED_TIMEOUT_S = 15.0
 
 
-class SmokeFailure(Exception):
-    """A smoke check failed; the message says which and why."""
+class SmokeFailure(XedgeError):
+    """A smoke check failed; the message says which and why. A check that failed is the
+    fleet's fault, not a bug: if one ever escapes a report, ``xedge`` prints it (exit 1)."""
 
 
 @dataclass(frozen=True)

@@ -186,3 +186,13 @@ def test_restart_can_be_skipped() -> None:
 
 def test_the_password_is_not_in_the_target_repr() -> None:
     assert "right" not in repr(target())
+
+
+def test_a_smoke_failure_is_an_error_xedge_reports() -> None:
+    """Should one escape a report, the CLI prints its message and exits 1, no traceback."""
+    from xedgesim.errors import EXIT_FAILED, XedgeError
+
+    failure = smoke.SmokeFailure("the broker refused 'probe' (CONNACK code 5)")
+    assert isinstance(failure, XedgeError)
+    assert failure.exit_code == EXIT_FAILED
+    assert failure.message == "the broker refused 'probe' (CONNACK code 5)"
