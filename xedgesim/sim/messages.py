@@ -2,6 +2,14 @@
 
 A sensor fleet emits 100,000 readings a second; moving them as Python objects would cost more
 than simulating them. Nodes that only ever see one message still get a batch of length one.
+
+A batch of a million fresh readings would be fifteen arrays of a million rows, yet most of its
+fields say the same thing: a reading's origin, first attempt, attempt and (until the link
+sets it) arrival are one time; its value, minimum and maximum one number; its size, QoS,
+retain flag, attempt number and reading count one constant for the whole batch. So fields
+may share one array, and a constant field is a read-only broadcast view (the memory of one
+value). ``select`` and ``concat`` keep both: a shared array is picked once, a constant stays
+constant. Nothing writes into a batch's arrays; changes make new ones (``copy_with``).
 """
 
 from __future__ import annotations
@@ -32,9 +40,18 @@ class MessageBatch:
     def __len__(self) -> int:
         return len(self.id)
 
-    def select(self, index: np.ndarray) -> MessageBatch:
-        """The rows picked by a boolean mask or an index array, in that order."""
-        return MessageBatch(*(getattr(self, name)[index] for name in FIELD_NAMES))
+    def select(self, index: np.ndarray | slice) -> MessageBatch:
+        """The rows picked by a boolean mask, an index array or a slice, in that order."""
+        ids = self.id[index]
+        picked: dict[int, np.ndarray] = {id(self.id): ids}
+
+        def pick(array: np.ndarray) -> np.ndarray:
+            if id(array) not in picked:
+                picked[id(array)] = (constant(array[:1], len(ids)) if is_constant(array)
+                                     else array[index])
+            return picked[id(array)]
+
+        return MessageBatch(*(pick(getattr(self, name)) for name in FIELD_NAMES))
 
     def copy_with(self, **changes: np.ndarray) -> MessageBatch:
         values = {name: changes.get(name, getattr(self, name)) for name in FIELD_NAMES}
@@ -44,7 +61,19 @@ class MessageBatch:
     def concat(cls, batches: list[MessageBatch]) -> MessageBatch:
         if len(batches) == 1:
             return batches[0]
-        return cls(*(np.concatenate([getattr(b, name) for b in batches]) for name in FIELD_NAMES))
+        count = sum(len(b) for b in batches)
+        joined: dict[tuple[int, ...], np.ndarray] = {}
+
+        def join(name: str) -> np.ndarray:
+            parts = [getattr(b, name) for b in batches]
+            key = tuple(id(part) for part in parts)
+            if key not in joined:
+                same = all(is_constant(p) and p[0] == parts[0][0] and p.dtype == parts[0].dtype
+                           for p in parts)
+                joined[key] = constant(parts[0][:1], count) if same else np.concatenate(parts)
+            return joined[key]
+
+        return cls(*(join(name) for name in FIELD_NAMES))
 
     @classmethod
     def one(
@@ -93,19 +122,29 @@ class MessageBatch:
             id=ids,
             src=src,
             topic=topic,
-            size=np.full(count, size, dtype=np.int64),
-            qos=np.full(count, qos, dtype=np.int8),
-            retain=np.full(count, retain, dtype=bool),
+            size=constant(np.array([size], dtype=np.int64), count),
+            qos=constant(np.array([qos], dtype=np.int8), count),
+            retain=constant(np.array([retain], dtype=bool), count),
             origin=times,
             first_sent=times,
             sent=times,
             arrival=times,
-            attempt=np.zeros(count, dtype=np.int64),
+            attempt=constant(np.zeros(1, dtype=np.int64), count),
             value=values,
             vmin=values,
             vmax=values,
-            n=np.ones(count, dtype=np.int64),
+            n=constant(np.ones(1, dtype=np.int64), count),
         )
+
+
+def constant(one: np.ndarray, count: int) -> np.ndarray:
+    """``count`` copies of the single value in ``one``, in the memory of one (read-only)."""
+    return np.broadcast_to(one, (count,))
+
+
+def is_constant(array: np.ndarray) -> bool:
+    """Is ``array`` one value repeated (made by ``constant``)? Then its stride is 0."""
+    return len(array) > 1 and array.strides == (0,)
 
 
 def arrival_order(arrival: np.ndarray, ids: np.ndarray) -> np.ndarray | None:
