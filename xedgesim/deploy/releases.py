@@ -22,6 +22,7 @@ class StoredRelease:
     images: str  # "amd64 broker 1a2b3c4d5e6f, gateway …"
     hosts: str
     verdict: str
+    parity: str = "-"  # the newest comparison per scenario: "pass fleet_parity.yaml", …
 
 
 def mapping(value: Any) -> Mapping[str, Any]:
@@ -62,6 +63,18 @@ def verdict(verification: Mapping[str, Any]) -> str:
     return f"passed ({tests} tests{idempotent})"
 
 
+def describe_parity(records: Any) -> str:
+    """The newest verdict per scenario (by hash) with the scenario's file name; ``-`` for a
+    release staged without a parity run."""
+    newest: dict[str, str] = {}
+    for entry in records if isinstance(records, list) else ():
+        entry = mapping(entry)
+        scenario = mapping(entry.get("scenario"))
+        name = Path(str(scenario.get("path") or "?")).name
+        newest[str(scenario.get("sha256"))] = f"{entry.get('verdict', '?')} {name}"
+    return ", ".join(newest.values()) or "-"
+
+
 def listing(store: Path) -> list[StoredRelease]:
     """The store's manifests, newest first (unreadable files are skipped, as deploy does)."""
     rows = []
@@ -75,6 +88,7 @@ def listing(store: Path) -> list[StoredRelease]:
             hosts=describe_hosts([str(host) for host in hosts] if isinstance(hosts, list)
                                  else []),
             verdict=verdict(verification),
+            parity=describe_parity(document.get("parity")),
         ))
     return rows
 
@@ -83,8 +97,8 @@ def format_listing(rows: list[StoredRelease], store: Path) -> str:
     """A fixed-width table and the store it came from; an empty store says how to fill it."""
     if not rows:
         return f"no staged release in {store} (a passing `xedge stage` records one)"
-    table = [("RELEASE", "CREATED (UTC)", "VERIFIED", "HOSTS", "IMAGES")] + [
-        (row.id, row.created, row.verdict, row.hosts, row.images) for row in rows]
+    table = [("RELEASE", "CREATED (UTC)", "VERIFIED", "PARITY", "HOSTS", "IMAGES")] + [
+        (row.id, row.created, row.verdict, row.parity, row.hosts, row.images) for row in rows]
     widths = [max(len(line[column]) for line in table) for column in range(len(table[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
              .rstrip() for line in table]

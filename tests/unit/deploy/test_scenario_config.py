@@ -294,3 +294,18 @@ def test_require_parity_without_a_scenario_is_bad_input(tmp_path: Path) -> None:
                                        "--require-parity"])
     assert result.exit_code == 2
     assert "--require-parity needs --scenario" in result.output
+
+
+def test_the_listing_shows_each_scenarios_newest_verdict(tmp_path: Path) -> None:
+    from xedgesim.deploy.releases import format_listing, listing
+
+    later = tmp_path / "later"
+    later.mkdir()
+    store = stored(tmp_path, record(tmp_path, "breach"), record(later, "pass"))
+    rows = listing(store)
+    assert [row.parity for row in rows] == ["pass fleet_parity.yaml"]
+    table = format_listing(rows, store).splitlines()
+    assert table[0].split()[:6] == ["RELEASE", "CREATED", "(UTC)", "VERIFIED", "PARITY",
+                                    "HOSTS"]
+    empty = stored(tmp_path / "none")
+    assert [row.parity for row in listing(empty)] == ["-"]
