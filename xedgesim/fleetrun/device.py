@@ -113,13 +113,14 @@ class SshDevice:
 class EngineDevice:
     """A device whose engine this machine reaches directly (docker SDK client)."""
 
-    def __init__(self, name: str, client: Any) -> None:
+    def __init__(self, name: str, client: Any, labels: Mapping[str, str] | None = None) -> None:
         self.name = name
         self.client = client
+        self.labels = dict(labels or {})  # more labels a service's container must carry
 
     def service(self, service: str) -> Service:
-        found = self.client.containers.list(all=True,
-                                            filters={"label": f"{SERVICE_LABEL}={service}"})
+        wanted = [f"{SERVICE_LABEL}={service}", *(f"{k}={v}" for k, v in self.labels.items())]
+        found = self.client.containers.list(all=True, filters={"label": wanted})
         if len(found) != 1:
             raise NodeFailure(f"{self.name}: expected one {service} container, found "
                               f"{[c.name for c in found] or 'none'}")
