@@ -7,11 +7,15 @@ error) so a run of any length keeps a fixed memory footprint; min, max and mean 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from xedgesim.errors import NodeFailure
 from xedgesim.sim.faults import CAUSES
+
+if TYPE_CHECKING:
+    from xedgesim.timeseries import FlowSeries
 
 INT64_MAX = int(np.iinfo(np.int64).max)
 # Counters every node has, whatever its type and whatever happens in the run: nodes.csv and
@@ -36,7 +40,8 @@ def exact_sum(values: np.ndarray) -> int:
     return sum(values.tolist())
 
 
-def _bucket_index(values: np.ndarray) -> np.ndarray:
+def bucket_index(values: np.ndarray) -> np.ndarray:
+    """The histogram bucket of each value (below ``_BUCKETS``)."""
     v = np.maximum(values, 0).astype(np.int64)
     index = v.copy()
     large = v >= _SUB_BUCKETS
@@ -59,6 +64,16 @@ def _bucket_middle(index: int) -> float:
     return low + ((1 << shift) - 1) / 2
 
 
+def bucket_quantile(counts: np.ndarray, count: int, low: int, high: int, q: float) -> float:
+    """Nearest-rank quantile of ``count`` values with these bucket ``counts``: the bucket's
+    middle clamped to the exact ``low`` and ``high``."""
+    if count == 0:
+        return 0.0
+    rank = max(1, int(np.ceil(q * count)))
+    index = int(np.searchsorted(np.cumsum(counts), rank))
+    return float(min(max(_bucket_middle(index), low), high))
+
+
 class Histogram:
     """Counts of non-negative integers (nanoseconds) with exact count, sum, min and max."""
 
@@ -69,10 +84,13 @@ class Histogram:
         self.min = 0
         self.max = 0
 
-    def add(self, values: np.ndarray) -> None:
+    def add(self, values: np.ndarray, buckets: np.ndarray | None = None) -> None:
+        """Count ``values``; ``buckets``, their ``bucket_index`` when the caller has it."""
         if len(values) == 0:
             return
-        self.counts += np.bincount(_bucket_index(values), minlength=_BUCKETS)
+        if buckets is None:
+            buckets = bucket_index(values)
+        self.counts += np.bincount(buckets, minlength=_BUCKETS)
         low, high = int(values.min()), int(values.max())
         self.min = low if self.count == 0 else min(self.min, low)
         self.max = max(self.max, high)
@@ -81,11 +99,7 @@ class Histogram:
 
     def quantile(self, q: float) -> float:
         """Nearest-rank quantile, the bucket's middle clamped to the exact min and max."""
-        if self.count == 0:
-            return 0.0
-        rank = max(1, int(np.ceil(q * self.count)))
-        index = int(np.searchsorted(np.cumsum(self.counts), rank))
-        return float(min(max(_bucket_middle(index), self.min), self.max))
+        return bucket_quantile(self.counts, self.count, self.min, self.max, q)
 
     def summary_ms(self) -> dict[str, float | int]:
         """Percentiles in milliseconds, rounded to the microsecond, for reports."""
@@ -114,6 +128,7 @@ class FlowStats:
     retransmissions: int = 0
     lost: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CAUSES, 0))
     latency: Histogram = field(default_factory=Histogram)
+    series: FlowSeries | None = None  # per second (timeseries.csv), when the run keeps one
 
     @property
     def name(self) -> str:
@@ -121,6 +136,35 @@ class FlowStats:
 
     def in_flight(self) -> int:
         return self.sent - self.delivered - sum(self.lost.values())
+
+    def count_sent(self, sent: np.ndarray) -> None:
+        """First transmissions, at their times."""
+        self.sent += len(sent)
+        if self.series is not None:
+            self.series.count_sent(sent)
+
+    def count_lost(self, sent: np.ndarray, causes: np.ndarray) -> None:
+        """Losses (codes of ``CAUSES``, 1 for its first), at the time of the attempt."""
+        counts = np.bincount(causes, minlength=len(CAUSES) + 1)
+        for code, name in enumerate(CAUSES, start=1):
+            self.lost[name] += int(counts[code])
+        if self.series is not None:
+            self.series.count_lost(sent, causes)
+
+    def count_delivered(self, arrival: np.ndarray, first_sent: np.ndarray,
+                        size: np.ndarray) -> None:
+        latency = arrival - first_sent
+        buckets = bucket_index(latency)
+        self.delivered += len(arrival)
+        self.delivered_bytes += exact_sum(size)
+        self.latency.add(latency, buckets)
+        if self.series is not None:
+            self.series.count_delivered(arrival, latency, buckets)
+
+    def count_queue(self, entered: np.ndarray, left: np.ndarray) -> None:
+        """Messages that entered a bandwidth-limited link's queue and when they left it."""
+        if self.series is not None:
+            self.series.count_queue(entered, left)
 
 
 class NodeCounters:

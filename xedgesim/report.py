@@ -5,6 +5,7 @@ Files of a run directory (written all at once or not at all: :mod:`xedgesim.rund
 * ``summary.json`` - everything measured; byte-identical for the same scenario and seed;
 * ``nodes.csv``    - counters per node instance; byte-identical too;
 * ``records.csv``  - with ``--records``, one row per delivered or lost message; byte-identical;
+* ``timeseries.csv`` - per flow and per second: sent, delivered, lost, latency, queue; too;
 * ``timing.json``  - wall time and events per second: the only file that differs between runs;
 * ``logs/``        - one log file per container node, when the scenario has any;
 * ``.xedgesim-run.json`` - the marker: what made the directory and what it holds.
@@ -27,6 +28,7 @@ from xedgesim.metrics import FlowStats
 from xedgesim.sim.faults import CAUSES
 from xedgesim.sim.messages import MessageBatch
 from xedgesim.simulation import RunResult
+from xedgesim.timeseries import write_timeseries
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -50,6 +52,8 @@ def write_run(directory: Path, result: RunResult) -> None:
     write_json(directory / "summary.json", result.summary())
     with open(directory / "nodes.csv", "w", newline="") as handle:
         write_node_counters(handle, result)
+    with open(directory / "timeseries.csv", "w", newline="") as handle:
+        write_timeseries(handle, result.flows, result.scenario.duration_ns)
     timing = {
         "wall_s": round(result.wall_s, 6),
         "events_per_s": round(result.events / result.wall_s) if result.wall_s > 0 else None,

@@ -22,7 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
-from xedgesim.metrics import FlowStats, NodeCounters, exact_sum
+from xedgesim.metrics import FlowStats, NodeCounters
 from xedgesim.scenario.model import LinkSpec, NetworkSpec
 from xedgesim.sim.distributions import sample
 from xedgesim.sim.faults import CAUSES, NODE_DOWN, OK, RANDOM, FaultTimeline
@@ -30,6 +30,7 @@ from xedgesim.sim.kernel import DELIVERY, NEVER, TIMER, Kernel
 from xedgesim.sim.messages import MessageBatch, arrival_order
 from xedgesim.sim.rng import Streams, occurrence_rank
 from xedgesim.sim.topology import Group, Topology
+from xedgesim.timeseries import FlowSeries
 
 _SENDER_DOWN = np.int8(len(CAUSES) + 1)  # lost as node_down, but never retried: see Link._failed
 # Where a bandwidth queue saturates: a transmission that would end later ends here instead.
@@ -93,10 +94,12 @@ class Network:
         """The link bundle from group ``sender`` to node ``receiver`` (created once)."""
         key = (sender, receiver)
         if key not in self._links:
-            flow = self.flows.setdefault(key, FlowStats(sender, receiver))
+            spec = self.link_spec(sender, receiver)
+            series = FlowSeries(self.kernel.until, queue=bool(spec.bandwidth_bps))
+            flow = self.flows.setdefault(key, FlowStats(sender, receiver, series=series))
             self._links[key] = Link(
                 self,
-                self.link_spec(sender, receiver),
+                spec,
                 self.topology.groups[sender],
                 self.topology.groups[receiver],
                 flow,
@@ -162,7 +165,7 @@ class Link:
         """
         if not len(batch):
             return
-        self.flow.sent += len(batch)
+        self.flow.count_sent(batch.sent)
         self.network.counters[self.sender.id].add("sent", batch.src - self.sender.first)
         if self._retries is not None:
             due = self._take_due_retries(before=int(batch.sent[-1]) + 1)
@@ -176,6 +179,7 @@ class Link:
         local = batch.src - self.sender.first
         if self._busy_until is not None:
             departure, cause, decided = self._queue(local, batch.sent, batch.size)
+            self.flow.count_queue(batch.sent, departure)
         else:
             departure = decided = batch.sent
             cause = self._fault_at_start(local, batch.sent)
@@ -377,9 +381,7 @@ class Link:
         return len(due)
 
     def _lose(self, batch: MessageBatch, cause: np.ndarray) -> None:
-        counts = np.bincount(cause, minlength=len(CAUSES) + 1)
-        for code, name in enumerate(CAUSES, start=1):
-            self.flow.lost[name] += int(counts[code])
+        self.flow.count_lost(batch.sent, cause)
         self.network.counters[self.sender.id].add("lost", batch.src - self.sender.first)
         if self.network.recorder is not None:
             self.network.recorder.lost(self.flow, batch, cause)
@@ -457,9 +459,7 @@ class Mailbox:
             sender = topology.group_list[int(group_index)]
             rows = block if len(senders) == 1 else block.select(groups == group_index)
             flow = network.flows[(sender.id, self.node.id)]
-            flow.delivered += len(rows)
-            flow.delivered_bytes += exact_sum(rows.size)
-            flow.latency.add(rows.arrival - rows.first_sent)
+            flow.count_delivered(rows.arrival, rows.first_sent, rows.size)
             network.counters[sender.id].add("delivered", rows.src - sender.first)
             if network.recorder is not None:
                 network.recorder.delivered(flow, rows)
