@@ -3,6 +3,9 @@ results merged, and the directory a simulation writes, marked ``"mode": "fleet"`
 
 The run directory (written whole or not at all, :mod:`xedgesim.rundir`)::
 
+    timeseries.csv per flow and second, the simulation's columns; over several hosts the
+                   counts add up and the per-second percentiles are left empty (they do not
+                   merge: each host's own file has them)
     summary.json   the simulation's schema over the whole fleet (counts add up across hosts,
                    histograms merge), "mode": "fleet", plus "hosts" (each host's flows,
                    end-to-end ages, messages and pacing) and "fleet" (what each host ran,
@@ -10,8 +13,9 @@ The run directory (written whole or not at all, :mod:`xedgesim.rundir`)::
     nodes.csv      the simulation's columns, counters summed across hosts
     records.csv    the simulation's columns, every host's records one after the other
     timing.json    wall time
-    hosts/<host>/  summary.json, nodes.csv, records.csv of that host alone: a run directory
-                   in its own right (``xedge compare SIM_RUN FLEET_RUN/hosts/edge-1``)
+    hosts/<host>/  summary.json, nodes.csv, records.csv, timeseries.csv of that host alone:
+                   a run directory in its own right
+                   (``xedge compare SIM_RUN FLEET_RUN/hosts/edge-1``)
 
 Each host is one site of the scenario, so with N hosts the fleet-wide counts are N times a
 site's; rates, ratios and latencies are comparable as they are. A run stopped by Ctrl-C or
@@ -43,6 +47,7 @@ from xedgesim.rundir import RunIdentity, run_directory
 from xedgesim.scenario.model import Scenario
 from xedgesim.sim.pacing import DEFAULT_MAX_LAG_NS
 from xedgesim.simulation import RunResult
+from xedgesim.timeseries import FlowSeries, write_timeseries
 from xedgesim.units import format_duration
 
 NS_PER_S = 1_000_000_000
@@ -176,6 +181,8 @@ def write(directory: Path, scenario: Scenario, runs: list[HostRun], extra: dict[
         write_json(host_dir / "summary.json", summary)
         with open(host_dir / "nodes.csv", "w", newline="") as handle:
             write_node_counters(handle, host_run.result)
+        with open(host_dir / "timeseries.csv", "w", newline="") as handle:
+            write_timeseries(handle, host_run.result.flows, scenario.duration_ns)
     merged = merge([host_run.result for host_run in runs])
     summary = fleet_summary(merged)
     summary["pacing"] = worst_pacing([s["pacing"] for s in per_host.values()])
@@ -189,6 +196,8 @@ def write(directory: Path, scenario: Scenario, runs: list[HostRun], extra: dict[
     write_json(directory / "summary.json", summary)
     with open(directory / "nodes.csv", "w", newline="") as handle:
         write_node_counters(handle, merged)
+    with open(directory / "timeseries.csv", "w", newline="") as handle:
+        write_timeseries(handle, merged.flows, scenario.duration_ns)
     with open(directory / "records.csv", "w", newline="") as out:
         out.write(",".join(RecordWriter.HEADER) + "\n")
         for host_run in runs:
@@ -235,8 +244,10 @@ def merge(results: list[RunResult]) -> RunResult:
     flows: dict[tuple[str, str], FlowStats] = {}
     for result in results:
         for flow in result.flows:
-            into = flows.setdefault((flow.sender, flow.receiver),
-                                    FlowStats(flow.sender, flow.receiver))
+            into = flows.get((flow.sender, flow.receiver))
+            if into is None:
+                into = flows[(flow.sender, flow.receiver)] = FlowStats(
+                    flow.sender, flow.receiver, series=empty_series(flow.series))
             into.sent += flow.sent
             into.delivered += flow.delivered
             into.delivered_bytes += flow.delivered_bytes
@@ -244,6 +255,7 @@ def merge(results: list[RunResult]) -> RunResult:
             for cause, lost in flow.lost.items():
                 into.lost[cause] = into.lost.get(cause, 0) + lost
             merge_histogram(into.latency, flow.latency)
+            merge_series(into.series, flow.series)
     end_to_end: dict[str, Histogram] = {}
     for result in results:
         for node, histogram in result.end_to_end.items():
@@ -259,6 +271,25 @@ def merge(results: list[RunResult]) -> RunResult:
                                                                          f.receiver)),
                      end_to_end, counters, sum(r.events for r in results),
                      max(r.wall_s for r in results), first.pacing)
+
+
+def empty_series(like: FlowSeries | None) -> FlowSeries | None:
+    if like is None:
+        return None
+    return FlowSeries(like.duration_ns, queue=like.entered is not None)
+
+
+def merge_series(into: FlowSeries | None, other: FlowSeries | None) -> None:
+    """Counts add up; percentiles of a step do not merge and stay empty (NaN)."""
+    if into is None or other is None:
+        return
+    into.sent += other.sent
+    into.delivered += other.delivered
+    if other.lost is not None:
+        into.lost = other.lost.copy() if into.lost is None else into.lost + other.lost
+    if into.entered is not None and other.entered is not None and other.left is not None:
+        into.entered += other.entered
+        into.left = into.left + other.left if into.left is not None else other.left.copy()
 
 
 def merge_histogram(into: Histogram, other: Histogram) -> None:

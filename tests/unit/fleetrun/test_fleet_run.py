@@ -79,6 +79,8 @@ def test_a_fleet_run_writes_the_simulation_schema_marked_fleet(tmp_path: Path) -
     assert header.startswith("message_id,flow,sender,topic")
     nodes = (tmp_path / "run" / "nodes.csv").read_text().splitlines()
     assert nodes[0].startswith("node,group,type") and len(nodes) == 1 + 5 + 3
+    series = (tmp_path / "run" / "timeseries.csv").read_text().splitlines()
+    assert series[0].startswith("flow,t_s,sent,delivered") and len(series) == 1 + 2 * 3
     # compare reads it as a run
     run = read_run(tmp_path / "run")
     assert run.mode == "fleet" and "flows.sensors->broker.delivered" in run.samples[0]
@@ -102,6 +104,10 @@ def test_hosts_are_sites_whose_counts_add_up(tmp_path: Path) -> None:
     parts = [(tmp_path / "run" / "hosts" / h / "records.csv").read_text().splitlines()
              for h in ("edge-1", "edge-2")]
     assert len(records) == len(parts[0]) + len(parts[1]) - 1
+    sent = [sum(int(line.split(",")[2]) for line in lines[1:] if line.startswith("sensors"))
+            for lines in ((tmp_path / "run" / where / "timeseries.csv").read_text().splitlines()
+                          for where in ("hosts/edge-1", "hosts/edge-2", "."))]
+    assert sent == [15, 15, 30]
 
 
 def test_a_foreign_message_is_counted_and_left_out(tmp_path: Path) -> None:
