@@ -414,3 +414,21 @@ def deploy_fleet(fleet: Any, fleet_plan: FleetPlan | None, run_dir: Path,
     for line in drift(fleet_plan, reopened.hosts):
         say(f"  DRIFT {line}")
     return reopened
+
+
+def deployed_placement(hosts: Sequence[Any]) -> Placement | None:
+    """The placement a fleet was converged with, read back from its hosts' variables
+    (``FleetView.hosts``: each rendered host names its broker and gateway in
+    ``xedgesim_scenario``), so a later ``plan(scenario, names, placement=…)`` drives the
+    sites the fleet really runs, ``--place`` included. None when a host was not rendered."""
+    options = []
+    for host in hosts:
+        rendered = host.vars.get("xedgesim_scenario") or {}
+        if not (isinstance(rendered, Mapping) and rendered.get("broker")
+                and rendered.get("gateway")):
+            return None
+        options.append(f"{host.name}={rendered['broker']},{rendered['gateway']}")
+    if not options:
+        return None
+    placement = from_options(options)
+    return Placement(placement.entries, "the fleet's placement (as converged)")

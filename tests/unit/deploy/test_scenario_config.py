@@ -20,6 +20,7 @@ from xedgesim.deploy.fleet_view import open_fleet
 from xedgesim.deploy.release import ImageRef, Release
 from xedgesim.scenario import ScenarioError, load_scenario, load_scenario_text
 from xedgesim.scenario.model import GatewayParams
+from xedgesim.scenario.placement import from_options
 
 PROJECT = paths.project_root()
 FLEET_SCENARIO = PROJECT / "scenarios" / "fleet_parity.yaml"
@@ -309,3 +310,17 @@ def test_the_listing_shows_each_scenarios_newest_verdict(tmp_path: Path) -> None
                                     "HOSTS"]
     empty = stored(tmp_path / "none")
     assert [row.parity for row in listing(empty)] == ["-"]
+
+
+def test_the_placement_a_fleet_was_converged_with_is_read_back() -> None:
+    loaded = scenario(TEXT + "  - {id: hub2, type: broker, implementation: docker, "
+                      "image: x/broker}\n" + f"  - {{id: agg8, type: gateway, {GW}, "
+                      'subscribe: {broker: hub2, topics: ["x/+"]}, to: sink}\n')
+    converged = scenario_config.plan(loaded, ["a", "b"], placement=from_options(
+        ["a=hub2,agg8", "b=hub,agg7"]))
+    hosts = [SimpleNamespace(name=h, vars=v) for h, v in converged.host_vars().items()]
+    placement = scenario_config.deployed_placement(hosts)
+    again = scenario_config.plan(loaded, ["a", "b"], placement=placement)
+    assert again.host_vars() == converged.host_vars()
+    hosts[1].vars = {}
+    assert scenario_config.deployed_placement(hosts) is None
