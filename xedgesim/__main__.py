@@ -1,3 +1,4 @@
 from xedgesim.cli import main
 
-main()
+if __name__ == "__main__":  # not when a Dask LocalCluster's spawned worker imports it
+    main()
