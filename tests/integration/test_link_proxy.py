@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 
 from xedgesim import linkproxy
-from xedgesim.linkproxy import CUT, HOLD, MQTT, SEGMENT, LinkModel, SelfCheckFailed
-from xedgesim.linkproxy.selfcheck import self_check
+from xedgesim.linkproxy import CUT, HOLD, MQTT, SEGMENT, LinkModel, SelfCheckFailed, selfcheck
 from xedgesim.scenario.model import Distribution, LinkSpec
 
 pytestmark = pytest.mark.integration
@@ -33,8 +32,10 @@ PINGREQ, PINGRESP = b"\xc0\x00", b"\xd0\x00"
     LinkModel(5 * MS, Distribution("uniform", (0, 4 * MS)), bandwidth_bps=10e6),
     LinkModel(0, None, bandwidth_bps=56_000),
 ], ids=["zero", "20ms+exp2ms", "5ms+uniform+10Mbit", "56kbit"])
-def test_the_proxy_meets_its_spec(model: LinkModel, framing: str) -> None:
-    report = self_check(model, framing)
+def test_the_proxy_meets_its_spec(model: LinkModel, framing: str,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(selfcheck, "_passed", {})  # measure, do not reuse an earlier pass
+    report = selfcheck.require(model, framing)  # what start() runs: up to three attempts
     assert report.passed, report.describe()
     assert report.seconds < 2.0, report.describe()
     if model.bandwidth_bps is not None:

@@ -30,7 +30,7 @@ from xedgesim.scenario.model import LinkSpec
 
 __all__ = [
     "CUT", "FAULT_MODES", "FRAMINGS", "HOLD", "MQTT", "SEGMENT", "LinkModel", "LinkProxyError",
-    "LinkStreams", "Proxy", "ProxyStats", "SelfCheck", "SelfCheckFailed", "start",
+    "LinkStreams", "Proxy", "ProxyStats", "SelfCheck", "SelfCheckFailed", "serve", "start",
 ]
 
 

@@ -156,7 +156,7 @@ class Unit:
 
 @dataclass
 class DirectionStats:
-    units: int = 0  # delivered
+    units: int = 0  # delivered (a connection's end is not counted)
     bytes: int = 0
     dropped_units: int = 0  # by a CUT
     dropped_bytes: int = 0
@@ -217,8 +217,9 @@ class Direction:
             unit = heapq.heappop(flight)[2]
             if unit.eof:
                 self._last_deliver.pop(unit.conn, None)
-            self.stats.units += 1
-            self.stats.bytes += unit.size
+            else:
+                self.stats.units += 1
+                self.stats.bytes += unit.size
             due.append(unit)
         return due
 
