@@ -23,6 +23,7 @@ FAMILIES = (SHIFTED_EXPONENTIAL, NORMAL, UNIFORM)
 ALPHA = 0.01  # the KS test's level: a fit is rejected when its p-value is below this
 CONFIDENCE = 0.95  # of the loss interval
 MIN_DELAY_SAMPLES = 20  # fewer say too little about a distribution to replace the scenario's
+MIN_LOSS_TRIALS = 100  # fewer cannot tell 0 from a few per cent (0 of 100: up to 3.7 %)
 
 
 @dataclass(frozen=True)

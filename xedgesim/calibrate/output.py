@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from xedgesim.calibrate.estimators import (
     CONSTANT,
     MIN_DELAY_SAMPLES,
+    MIN_LOSS_TRIALS,
     NORMAL,
     SHIFTED_EXPONENTIAL,
     UNIFORM,
@@ -35,6 +36,10 @@ class LinkFit:
     delay: DelayChoice | None
     loss: LossFit | None
 
+    @property
+    def loss_written(self) -> bool:
+        return self.loss is not None and self.loss.trials >= MIN_LOSS_TRIALS
+
     def values(self) -> dict[str, str]:
         """The overlay's keys for this link, as YAML flow text."""
         out: dict[str, str] = {}
@@ -42,7 +47,7 @@ class LinkFit:
             latency, jitter = link_delay(self.delay)
             out["latency"] = duration(latency)
             out["jitter"] = jitter
-        if self.loss is not None:
+        if self.loss is not None and self.loss_written:
             out["loss"] = f"{self.loss.p:.6g}"
         return out
 
@@ -123,6 +128,8 @@ def describe_fit(fit: LinkFit) -> list[str]:
         loss = fit.loss
         lines.append(f"  loss: {loss.failures} of {loss.trials} attempts = {loss.p:.6g} "
                      f"(95% Wilson interval {loss.low:.6g} to {loss.high:.6g})")
+        if not fit.loss_written:
+            lines.append(f"  fewer than {MIN_LOSS_TRIALS} attempts: loss not written")
     return lines
 
 
@@ -150,7 +157,7 @@ def report_table(fits: list[LinkFit]) -> str:
             d, p = f"{fit.delay.chosen.ks_d:.4f}", f"{fit.delay.chosen.ks_p:.3g}"
         loss = interval = "-"
         if fit.loss is not None:
-            loss = f"{fit.loss.p:.4g}"
+            loss = f"{fit.loss.p:.4g}" if fit.loss_written else "-"
             interval = f"{fit.loss.low:.4g}..{fit.loss.high:.4g}"
         rows.append((f"{s.a}–{s.b}", f"{len(s.delays_ns):,}", latency, jitter, d, p, loss,
                      interval))

@@ -17,6 +17,7 @@ import yaml
 from click.testing import CliRunner
 
 from xedgesim.cli import main
+from xedgesim.scenario import load_scenario
 
 MS = 1_000_000
 SCENARIO = """\
@@ -85,6 +86,24 @@ def test_calibration_recovers_the_links_the_run_was_simulated_with(source: Path)
     # 1.024 ms on the wire, which the kept bandwidth adds again: not in the fitted latency.
     (cloud,) = [link for link in report["links"] if link["link"] == ["gw1", "cloud"]]
     assert cloud["flows"][0]["serialisation_ns"] == 1_024_000
+    # 50 aggregates cannot tell a loss of 0 from one of a few per cent: not written, so the
+    # scenario's loss stays; its latency and jitter are.
+    assert cloud["loss"]["trials"] < 100 and set(written[("gw1", "cloud")]) == \
+        {"between", "latency", "jitter"}
+
+
+def test_the_overlay_reads_back_as_exactly_what_was_fitted(source: Path) -> None:
+    report = calibrated(source)
+    scenario = load_scenario(source / "known.yaml", source / "links.yaml")
+    specs = {frozenset((link.a, link.b)): link.spec for link in scenario.network.links}
+    for link in report["links"]:
+        spec = specs[frozenset(link["link"])]
+        assert spec.latency_ns == link["delay"]["latency_ns"]
+        assert spec.jitter.kind == "exponential"
+        assert spec.jitter.params[0] == round(link["delay"]["candidates"][0]["params_ns"]["scale"])
+        if "loss" in link["written"]:
+            assert spec.loss == pytest.approx(link["loss"]["p"], rel=1e-5)
+    assert specs[frozenset(("gw1", "cloud"))].bandwidth_bps == 1e6  # kept from the scenario
 
 
 def simulate_seeds(root: Path, overlay: Path, name: str, seeds: range) -> Path:
