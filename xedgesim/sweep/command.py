@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from xedgesim.limits import MAX_GRID_PARAMETERS, MAX_JOBS, MAX_SEEDS, MAX_SWEEP_TASKS
+from xedgesim.limits import MAX_GRID_PARAMETERS, MAX_JOBS, MAX_SWEEP_TASKS
 
 
 @click.command()

@@ -18,17 +18,23 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from xedgesim.errors import BadInput, NodeFailure
+from xedgesim.errors import BadInput, NodeFailure, XedgeError
 from xedgesim.limits import MAX_JOBS
 from xedgesim.sweep.pool import run_tasks
 from xedgesim.sweep.task import Task, TaskJob, execute
 
 OnTask = Callable[[Task, str], None]
+
+
+class ClusterUnavailable(XedgeError):
+    """The cluster ``--cluster`` names cannot be reached or started; nothing ran there."""
+
 CONNECT_TIMEOUT_S = 10.0
 
 
@@ -70,9 +76,10 @@ class DaskScheduler:
 
         try:
             client = Client(self.address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
-        except OSError as error:
-            raise BadInput(f"--cluster {self.address}: no Dask scheduler answers there "
-                           f"({error}); start one with `dask scheduler`") from None
+        except (OSError, ValueError) as error:
+            raise ClusterUnavailable(f"--cluster {self.address}: no Dask scheduler answers "
+                                     f"there ({error}); start one with `dask scheduler`, see "
+                                     "'Sweeps' in docs/simulation.md") from None
         try:
             yield client
         finally:
@@ -97,35 +104,48 @@ class LocalDaskCluster(DaskScheduler):
     def client(self) -> Iterator[Any]:
         from distributed import Client, LocalCluster
 
-        cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None,
-                               silence_logs=logging.CRITICAL)
+        try:
+            cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
+                                   processes=True, host="127.0.0.1", dashboard_address=None,
+                                   silence_logs=logging.CRITICAL)
+        except (OSError, RuntimeError) as error:
+            raise ClusterUnavailable(f"--cluster local:{self.workers}: the Dask LocalCluster "
+                                     f"did not start ({error})") from None
+        client = None
         try:
             client = Client(cluster, set_as_default=False)
-            try:
-                yield client
-            finally:
-                with suppress(Exception):
-                    client.close(timeout=1)
+            yield client
+        except BaseException:
+            _kill_workers(cluster)  # first: Ctrl-C has a 2 s budget, their results are moot
+            raise
         finally:
-            _stop_local_cluster(cluster)
+            with suppress(Exception):
+                if client is not None:
+                    client.close(timeout=1)
+            _kill_workers(cluster)
+            with suppress(Exception):
+                cluster.close(timeout=1)
+
+    def run(self, tasks: list[Task], on_result: OnTask) -> None:
+        with self.client() as client:
+            _run_on(client, tasks, on_result, cancel=False)
 
 
-def _stop_local_cluster(cluster: Any) -> None:
-    """The cluster's worker processes end now: killed, not asked (Ctrl-C has a 2 s budget and
-    their results are not wanted any more); then the scheduler closes."""
+def _kill_workers(cluster: Any) -> None:
+    """The cluster's worker processes end now: killed, not asked, and not restarted by their
+    nannies (a restart would hold up the cluster's close for seconds)."""
     for nanny in list(cluster.workers.values()):
+        nanny.auto_restart = False
         process = getattr(getattr(nanny, "process", None), "process", None)
         pid = getattr(process, "pid", None)
         if pid:
             with suppress(OSError):
-                os.kill(pid, 9)
-    with suppress(Exception):
-        cluster.close(timeout=1)
+                os.kill(pid, signal.SIGKILL)
 
 
-def _run_on(client: Any, tasks: list[Task], on_result: OnTask) -> None:
-    """Submit every task, hand results over as they finish; on any way out, cancel the rest."""
+def _run_on(client: Any, tasks: list[Task], on_result: OnTask, *, cancel: bool = True) -> None:
+    """Submit every task, hand results over as they finish; on any way out, cancel the rest
+    (a cluster of our own is stopped instead: ``cancel`` False)."""
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
@@ -134,7 +154,7 @@ def _run_on(client: Any, tasks: list[Task], on_result: OnTask) -> None:
     futures = {client.submit(execute, task, key=f"xedge-{task.name}-{token}", pure=False): task
                for task in tasks}
     try:
-        for future in as_completed(futures):
+        for future in as_completed(futures, loop=client.loop):
             task = futures[future]
             try:
                 value = future.result()
@@ -148,8 +168,9 @@ def _run_on(client: Any, tasks: list[Task], on_result: OnTask) -> None:
                     from None
             on_result(task, value)
     finally:
-        with suppress(Exception):
-            client.cancel(list(futures), force=True)
+        if cancel:
+            with suppress(Exception):
+                client.cancel(list(futures), force=True)
 
 
 def _quiet() -> None:
