@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -44,15 +45,32 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def simulated(scenario: Path, images: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def simulate(scenario: Path, out: Path, *more: str) -> Path:
     """`xedge simulate` of the scenario: the containers world (a real broker and gateway)."""
-    out = tmp_path_factory.mktemp("sim") / "run"
     started = time.monotonic()
-    result = CliRunner().invoke(main, ["simulate", str(scenario), "--out", str(out)])
-    print(result.output, f"\nsimulate: {time.monotonic() - started:.1f}s")
+    result = CliRunner().invoke(main, ["simulate", str(scenario), "--out", str(out), *more])
+    print(result.output, f"\nsimulate {' '.join(more)}: {time.monotonic() - started:.1f}s")
     assert result.exit_code == 0
     return out
+
+
+@pytest.fixture(scope="module")
+def simulated(scenario: Path, staged: tuple[Path, Any],
+              tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The simulation the fleet run must agree with: the scenario calibrated on the fleet run
+    (`xedge calibrate`, its links fitted from the fleet's records) when this version has it,
+    else the scenario as written."""
+    directory = tmp_path_factory.mktemp("sim")
+    run_dir, result = staged
+    fleet_run = run_dir / "fleet-run"
+    if result.exit_code != 0 or "calibrate" not in main.list_commands(click.Context(main)):
+        return simulate(scenario, directory / "run")
+    links = directory / "links.yaml"
+    calibrated = CliRunner().invoke(main, ["calibrate", str(fleet_run), "--scenario",
+                                           str(scenario), "-o", str(links)])
+    print(calibrated.output)
+    assert calibrated.exit_code == 0
+    return simulate(scenario, directory / "run", "--network", str(links))
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +99,7 @@ def compare(a: Path, b: Path, report: Path) -> tuple[Any, dict[str, Any]]:
 
 def test_a_staged_fleet_run_agrees_with_the_simulation(staged: tuple[Path, Any],
                                                        simulated: Path, tmp_path: Path) -> None:
+    """Against the calibrated simulation when `xedge calibrate` exists (see `simulated`)."""
     run_dir, result = staged
     assert result.exit_code == 0, "stage --scenario failed"
     assert "[workload] passed" in result.output
