@@ -9,8 +9,10 @@ message: two small writes close together may travel as one unit.
 simulator has one delay per message. A packet's bytes wait at the proxy until its last byte
 is there. PUBLISH packets draw from the link's stream, other packets (CONNECT, PUBACK,
 PINGREQ, ...) from its ``:control`` stream. A packet that announces more than
-``MAX_MQTT_UNIT`` bytes, or a malformed length, turns the rest of that direction of the
-connection into segments: the proxy never holds an unbounded packet.
+``MAX_MQTT_UNIT`` bytes, a malformed length, or a first byte whose flags no MQTT packet has
+(a TLS record, 0x16 ...) turns the rest of that direction of the connection into segments:
+the proxy never holds an unbounded packet, and never waits for bytes a non-MQTT peer will
+not send (MQTT over TLS is framed as segments).
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ class Framer:
         buffer = self._buffer
         at = 0
         while len(buffer) - at >= 2:
+            if not _valid_header(buffer[at]):  # not MQTT (a TLS record starts 0x16)
+                return self._give_up(units, at)
             length, shift, pos = 0, 0, at + 1
             while True:
                 if pos >= len(buffer):
@@ -80,10 +84,7 @@ class Framer:
             if length == -1:
                 break
             if length == -2 or length > MAX_MQTT_UNIT:
-                rest = bytes(buffer[at:])
-                self._buffer = bytearray()
-                self.framing = SEGMENT
-                return units + self._segments(rest)
+                return self._give_up(units, at)
             end = pos + length
             if end > len(buffer):
                 break
@@ -93,3 +94,20 @@ class Framer:
         if at:
             del buffer[:at]
         return units
+
+    def _give_up(self, units: list[tuple[bytes, int]], at: int) -> list[tuple[bytes, int]]:
+        """The rest of this stream is not MQTT the proxy can frame: segments from here on."""
+        rest = bytes(self._buffer[at:])
+        self._buffer = bytearray()
+        self.framing = SEGMENT
+        return units + self._segments(rest)
+
+
+def _valid_header(first: int) -> bool:
+    """Are the flags of this fixed header's first byte the ones its packet type requires?"""
+    kind, flags = first >> 4, first & 0x0F
+    if kind == _PUBLISH:
+        return flags & 0x06 != 0x06  # QoS 3 does not exist
+    if kind in (6, 8, 10):  # PUBREL, SUBSCRIBE, UNSUBSCRIBE
+        return flags == 0x02
+    return kind != 0 and flags == 0

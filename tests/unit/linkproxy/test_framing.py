@@ -41,6 +41,8 @@ def test_an_incomplete_packet_waits_and_is_flushed_as_segments_at_the_end() -> N
 @pytest.mark.parametrize("header", [
     bytes([0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]),  # five length bytes: not MQTT
     bytes([0x30, 0x81, 0x80, 0x80, 0x01]),  # 2 MiB + 1: over the bound
+    bytes([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]),  # a TLS ClientHello: no MQTT packet has 0x16
+    bytes([0x80, 0x05, 0x00, 0x01]),  # SUBSCRIBE must have flags 2, not 0
 ])
 def test_malformed_or_huge_packets_turn_the_stream_into_segments(header: bytes) -> None:
     framer = Framer(MQTT, segment_bytes=4)
@@ -49,6 +51,13 @@ def test_malformed_or_huge_packets_turn_the_stream_into_segments(header: bytes) 
     assert b"".join(data for data, _ in units[1:]) == header
     assert framer.framing == SEGMENT
     assert MAX_MQTT_UNIT < 2 << 20
+
+
+def test_mqtt_over_tls_is_framed_as_segments_from_its_first_byte() -> None:
+    framer = Framer(MQTT, segment_bytes=1460)
+    hello = bytes([0x16, 0x03, 0x01, 0x00, 0x05]) + b"hello"  # announces far more than sent
+    assert framer.feed(hello) == [(hello, MAIN)]  # nothing waits for bytes that never come
+    assert framer.framing == SEGMENT
 
 
 def test_publish_packets_of_any_size_parse_back() -> None:
