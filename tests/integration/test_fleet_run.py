@@ -54,6 +54,10 @@ faults:
   - {{at: 3s, node: gw1, action: crash, for: 2s}}
 """
 PASSWORD = "fleet-s3cret-91c2"
+# Both runs are paced on the wall clock; on a machine shared with other suites (load 30+) the
+# coordinator's p95 lag passes the default 100 ms, which says nothing about the schema or the
+# comparison this test is about: it allows 1 s, and prints the lag.
+MAX_LAG_NS = 1_000_000_000
 
 
 def test_a_fleet_run_of_a_real_site_compares_with_its_simulation(
@@ -89,8 +93,8 @@ def test_a_fleet_run_of_a_real_site_compares_with_its_simulation(
                            [("site-1", Endpoint("127.0.0.1", host_port(broker), tls=False),
                              device)], login, login)
     started = time.monotonic()
-    done = writer.run(scenario, targets, tmp_path / "fleet", say=print)
-    print(f"fleet run: {time.monotonic() - started:.1f}s wall")
+    done = writer.run(scenario, targets, tmp_path / "fleet", say=print, max_lag_ns=MAX_LAG_NS)
+    print(f"fleet run: {time.monotonic() - started:.1f}s wall, lag {done.summary['pacing']}")
 
     summary = json.loads((tmp_path / "fleet" / "summary.json").read_text())
     assert summary["mode"] == "fleet" and done.valid
@@ -116,7 +120,8 @@ def test_a_fleet_run_of_a_real_site_compares_with_its_simulation(
     assert PASSWORD not in "".join(p.read_text() for p in (tmp_path / "fleet").rglob("*.json"))
 
     runner = CliRunner()
-    simulated = runner.invoke(main, ["simulate", str(path), "--out", str(tmp_path / "sim")])
+    simulated = runner.invoke(main, ["simulate", str(path), "--out", str(tmp_path / "sim"),
+                                     "--max-lag", "1s"])
     print(simulated.output)
     assert simulated.exit_code == 0
     compared = runner.invoke(main, ["compare", str(tmp_path / "sim"), str(tmp_path / "fleet"),
