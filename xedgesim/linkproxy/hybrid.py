@@ -40,14 +40,17 @@ def proxy_to_broker(context: SimContext, client: str, broker: str,
         raise LinkProxyError(
             f"node {client!r}: the run's network {session.network_name} has no gateway "
             "address for the link proxy to listen on")
-    proxy = start(
-        context.network.link_spec(client, broker),
-        upstream=_broker_address(session, broker, port),
-        listen=(gateway, 0),
-        streams=LinkStreams(seed=context.scenario.seed, client=client, server=broker),
-        framing=MQTT,
-        fault_mode=CUT,
-    )
+    try:
+        proxy = start(
+            context.network.link_spec(client, broker),
+            upstream=_broker_address(session, broker, port),
+            listen=(gateway, 0),
+            streams=LinkStreams(seed=context.scenario.seed, client=client, server=broker),
+            framing=MQTT,
+            fault_mode=CUT,
+        )
+    except LinkProxyError as error:  # say which link of the scenario it was
+        raise type(error)(f"the link {client}–{broker}: {error}") from None
     try:
         schedule_faults(context, client, broker, proxy)
     except BaseException:
