@@ -72,7 +72,7 @@ def _load_or_report(path: Path, after_problems: str = "", network: Path | None =
     from xedgesim.scenario import ScenarioError, load_scenario
 
     try:
-        scenario = load_scenario(path, network)
+        scenario = load_scenario(path) if network is None else load_scenario(path, network)
     except ScenarioError as error:
         click.echo(error.report(), err=True)
         count = len(error.problems)
