@@ -185,7 +185,8 @@ def new_run_dir(out: Path | None) -> Path:
 def run_sequence(ctx: StageContext, sequence: Sequence[str],
                  destroy_on_failure: bool) -> dict[str, StepOutcome]:
     """Run the steps in order, each printed as it starts and ends; stop at the first failure,
-    then destroy the fleet if asked (also after Ctrl-C, which is re-raised afterwards)."""
+    then destroy the fleet if asked (also after Ctrl-C, which is re-raised afterwards, and
+    after an unexpected error in a step, which is too)."""
     modules = step_modules()
     outcomes: dict[str, StepOutcome] = {}
     failed_or_interrupted = False
@@ -203,6 +204,12 @@ def run_sequence(ctx: StageContext, sequence: Sequence[str],
             run_step(ctx, "destroy", modules["destroy"])
         raise Interrupted(f"stage interrupted; artifacts and state in {ctx.run_dir}",
                           signum) from None
+    except Exception:
+        # A bug in a step must not leave a fleet running that nothing will remove.
+        ctx.say("a step stopped with an unexpected error: cleaning up")
+        if destroy_on_failure and "destroy" not in outcomes:
+            run_step(ctx, "destroy", modules["destroy"])
+        raise
     if failed_or_interrupted and destroy_on_failure and "destroy" not in outcomes:
         outcomes["destroy"] = run_step(ctx, "destroy", modules["destroy"])
     return outcomes

@@ -27,6 +27,8 @@ def fake_steps(monkeypatch: pytest.MonkeyPatch, behaviour: dict[str, Any]) -> li
                 raise KeyboardInterrupt
             if what == "error":
                 raise DeployError(f"{name} broke")
+            if what == "bug":
+                raise AttributeError(f"{name} has a bug")
             return StepOutcome(what == "pass", f"{name} said {what}")
 
         return SimpleNamespace(NAME=name, execute=execute)
@@ -76,6 +78,14 @@ def test_a_step_error_is_a_failed_step_not_a_traceback(monkeypatch, ctx) -> None
     fake_steps(monkeypatch, {"converge": "error"})
     outcomes = stage_module.run_sequence(ctx, ("create", "converge"), destroy_on_failure=False)
     assert outcomes["converge"].summary == "converge broke"
+
+
+def test_a_bug_in_a_step_destroys_the_fleet_then_raises(monkeypatch, ctx) -> None:
+    ran = fake_steps(monkeypatch, {"verify": "bug"})
+    with pytest.raises(AttributeError, match="verify has a bug"):
+        stage_module.run_sequence(ctx, state.STEPS, destroy_on_failure=True)
+    assert ran == ["create", "converge", "idempotence", "verify", "destroy"]
+    assert state.load(ctx.run_dir).steps["destroy"].status == "passed"
 
 
 def test_ctrl_c_destroys_the_fleet_then_raises_interrupted(monkeypatch, ctx) -> None:
