@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from xedgesim.linkproxy import MQTT, SEGMENT, LinkModel, proxy, serve
-from xedgesim.linkproxy.selfcheck import publish_packet
+from xedgesim.linkproxy.selfcheck import publish_packet, send_spaced
 
 MS = 1_000_000
 
@@ -55,22 +55,6 @@ def sink() -> tuple[socket.socket, list[tuple[int, int]], threading.Thread]:
     return server, reads, thread
 
 
-def send_paced(address: tuple[str, int], packet: bytes, rate: float, seconds: float) -> np.ndarray:
-    count = int(rate * seconds)
-    gap = int(1e9 / rate)
-    sent = np.empty(count, dtype=np.int64)
-    with socket.create_connection(address) as sock:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        first = time.monotonic_ns() + 10 * MS
-        for k in range(count):
-            due = first + k * gap
-            while (left := due - time.monotonic_ns()) > 0:
-                time.sleep(left / 1e9)
-            sent[k] = time.monotonic_ns()
-            sock.sendall(packet)
-    return sent
-
-
 def arrivals(reads: list[tuple[int, int]], size: int, count: int) -> np.ndarray:
     totals = np.array([r[0] for r in reads], dtype=np.int64)
     times = np.array([r[1] for r in reads], dtype=np.int64)
@@ -89,7 +73,7 @@ def harness(pipe: Connection, rate: float, seconds: float, size: int) -> None:
     server, reads, receiver = sink()
     pipe.send(server.getsockname()[:2])
     target = pipe.recv()
-    sent = send_paced(target, publish_packet(size), rate, seconds)
+    sent = send_spaced(target, publish_packet(size), int(rate * seconds), int(1e9 / rate))
     receiver.join(seconds + 30)
     server.close()
     pipe.send((arrivals(reads, size, len(sent)) - sent) / 1e6)

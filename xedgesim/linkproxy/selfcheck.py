@@ -138,7 +138,7 @@ def self_check(model: LinkModel, framing: str = SEGMENT,
                                 segment_bytes=segment_bytes, trace=trace) as proxy:
         gap = max(MIN_GAP_NS, 3 * model.serialisation_ns(DELAY_PACKET) // 2)
         count = int(min(100, max(20, DELAY_WINDOW_NS // gap)))
-        sent = _send_spaced(proxy.address, publish_packet(DELAY_PACKET), count, gap)
+        sent = send_spaced(proxy.address, publish_packet(DELAY_PACKET), count, gap)
         arrived = sink.wait(1, count, _patience_s(model, count, gap))
         received, planned, _ = _delivery(trace, 1, DELAY_PACKET, count)
         intended = planned - received  # the model's delay: from the proxy's read to delivery
@@ -225,7 +225,11 @@ def _delivery(trace: list[TraceEntry], conn: int, size: int,
             ends[unit])
 
 
-def _send_spaced(address: tuple[str, int], packet: bytes, count: int, gap_ns: int) -> np.ndarray:
+def send_spaced(address: tuple[str, int], packet: bytes, count: int,
+                gap_ns: int) -> np.ndarray:
+    """Send ``packet`` ``count`` times, one every ``gap_ns`` (on a schedule: a late send does
+    not push the later ones), then end the connection and wait for the peer to end it too;
+    returns when each send began (monotonic ns). Also the load of bench/link_proxy.py."""
     sent = np.empty(count, dtype=np.int64)
     with socket.create_connection(address, timeout=10) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
