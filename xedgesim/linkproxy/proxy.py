@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xedgesim.errors import XedgeError
 from xedgesim.linkproxy.framing import SEGMENT, SEGMENT_BYTES, Framer
@@ -43,6 +43,9 @@ from xedgesim.linkproxy.shaping import (
     LinkStreams,
     Unit,
 )
+
+if TYPE_CHECKING:
+    from xedgesim.linkproxy.selfcheck import SelfCheck
 
 BUFFER_BYTES = 1 << 20  # per direction and connection
 READ_BYTES = 1 << 16
@@ -476,7 +479,7 @@ class Proxy:
     """
 
     def __init__(self, engine: _Engine, thread: threading.Thread, model: LinkModel,
-                 upstream: tuple[str, int], check: Any = None) -> None:
+                 upstream: tuple[str, int], check: SelfCheck | None = None) -> None:
         self._engine = engine
         self._thread = thread
         self.model = model
