@@ -67,8 +67,8 @@ def read_records(path: Path, nodes: set[str]) -> tuple[dict[str, FlowRecords], s
     data = _bytes(path)
     digest = hashlib.sha256(data).hexdigest()
     text = _text(path, data)
+    del data
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    lines = text.split("\n")
     try:
         header = next(reader, None)
     except csv.Error as error:
@@ -96,7 +96,7 @@ def read_records(path: Path, nodes: set[str]) -> tuple[dict[str, FlowRecords], s
             if len(row) != len(header):
                 raise RecordsError(f"{path}:{start_line}:1: {len(row)} fields, the header has "
                                    f"{len(header)}")
-            place = _Place(path, start_line, lines, row)
+            place = _Place(path, start_line, text, row)
             name = row[index["flow"]]
             entry = flows.get(name)
             if entry is None:
@@ -179,13 +179,14 @@ def _flow_ends(place: _Place, column: int, name: str, nodes: set[str]) -> tuple[
 class _Place:
     """Where a row's fields are, for messages: file, line and the column each field starts."""
 
-    def __init__(self, path: Path, line: int, lines: list[str], row: list[str]) -> None:
-        self.path, self.line, self.lines, self.row = path, line, lines, row
+    def __init__(self, path: Path, line: int, text: str, row: list[str]) -> None:
+        self.path, self.line, self.text, self.row = path, line, text, row
 
     def column(self, field_index: int) -> int:
         """The 1-based character column where field ``field_index`` starts on its line (a
         field after a quoted line break is placed at the start of the row's first line)."""
-        text = self.lines[self.line - 1] if self.line - 1 < len(self.lines) else ""
+        lines = self.text.split("\n", self.line)  # only when a message needs it
+        text = lines[self.line - 1] if self.line - 1 < len(lines) else ""
         position = 0
         for _ in range(field_index):
             match = _FIELD.match(text, position)
