@@ -45,6 +45,11 @@ XEDGESIM_CASES: dict[str, dict[str, Any]] = {
     "x-user-twice": {"xedgesim_mqtt_users": [*USERS, USERS[1]]},
     "x-user-with-colon": {"xedgesim_mqtt_users": [*USERS, {"name": "a:b", "password": "p"}]},
     "x-probe-missing": {"xedgesim_mqtt_users": USERS[:1]},
+    # rendered from a scenario: its sensors and cloud log in too
+    "x-scenario-users-missing": {"xedgesim_scenario": {"name": "s", "sha256": "0" * 64}},
+    "x-scenario-users-given": {"xedgesim_scenario": {"name": "s", "sha256": "0" * 64},
+                               "xedgesim_mqtt_users": [*USERS, {"name": "sensor", "password": "s1"},
+                                                       {"name": "cloud", "password": "c1"}]},
     "x-release-not-a-dict": {"xedgesim_release": "r1"},
     "x-release-bad-id": {"xedgesim_release": {**RELEASE, "images": {"amd64": {
         "broker": {"tag": "t", "id": "latest"}, "gateway": {"tag": "t", "id": DIGEST}}}}},
@@ -145,6 +150,7 @@ def test_the_xedgesim_roles_specs_stop_a_wrong_host(run: dict[str, Any], host: s
     ("x-user-twice", "listed once"),
     ("x-user-with-colon", "free of colons"),
     ("x-probe-missing", "must be among them"),
+    ("x-scenario-users-missing", '["gateway", "probe", "sensor", "cloud"] must be among them'),
     ("x-release-bad-id", "with sha256 ids"),
 ])
 def test_what_a_type_cannot_say_is_checked_by_the_roles_tasks(run: dict[str, Any], host: str,
@@ -153,6 +159,11 @@ def test_what_a_type_cannot_say_is_checked_by_the_roles_tasks(run: dict[str, Any
     assert outcome["failed"] is not None and outcome["failed"].startswith("xedgesim : Check"), \
         outcome
     assert words in outcome["msg"]
+
+
+def test_a_scenarios_users_pass_when_given(run: dict[str, Any]) -> None:
+    outcome = run["hosts"]["x-scenario-users-given"]
+    assert outcome["failed"] is None, outcome["msg"]
 
 
 @pytest.mark.parametrize("role", ROLES)
