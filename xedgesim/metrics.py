@@ -64,6 +64,15 @@ def _bucket_middle(index: int) -> float:
     return low + ((1 << shift) - 1) / 2
 
 
+def _bucket_bounds(index: int) -> tuple[int, int]:
+    if index < _SUB_BUCKETS:
+        return index, index + 1
+    top, offset = divmod(index, _SUB_BUCKETS)
+    shift = top + 6 - 7
+    low = (offset + _SUB_BUCKETS) << shift
+    return low, low + (1 << shift)
+
+
 def bucket_quantile(counts: np.ndarray, count: int, low: int, high: int, q: float) -> float:
     """Nearest-rank quantile of ``count`` values with these bucket ``counts``: the bucket's
     middle clamped to the exact ``low`` and ``high``."""
@@ -100,6 +109,12 @@ class Histogram:
     def quantile(self, q: float) -> float:
         """Nearest-rank quantile, the bucket's middle clamped to the exact min and max."""
         return bucket_quantile(self.counts, self.count, self.min, self.max, q)
+
+    def buckets(self) -> list[tuple[int, int, int]]:
+        """``(low, high, count)`` of every bucket that counted something: values in
+        ``[low, high)`` ns, in increasing order (latency.csv, the latency CDF)."""
+        return [(*_bucket_bounds(index), int(self.counts[index]))
+                for index in np.flatnonzero(self.counts).tolist()]
 
     def summary_ms(self) -> dict[str, float | int]:
         """Percentiles in milliseconds, rounded to the microsecond, for reports."""

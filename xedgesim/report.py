@@ -6,6 +6,8 @@ Files of a run directory (written all at once or not at all: :mod:`xedgesim.rund
 * ``nodes.csv``    - counters per node instance; byte-identical too;
 * ``records.csv``  - with ``--records``, one row per delivered or lost message; byte-identical;
 * ``timeseries.csv`` - per flow and per second: sent, delivered, lost, latency, queue; too;
+* ``latency.csv``  - the latency histograms behind the percentiles (flows, end to end); too;
+* ``scenario.yaml`` - the scenario file the run was loaded from, for plots and reports;
 * ``timing.json``  - wall time and events per second: the only file that differs between runs;
 * ``logs/``        - one log file per container node, when the scenario has any;
 * ``.xedgesim-run.json`` - the marker: what made the directory and what it holds.
@@ -54,6 +56,9 @@ def write_run(directory: Path, result: RunResult) -> None:
         write_node_counters(handle, result)
     with open(directory / "timeseries.csv", "w", newline="") as handle:
         write_timeseries(handle, result.flows, result.scenario.duration_ns)
+    with open(directory / "latency.csv", "w", newline="") as handle:
+        write_latency(handle, result)
+    copy_scenario(directory, result.scenario.source)
     timing = {
         "wall_s": round(result.wall_s, 6),
         "events_per_s": round(result.events / result.wall_s) if result.wall_s > 0 else None,
@@ -79,6 +84,30 @@ def write_node_counters(handle: TextIO, result: RunResult) -> None:
             (instance, *fixed, *values)
             for instance, *values in zip(spec.instance_ids, *columns, strict=True)
         )
+
+
+def write_latency(handle: TextIO, result: RunResult) -> None:
+    """Every non-empty latency bucket: per flow (hop latency) and per cloud node (end to
+    end), ``[low_ns, high_ns)`` and how many messages fell in it."""
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(["kind", "name", "low_ns", "high_ns", "count"])
+    for flow in result.flows:
+        writer.writerows(("hop", flow.name, *bucket) for bucket in flow.latency.buckets())
+    for node, histogram in result.end_to_end.items():
+        writer.writerows(("end_to_end", node, *bucket) for bucket in histogram.buckets())
+
+
+def copy_scenario(directory: Path, source: str) -> None:
+    """The scenario file as it is now (``scenario.yaml``), when ``source`` names one: what a
+    report shows and where plots find the fault windows."""
+    from xedgesim.bounded import Unreadable, read_bounded
+    from xedgesim.scenario.limits import MAX_FILE_BYTES
+
+    try:
+        data = read_bounded(source, MAX_FILE_BYTES)
+    except Unreadable:
+        return
+    (directory / "scenario.yaml").write_bytes(data)
 
 
 class RecordWriter:

@@ -204,6 +204,24 @@ def mark_live(directory: Path, kind: str) -> None:
                                            "files": [], "folders": [], "runs": []})
 
 
+def record_outputs(directory: Path, names: list[str]) -> None:
+    """Add files a later command writes into a finished run (``xedge plot``'s ``plots/``,
+    ``xedge report``'s HTML) to its marker, before they are written: the run stays one that
+    xedge provably made, and a later run may still replace it whole."""
+    marker = read_marker(directory)
+    if marker is None:
+        raise OutputError(f"{directory} has no valid {MARKER}: not a run directory of xedge")
+    files, folders = set(marker["files"]), set(marker["folders"])
+    for name in names:
+        files.add(name)
+        parts = name.split("/")[:-1]
+        folders.update("/".join(parts[:end]) for end in range(1, len(parts) + 1))
+    marker["files"], marker["folders"] = sorted(files), sorted(folders)
+    from xedgesim import atomic
+
+    atomic.write_text(directory / MARKER, json.dumps(marker, indent=1, sort_keys=True) + "\n")
+
+
 def require_kind(directory: Path, kind: str) -> None:
     """Refuse a run directory whose marker names another kind of run (a deploy's for a
     stage's); a directory without a marker is left to the caller's own check."""

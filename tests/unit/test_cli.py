@@ -78,8 +78,8 @@ def test_simulate_writes_run_directory_and_table(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == [
-        ".xedgesim-run.json", "nodes.csv", "records.csv", "summary.json", "timeseries.csv",
-        "timing.json"]
+        ".xedgesim-run.json", "latency.csv", "nodes.csv", "records.csv", "scenario.yaml",
+        "summary.json", "timeseries.csv", "timing.json"]
     summary = json.loads((out / "summary.json").read_text())
     flow = summary["flows"]["sensors->gw"]
     assert flow["sent"] == 20 * 10
