@@ -31,6 +31,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "compare": "xedgesim.compare.command:compare",
     "sweep": "xedgesim.sweep.command:sweep",
     "calibrate": "xedgesim.calibrate.command:calibrate_command",
+    "plot": "xedgesim.plots.commands:plot",
+    "report": "xedgesim.plots.commands:report",
 }
 
 
