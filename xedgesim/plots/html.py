@@ -25,7 +25,7 @@ body { font-family: "DejaVu Sans", Verdana, sans-serif; margin: 2em auto; max-wi
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; border-bottom: 1px solid #ccc; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
 th, td { border: 1px solid #ddd; padding: 0.2em 0.6em; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
+th:first-child, td:first-child, table.facts td { text-align: left; }
 img { max-width: 100%; display: block; margin: 0.5em 0 1.5em; }
 pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.8em; }
 .note { color: #666; font-size: 0.85em; }
@@ -46,7 +46,8 @@ def render_report(data: RunData | SweepData, images: list[tuple[str, str, bytes]
     is_run = isinstance(data, RunData)
     name = data.summary["scenario"] if isinstance(data, RunData) else _sweep_name(data)
     title = f"xedgesim {'run' if is_run else 'sweep'}: {name}"
-    parts = [f"<h1>{_e(title)}</h1>", "<h2>Provenance</h2>", _table(_provenance(data))]
+    parts = [f"<h1>{_e(title)}</h1>", "<h2>Provenance</h2>",
+             _table(_provenance(data), css="facts")]
     parts += ["<h2>Summary</h2>", _run_summary(data) if isinstance(data, RunData)
               else _sweep_summary(data)]
     parts.append("<h2>Figures</h2>")
@@ -165,8 +166,8 @@ def _seeds_text(seeds: list) -> str:
     return ", ".join(str(seed) for seed in seeds)
 
 
-def _table(rows: list[tuple[str, ...]], *, header: bool = False) -> str:
-    lines = ["<table>"]
+def _table(rows: list[tuple[str, ...]], *, header: bool = False, css: str = "") -> str:
+    lines = [f'<table class="{css}">' if css else "<table>"]
     for number, row in enumerate(rows):
         cell = "th" if header and number == 0 else "td"
         lines.append("<tr>" + "".join(f"<{cell}>{_e(str(v))}</{cell}>" for v in row) + "</tr>")
