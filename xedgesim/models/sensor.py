@@ -12,7 +12,6 @@ import numpy as np
 
 from xedgesim.errors import NodeFailure
 from xedgesim.models.base import Node, SimContext
-from xedgesim.models.topics import render
 from xedgesim.scenario.model import Distribution, NodeSpec, SensorParams
 from xedgesim.sim.distributions import sample
 from xedgesim.sim.kernel import TIMER
@@ -31,8 +30,7 @@ class SensorFleet(Node):
         count, seed = spec.count, context.scenario.seed
         self.link = context.network.link(spec.id, publish.to, publish.retry_interval_ns,
                                          publish.max_retries)
-        topics = [render(publish.topic, name, i) for i, name in enumerate(spec.instance_ids)]
-        self.topic_ids = np.array(context.topics.intern_all(topics), dtype=np.int64)
+        self.topic_ids = context.topics.intern_fleet(publish.topic, spec.instance_ids)
         self._values = Streams(seed, f"node:{spec.id}:value", count)
         self._gaps = (
             Streams(seed, f"node:{spec.id}:gaps", count) if params.process == "poisson" else None
@@ -111,7 +109,7 @@ class SensorFleet(Node):
         batch = MessageBatch.readings(
             ids=self.context.message_ids(len(instances)),
             src=instances + self.group.first,
-            topic=self.topic_ids[instances],
+            topic=self.topic_ids.of(instances),
             times=times,
             values=values,
             size=publish.payload_bytes,

@@ -6,9 +6,9 @@ came from the file keeps its ``Location`` so later checks can still point at a l
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import TYPE_CHECKING, Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple, overload
 
 if TYPE_CHECKING:
     from xedgesim.scenario.placement import Placement
@@ -146,13 +146,75 @@ class NodeSpec:
     image: str | None = None  # for implementation: docker
     docker: dict[str, object] = field(default_factory=dict)  # checked: scenario.docker_options
 
-    @cached_property
-    def instance_ids(self) -> tuple[str, ...]:
-        """Computed once: a fleet of 100,000 would otherwise build its ids on every use."""
+    @property
+    def instance_ids(self) -> InstanceIds:
+        return InstanceIds(self.id, self.count)
+
+
+def instance_id(node_id: str, count: int, index: int) -> str:
+    """The id of instance ``index`` of a node with ``count`` instances: the node's own id when
+    it has one, else ``<id>-<index>`` with the index zero-padded to the widest (``sensors-07``)."""
+    if count == 1:
+        return node_id
+    return f"{node_id}-{index:0{len(str(count - 1))}d}"
+
+
+class InstanceIds(Sequence[str]):
+    """The instance ids of one node, each made when asked.
+
+    A fleet of a million sensors would otherwise hold a million strings (and a dict to find
+    them) for the whole run, though only faults, ``nodes.csv`` and ``records.csv`` name them.
+    """
+
+    def __init__(self, node_id: str, count: int) -> None:
+        self.node_id = node_id
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self.count))]
+        if not -self.count <= index < self.count:
+            raise IndexError(index)
+        return instance_id(self.node_id, self.count, index % self.count)
+
+    def __iter__(self) -> Iterator[str]:
         if self.count == 1:
-            return (self.id,)
-        width = len(str(self.count - 1))
-        return tuple(f"{self.id}-{i:0{width}d}" for i in range(self.count))
+            yield self.node_id
+            return
+        prefix, width = f"{self.node_id}-", len(str(self.count - 1))
+        for index in range(self.count):
+            yield f"{prefix}{index:0{width}d}"
+
+    def index(self, value: object, start: int = 0, stop: int | None = None) -> int:
+        """Where ``value`` is, found from its shape (``ValueError`` when it is none of these)."""
+        if value == self.node_id and self.count == 1:
+            found = 0
+        else:
+            prefix, _, digits = str(value).rpartition("-")
+            width = len(str(self.count - 1))
+            if (self.count == 1 or prefix != self.node_id or len(digits) != width
+                    or not (digits.isascii() and digits.isdigit()) or int(digits) >= self.count):
+                raise ValueError(f"{value!r} is not an instance of {self.node_id!r}")
+            found = int(digits)
+        if not start <= found < (self.count if stop is None else stop):
+            raise ValueError(f"{value!r} is not in the range searched")
+        return found
+
+    def __contains__(self, value: object) -> bool:
+        try:
+            self.index(value)
+        except ValueError:
+            return False
+        return True
 
 
 @dataclass(frozen=True)

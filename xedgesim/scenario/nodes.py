@@ -28,6 +28,7 @@ from xedgesim.scenario.model import (
     Publishing,
     SensorParams,
     Subscription,
+    instance_id,
 )
 from xedgesim.scenario.reader import Reader, did_you_mean, english_list, label
 from xedgesim.scenario.yaml_tree import YInvalid, YMap, YNode, YScalar, YSeq, describe
@@ -64,8 +65,7 @@ class NodeDraft:
 
     def instance_name(self, index: int) -> str:
         """The id of instance ``index`` of a fleet (``count > 1``): ``sensors-07``."""
-        width = len(str((self.count or 1) - 1))
-        return f"{self.id}-{index:0{width}d}"
+        return instance_id(self.id or "", self.count or 1, index)
 
     def owns_instance(self, index_text: str) -> bool:
         """Whether ``<id>-<index_text>`` is one of this fleet's instances."""

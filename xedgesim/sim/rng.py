@@ -22,10 +22,14 @@ _TO_UNIT = 1.0 / (1 << 53)
 
 
 def _mix64(z: np.ndarray) -> np.ndarray:
-    """The SplitMix64 finaliser (wrapping uint64 arithmetic)."""
-    z = (z ^ (z >> np.uint64(30))) * _MIX1
-    z = (z ^ (z >> np.uint64(27))) * _MIX2
-    return z ^ (z >> np.uint64(31))
+    """The SplitMix64 finaliser (wrapping uint64 arithmetic), in place: ``z`` is a fresh array
+    of a whole batch, and temporaries of that size are what a million-sensor run pays for."""
+    z ^= z >> np.uint64(30)
+    z *= _MIX1
+    z ^= z >> np.uint64(27)
+    z *= _MIX2
+    z ^= z >> np.uint64(31)
+    return z
 
 
 def stream_key(seed: int, name: str) -> int:
@@ -59,8 +63,14 @@ class Streams:
         else:
             self._counters[instances] += np.uint64(1)
         with np.errstate(over="ignore"):
-            bits = _mix64(self._keys[instances] + (counters + np.uint64(1)) * _GOLDEN)
-        return (bits >> np.uint64(11)).astype(np.float64) * _TO_UNIT
+            counters += np.uint64(1)
+            counters *= _GOLDEN
+            counters += self._keys[instances]
+            bits = _mix64(counters)
+        bits >>= np.uint64(11)
+        uniforms = bits.astype(np.float64)
+        uniforms *= _TO_UNIT
+        return uniforms
 
 
 def occurrence_rank(values: np.ndarray) -> np.ndarray:

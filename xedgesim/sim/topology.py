@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
-from xedgesim.scenario.model import NodeSpec, Scenario
+from xedgesim.scenario.model import NodeSpec, Scenario, instance_id
 
 
 @dataclass(frozen=True)
@@ -23,20 +25,44 @@ class Group:
 class Topology:
     def __init__(self, scenario: Scenario) -> None:
         self.groups: dict[str, Group] = {}
-        self.instance_ids: list[str] = []
+        total = 0
         for spec in scenario.nodes:
-            self.groups[spec.id] = Group(spec, len(self.instance_ids), spec.count)
-            self.instance_ids.extend(spec.instance_ids)
+            self.groups[spec.id] = Group(spec, total, spec.count)
+            total += spec.count
         self.group_of_instance = np.concatenate(
             [np.full(g.count, i, dtype=np.int64) for i, g in enumerate(self.groups.values())]
         ) if self.groups else np.empty(0, dtype=np.int64)
         self.group_list: list[Group] = list(self.groups.values())
-        self._index = {instance: i for i, instance in enumerate(self.instance_ids)}
+        self.instance_ids = InstanceNames(self)
 
     def resolve(self, scenario_id: str) -> tuple[Group, int | None]:
         """A scenario id names a group, or one instance of a group (then its local index)."""
         if scenario_id in self.groups:
             return self.groups[scenario_id], None
-        index = self._index[scenario_id]
-        group = self.group_list[int(self.group_of_instance[index])]
-        return group, index - group.first
+        group = self.groups.get(scenario_id.rpartition("-")[0])
+        if group is None or scenario_id not in group.spec.instance_ids:
+            raise KeyError(scenario_id)
+        return group, group.spec.instance_ids.index(scenario_id)
+
+
+class InstanceNames(Sequence[str]):
+    """Every instance id by global index, made when asked (see ``model.InstanceIds``)."""
+
+    def __init__(self, topology: Topology) -> None:
+        self._topology = topology
+
+    def __len__(self) -> int:
+        return len(self._topology.group_of_instance)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        topology = self._topology
+        group = topology.group_list[int(topology.group_of_instance[index])]
+        return instance_id(group.id, group.count, index % len(self) - group.first)

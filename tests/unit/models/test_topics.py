@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from xedgesim.models.topics import TopicTable, filter_problem, matches, render, topic_problem
+from xedgesim.scenario.model import InstanceIds
 
 
 @pytest.mark.parametrize(
@@ -188,3 +190,66 @@ def test_topic_table_round_trips(topics: list[str]) -> None:
     ids = [table.intern(topic) for topic in topics]
     assert [table.names[i] for i in ids] == topics
     assert table.names == list(dict.fromkeys(topics))
+
+
+class _ReferenceTable:
+    """Topics interned one by one, as the table did before fleets got ranges."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.ids: dict[str, int] = {}
+
+    def intern(self, topic: str) -> int:
+        if topic not in self.ids:
+            self.ids[topic] = len(self.names)
+            self.names.append(topic)
+        return self.ids[topic]
+
+
+_templates = st.sampled_from(["{id}/data", "s/{id}", "s/{index}", "{index}", "{index}1",
+                              "s-{index}", "a{id}", "x/{id}/{index}", "{index}{index}", "s/1",
+                              "static"])
+# Node ids are unique and no node is named like another's instance (the loader sees to it).
+_fleets = st.lists(st.tuples(st.sampled_from(["s", "a", "s-x", "as", "ss"]),
+                             st.integers(1, 25), _templates), max_size=5,
+                   unique_by=lambda fleet: fleet[0])
+_singles = st.lists(st.text("as-/0123{}", max_size=6), max_size=4)
+
+
+@settings(deadline=None)
+@given(_fleets, _singles, _singles)
+def test_fleet_ranges_give_the_ids_of_interning_one_by_one(
+        fleets: list[tuple[str, int, str]], before: list[str], after: list[str]) -> None:
+    """Whatever fleets and single topics come in whatever order, even ones that collide."""
+    table, reference = TopicTable(), _ReferenceTable()
+    for topic in before:
+        assert table.intern(topic) == reference.intern(topic)
+    for node, count, template in fleets:
+        instances = InstanceIds(node, count)
+        ids = table.intern_fleet(template, instances).of(np.arange(count))
+        expected = [reference.intern(render(template, name, i))
+                    for i, name in enumerate(instances)]
+        assert ids.tolist() == expected
+    for topic in after + [reference.names[i] for i in range(0, len(reference.names), 3)]:
+        assert table.intern(topic) == reference.intern(topic)
+    assert table.names == reference.names
+    assert len(table.names) == len(reference.names)
+
+
+def test_a_fleet_with_its_own_topics_is_a_range_of_names_made_when_asked() -> None:
+    table = TopicTable()
+    table.intern("agg/gw1")
+    ids = table.intern_fleet("site/{id}/t", InstanceIds("sensors", 1000))
+    assert ids.of(np.array([0, 999])).tolist() == [1, 1000]
+    assert not table._ids.keys() - {"agg/gw1"}  # no string per sensor was made
+    assert table.names[1000] == "site/sensors-999/t"
+    assert table.intern("site/sensors-042/t") == 43
+
+
+def test_instance_ids_are_made_from_their_shape() -> None:
+    ids = InstanceIds("sensors", 11)
+    assert list(ids) == [f"sensors-{i:02d}" for i in range(11)]
+    assert ids[-1] == "sensors-10" and ids[2:4] == ["sensors-02", "sensors-03"]
+    assert "sensors-07" in ids and ids.index("sensors-07") == 7
+    assert "sensors-7" not in ids and "sensors-11" not in ids and "other-01" not in ids
+    assert list(InstanceIds("gw1", 1)) == ["gw1"] and "gw1" in InstanceIds("gw1", 1)
