@@ -85,6 +85,27 @@ def test_both_directions_cross_the_link(echo_server: tuple[str, int]) -> None:
     assert stats.upstream.units == stats.downstream.units == 30
 
 
+def test_an_unreachable_upstream_resets_the_client() -> None:
+    with socket.socket() as placeholder:  # a port nothing listens on
+        placeholder.bind(("127.0.0.1", 0))
+        port = placeholder.getsockname()[1]
+    with linkproxy.start(LinkSpec(), ("127.0.0.1", port), check=False) as proxy:
+        assert _turned_away(proxy.address)
+        deadline = time.monotonic() + 5
+        while proxy.stats().failed == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stats = proxy.stats()
+    assert (stats.accepted, stats.failed, stats.open) == (1, 1, 0)
+
+
+def test_a_closed_proxy_says_so() -> None:
+    proxy = linkproxy.start(LinkSpec(), ("127.0.0.1", 9), check=False)
+    proxy.close()
+    proxy.close()  # idempotent
+    with pytest.raises(linkproxy.LinkProxyError, match="not running"):
+        proxy.down()
+
+
 # -- through a real Mosquitto ----------------------------------------------------------------
 
 
@@ -189,8 +210,7 @@ def test_cut_loses_what_had_not_left_and_closes_the_connection(
         assert delivered + stats.dropped_units == 10
         time.sleep(1.0)
         assert sub.payloads == [b"%d" % k for k in range(delivered)]  # exactly those, in order
-        with socket.create_connection(proxy.address, timeout=5) as refused:
-            assert _closed(refused)  # no new connection while the link is cut
+        assert _turned_away(proxy.address)  # no new connection while the link is cut
         proxy.up()
         with mqtt_session(proxy.address) as again:
             again.sendall(publish(topic, b"after"))
@@ -256,6 +276,16 @@ def _closed(sock: socket.socket) -> bool:
         return sock.recv(1) == b""
     except ConnectionResetError:
         return True
+
+
+def _turned_away(address: tuple[str, int]) -> bool:
+    """Is a new connection reset, at once or as soon as it is accepted?"""
+    try:
+        sock = socket.create_connection(address, timeout=5)
+    except ConnectionResetError:  # the reset came before connect() returned
+        return True
+    with sock:
+        return _closed(sock)
 
 
 # -- in a hybrid run ---------------------------------------------------------------------------
