@@ -134,3 +134,42 @@ def test_a_worker_killed_mid_sweep_changes_nothing(tmp_path: Path, cluster) -> N
     for path in local_summaries:
         twin = tmp_path / "dask" / path.relative_to(tmp_path / "local")
         assert twin.read_bytes() == path.read_bytes()
+
+
+def _executing(client) -> int:
+    counts = client.run(lambda dask_worker: dask_worker.state.executing_count)
+    return sum(counts.values())
+
+
+def test_ctrl_c_stops_the_tasks_running_on_the_cluster(tmp_path: Path, cluster) -> None:
+    """A thread cannot be killed: a cancelled task stops at its next check (every 0.25 s)."""
+    from distributed import Client
+
+    address, _ = cluster
+    (tmp_path / "s.yaml").write_text(SCENARIO.replace("duration: 1min", "duration: 30min"))
+    sweep = subprocess.Popen([sys.executable, "-m", "xedgesim", "sweep", "s.yaml", "--seeds",
+                              "1..4", "--cluster", address, "--out", "out"], cwd=tmp_path,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True, preexec_fn=default_sigint)
+    with Client(address, timeout=STARTUP_S, set_as_default=False) as client:
+        try:
+            deadline = time.monotonic() + 600
+            while _executing(client) < 2:
+                assert sweep.poll() is None, sweep.communicate()
+                assert time.monotonic() < deadline, "the workers never both ran a task"
+                time.sleep(0.1)
+            started = time.monotonic()
+            os.killpg(sweep.pid, signal.SIGINT)
+            _, stderr = sweep.communicate(timeout=60)
+            stopped = time.monotonic() - started
+        finally:
+            if sweep.poll() is None:
+                os.killpg(sweep.pid, signal.SIGKILL)
+        assert sweep.returncode == 130, stderr
+        assert stopped < 2, f"the sweep stopped after {stopped:.1f}s"
+        assert stderr.splitlines()[-1] == "interrupted (SIGINT): nothing was written"
+        while _executing(client) and time.monotonic() - started < 2:
+            time.sleep(0.05)
+        assert _executing(client) == 0, "the cluster still runs the sweep's tasks"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dask-logs", "s.yaml",
+                                                          "scheduler.json"]

@@ -8,6 +8,8 @@ whichever executor ran it.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from xedgesim.errors import NodeFailure
@@ -38,10 +40,37 @@ def execute(task: Task) -> str:
     scenario = replace(load_scenario_text(task.text, f"points/{task.point}.yaml"),
                        seed=task.seed)
     try:
-        result = simulate(scenario)
+        result = simulate(scenario, progress=_stop_when_cancelled())
     except NodeFailure as error:
         raise NodeFailure(f"{task.describe()}: {error}") from None
     return json_text(finite_or_null(result.summary()))
+
+
+class Cancelled(Exception):
+    """The sweep that wanted this task is gone (Ctrl-C): its Dask worker stops running it."""
+
+
+def _stop_when_cancelled() -> Callable[[int, int], None] | None:
+    """On a Dask worker, a check the run makes every quarter second of wall time: a task the
+    client cancelled stops there, instead of running on for nobody (a thread cannot be
+    killed). Elsewhere (local processes, which are stopped by signals) nothing."""
+    if "distributed" not in sys.modules:
+        return None
+    from distributed import get_worker
+    from distributed.worker import thread_state
+
+    try:
+        worker = get_worker()
+        key = thread_state.key
+    except (ValueError, AttributeError):  # not in a worker's task
+        return None
+
+    def check(now_ns: int, events: int) -> None:
+        state = worker.state.tasks.get(key)
+        if state is None or state.state in ("cancelled", "released", "forgotten"):
+            raise Cancelled(key)
+
+    return check
 
 
 @dataclass(frozen=True)
