@@ -18,8 +18,6 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from xedgesim.fleetrun.broker import FleetBroker
 from xedgesim.fleetrun.faults import Applied, DeviceFaults
 from xedgesim.fleetrun.gateway import FleetGateway
@@ -28,12 +26,12 @@ from xedgesim.metrics import NodeCounters
 from xedgesim.models.base import Node, SimContext
 from xedgesim.registry import node_class
 from xedgesim.scenario.model import Scenario
-from xedgesim.sim.faults import FaultTimeline, NodeEvent
+from xedgesim.sim.faults import FaultTimeline
 from xedgesim.sim.kernel import FAULT, Kernel
 from xedgesim.sim.network import Network, Recorder
 from xedgesim.sim.pacing import DEFAULT_MAX_LAG_NS, Pacer
 from xedgesim.sim.topology import Topology
-from xedgesim.simulation import RunResult
+from xedgesim.simulation import RunResult, _apply_node_event
 
 
 class Stopped(Exception):
@@ -127,8 +125,11 @@ class HostWorkload:
 
     def run(self) -> HostRun:
         """Run the scenario to its end on the wall clock (call inside the ``with`` block)."""
+        # crashes and restarts exactly as a simulation applies them; a gateway's happen on the
+        # device (FleetGateway.crashed / node_restarted)
+        apply = _apply_node_event(self.nodes, self.counters)
         for event in self.timeline.node_events:
-            self.kernel.schedule(event.time, FAULT, self._apply, event)
+            self.kernel.schedule(event.time, FAULT, apply, event)
         for node in self.nodes.values():
             node.start()
         self._started = time.perf_counter()
@@ -150,17 +151,3 @@ class HostWorkload:
             pacing=pacer.summary(),
         )
         return HostRun(self.target, result, self.faults.applied, self.tally)
-
-    def _apply(self, event: NodeEvent) -> int:
-        """A crash or restart, as ``simulate`` applies it; a gateway's happens on the device."""
-        node = self.nodes[event.group]
-        counters = self.counters[event.group]
-        where = np.arange(counters.count) if event.instance is None else event.instance
-        if event.up:
-            counters.add("restarts", where)
-            for other in self.nodes.values():
-                other.node_restarted(event.group, event.time)
-        else:
-            node.crashed(event.instance)
-            counters.add("crashes", where)
-        return 1
