@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xedgesim import __version__, atomic
+from xedgesim.errors import XedgeError
 from xedgesim.progress import TaskProgress
 from xedgesim.rundir import RunIdentity, check_target, run_directory
 from xedgesim.sweep.executors import Executor
@@ -65,6 +66,12 @@ def run_sweep(scenario_file: Path, parameters: list[Parameter], seeds: list[int]
     except KeyboardInterrupt as error:
         store.abandon()
         error.partial = (len(store.done), len(tasks), store.path) if store.done else None
+        raise
+    except XedgeError as error:  # a run failed: the others' results stay for a rerun
+        store.abandon()
+        if store.done:
+            error.note = (f"{len(store.done)} of {len(tasks)} runs are kept in {store.path}/; "
+                          "the same command runs only the others")
         raise
     finally:
         if bar is not None:

@@ -229,3 +229,25 @@ def test_the_simulate_path_imports_neither_dask_nor_pyarrow(tmp_path: Path) -> N
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_a_failed_run_fails_the_sweep_and_keeps_the_others(scenario: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    import xedgesim.sweep.executors as executors
+    from xedgesim.errors import NodeFailure
+    from xedgesim.sweep.task import execute
+
+    def two_then_a_failure(self, tasks, on_result):
+        for task in tasks[:2]:
+            on_result(task, execute(task))
+        raise NodeFailure(f"{tasks[2].describe()}: node 'gw': failed on purpose")
+
+    monkeypatch.setattr(executors.LocalProcesses, "run", two_then_a_failure)
+    code, output = invoke("sweep", str(scenario), *GRID, "--out", str(tmp_path / "grid"))
+    assert code == 1
+    assert output.splitlines()[-2:] == [
+        "error: point p2, seed 7: node 'gw': failed on purpose",
+        f"2 of 4 runs are kept in {tmp_path / '.grid.xedge-partial'}/; the same command runs "
+        "only the others"]
+    assert not (tmp_path / "grid").exists()
