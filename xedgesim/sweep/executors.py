@@ -150,6 +150,7 @@ def _run_on(client: Any, tasks: list[Task], on_result: OnTask, *, cancel: bool =
     from distributed.scheduler import KilledWorker
 
     _quiet()
+    _check_workers(client)
     token = secrets.token_hex(4)
     futures = {client.submit(execute, task, key=f"xedge-{task.name}-{token}", pure=False): task
                for task in tasks}
@@ -171,6 +172,32 @@ def _run_on(client: Any, tasks: list[Task], on_result: OnTask, *, cancel: bool =
         if cancel:
             with suppress(Exception):
                 client.cancel(list(futures), force=True)
+
+
+def environment() -> dict[str, str]:
+    """What a run's bytes depend on besides its scenario and seed: xedgesim and numpy."""
+    import numpy
+
+    from xedgesim import __version__
+
+    return {"xedgesim": __version__, "numpy": numpy.__version__}
+
+
+def _check_workers(client: Any) -> None:
+    """Refuse workers whose results would not be byte-identical to this machine's."""
+    here = environment()
+    try:
+        theirs = client.run(environment)
+    except Exception as error:  # a worker that cannot even import xedgesim
+        raise ClusterUnavailable(f"the Dask workers cannot run xedgesim ({type(error).__name__}"
+                                 f": {error}); install the same xedgesim on every worker"
+                                 ) from None
+    for worker, found in sorted(theirs.items()):
+        if found != here:
+            raise ClusterUnavailable(
+                f"Dask worker {worker} runs xedgesim {found['xedgesim']} with numpy "
+                f"{found['numpy']}, this machine xedgesim {here['xedgesim']} with numpy "
+                f"{here['numpy']}: their results would differ; install the same versions")
 
 
 def _quiet() -> None:

@@ -251,3 +251,21 @@ def test_a_failed_run_fails_the_sweep_and_keeps_the_others(scenario: Path, tmp_p
         f"2 of 4 runs are kept in {tmp_path / '.grid.xedge-partial'}/; the same command runs "
         "only the others"]
     assert not (tmp_path / "grid").exists()
+
+
+def test_workers_of_other_versions_are_refused() -> None:
+    """Their results would not be byte-identical: a sweep on them is refused up front."""
+    from xedgesim.sweep.executors import ClusterUnavailable, _check_workers, environment
+
+    class Client:
+        def __init__(self, found: dict) -> None:
+            self.found = found
+
+        def run(self, function):
+            assert function is environment
+            return self.found
+
+    here = environment()
+    _check_workers(Client({"tcp://127.0.0.1:1": dict(here)}))
+    with pytest.raises(ClusterUnavailable, match="runs xedgesim 0.0.1 with numpy"):
+        _check_workers(Client({"tcp://127.0.0.1:1": {**here, "xedgesim": "0.0.1"}}))
