@@ -40,6 +40,7 @@ STUB_ROLES = {
         "main": [{"name": "Stub the release's images", "ansible.builtin.set_fact": {
             "image_release_changed": "{{ stub_changed | default(true) | bool }}",
             "image_release_before": {"id": "r-before"}}}],
+        "record": [],
         "prune": [],
     },
     "health_gate": {"main": [{"name": "Stub the health gate", "ansible.builtin.fail": {
