@@ -65,7 +65,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_written_recorded_in_the_marker_and_byte_identical(run: Path, tmp_path: Path) -> None:
     again = simulate(tmp_path, "b")
-    assert (run / "timeseries.csv").read_bytes() == (again / "timeseries.csv").read_bytes()
+    for name in ("timeseries.csv", "latency.csv"):
+        assert (run / name).read_bytes() == (again / name).read_bytes(), name
     marker = json.loads((run / ".xedgesim-run.json").read_text())
     assert "timeseries.csv" in marker["files"]
     other = simulate(tmp_path, "c", SCENARIO.replace("seed: 5", "seed: 6"))
@@ -185,3 +186,21 @@ def test_flow_series_splits_unsorted_arrivals_by_second_and_clamps_late_losses()
     assert series.sent.tolist() == [2, 1, 0]
     assert series.queue().tolist() == [2, 2, 1]  # the saturated one never leaves
     assert series.late == 0
+
+
+def test_latency_csv_holds_each_flow_s_histogram(run: Path) -> None:
+    """Counts add up to the deliveries; the buckets hold the summary's exact max."""
+    summary = json.loads((run / "summary.json").read_text())
+    counts: Counter = Counter()
+    highest: dict[str, int] = {}
+    with open(run / "latency.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            low, high = int(row["low_ns"]), int(row["high_ns"])
+            assert low < high
+            counts[row["kind"], row["name"]] += int(row["count"])
+            highest[row["name"]] = high
+    for name, flow in summary["flows"].items():
+        assert counts["hop", name] == flow["delivered"]
+        assert highest[name] / 1e6 >= flow["latency_ms"]["max"]
+    for node, latency in summary["end_to_end_ms"].items():
+        assert counts["end_to_end", node] == latency["count"]
