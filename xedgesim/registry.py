@@ -17,7 +17,6 @@ NODE_CLASSES: dict[tuple[str, str], str] = {
     ("gateway", "docker"): "xedgesim.docker.nodes:gateway",
 }
 
-NODE_TYPES: tuple[str, ...] = ("sensor", "gateway", "broker", "cloud")
 DEFAULT_IMPLEMENTATION = "python_model"
 
 

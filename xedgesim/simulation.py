@@ -20,6 +20,7 @@ from xedgesim.metrics import FlowStats, Histogram, NodeCounters
 from xedgesim.models.base import Node, SimContext
 from xedgesim.registry import node_class
 from xedgesim.scenario.model import Scenario
+from xedgesim.scenario.nodes import NODE_TYPE_TABLE
 from xedgesim.sim.faults import CAUSES, FAULT_CAUSES, FaultTimeline, NodeEvent
 from xedgesim.sim.kernel import FAULT, Kernel, Progress
 from xedgesim.sim.network import Network, Recorder
@@ -71,7 +72,7 @@ class RunResult:
             # what `xedge compare` allows a count to differ by: one window of each gateway
             "aggregation_windows_s": {
                 spec.id: spec.params.aggregate_every_ns / NS_PER_S
-                for spec in self.scenario.nodes if spec.type == "gateway"
+                for spec in self.scenario.nodes if hasattr(spec.params, "aggregate_every_ns")
             },
             "xedgesim_version": __version__,
             # a --network overlay changes what ran: its path and content hash say which
@@ -160,13 +161,13 @@ def _build_nodes(scenario: Scenario, context: SimContext, cleanup: ExitStack) ->
     """Every node, its mailbox and its subscriptions; each node is stopped when the run ends."""
     built: dict[str, Node] = {}
     # Brokers first: services in other containers connect to them as they start.
-    for spec in sorted(scenario.nodes, key=lambda s: s.type != "broker"):
+    for spec in sorted(scenario.nodes, key=lambda s: not NODE_TYPE_TABLE[s.type].starts_first):
         node = node_class(spec.type, spec.implementation)(spec, context)
         built[spec.id] = node
         cleanup.callback(node.stop)
     nodes = {spec.id: built[spec.id] for spec in scenario.nodes}  # scenario order from here on
     for spec in scenario.nodes:
-        if spec.type != "sensor":
+        if NODE_TYPE_TABLE[spec.type].receives:
             context.network.attach(nodes[spec.id])
     for spec in scenario.nodes:
         subscription = getattr(spec.params, "subscription", None)

@@ -36,6 +36,7 @@ import numpy as np
 from xedgesim.scenario.model import Distribution, LinkSpec
 from xedgesim.sim.distributions import sample
 from xedgesim.sim.rng import Streams
+from xedgesim.sim.streams import link_stream
 
 HOLD = "hold"
 CUT = "cut"
@@ -103,7 +104,7 @@ class LinkStreams:
     server_instance: int = 0
 
     def name(self, sender: str, receiver: str) -> str:
-        return f"link:{sender}->{receiver}:jitter"
+        return link_stream(sender, receiver, "jitter")
 
     def upstream(self) -> tuple[str, int]:
         """The stream name and instance of the client-to-server direction."""

@@ -16,7 +16,7 @@ from xedgesim.scenario.model import Distribution, NodeSpec, SensorParams
 from xedgesim.sim.distributions import sample
 from xedgesim.sim.kernel import TIMER
 from xedgesim.sim.messages import MessageBatch
-from xedgesim.sim.rng import Streams
+from xedgesim.sim.streams import RandomStreams
 
 
 class SensorFleet(Node):
@@ -31,10 +31,9 @@ class SensorFleet(Node):
         self.link = context.network.link(spec.id, publish.to, publish.retry_interval_ns,
                                          publish.max_retries)
         self.topic_ids = context.topics.intern_fleet(publish.topic, spec.instance_ids)
-        self._values = Streams(seed, f"node:{spec.id}:value", count)
-        self._gaps = (
-            Streams(seed, f"node:{spec.id}:gaps", count) if params.process == "poisson" else None
-        )
+        streams = RandomStreams(seed)
+        self._values = streams.node(spec.id, "value", count)
+        self._gaps = streams.node(spec.id, "gaps", count) if params.process == "poisson" else None
         self._gap_distribution = Distribution("exponential", (float(params.interval_ns),))
         everyone = np.arange(count)
         if params.phase != "random":
@@ -42,7 +41,7 @@ class SensorFleet(Node):
         elif self._gaps is not None:
             self.next_time = self._gap(everyone)  # a Poisson process already in its steady state
         else:
-            phase = Streams(seed, f"node:{spec.id}:phase", count).uniform(everyone)
+            phase = streams.node(spec.id, "phase", count).uniform(everyone)
             self.next_time = (phase * params.interval_ns).astype(np.int64)
         self._phase_order = np.argsort(self.next_time, kind="stable")
         # One window of emissions goes out at once; with QoS 1 it must be shorter than the

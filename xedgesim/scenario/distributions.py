@@ -1,4 +1,9 @@
-"""Reading a distribution: ``{exponential: 2ms}``, ``{normal: {mean: 20, std: 2}}`` and friends.
+"""Distributions: ``{exponential: 2ms}``, ``{normal: {mean: 20, std: 2}}`` and friends.
+
+``KIND_TABLE`` is the one list of kinds: each entry has the reader of its parameters, its
+sampler (inverse transform of one uniform per draw, see ``xedgesim/sim/rng.py``), its mean
+and its reach; the names the loader accepts derive from it, and
+``xedgesim.sim.distributions.sample`` draws through it. Adding a kind is one entry here.
 
 Link jitter takes durations (stored as nanoseconds), sensor readings take plain numbers; the
 shapes are the same, so one reader serves both.
@@ -6,13 +11,17 @@ shapes are the same, so one reader serves both.
 
 from __future__ import annotations
 
-from typing import Literal, cast
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
-from xedgesim.scenario.model import Distribution, DistributionKind
+from xedgesim.scenario.model import Distribution
 from xedgesim.scenario.reader import Reader, english_list
 from xedgesim.scenario.yaml_tree import YMap, YNode, YScalar, YSeq
 
-KINDS = ("constant", "exponential", "normal", "uniform")
+if TYPE_CHECKING:  # the samplers import numpy when they run: loading a file needs none
+    import numpy as np
+
 Quantity = Literal["duration", "number"]
 
 _EXAMPLES = {"duration": "{exponential: 2ms}", "number": "{normal: {mean: 20, std: 2}}"}
@@ -43,36 +52,21 @@ def read_distribution(
         names = english_list([str(entry.key.value) for entry in given])
         reader.report(given[1].key, f"{what} gives several distributions ({names}); give one")
         return None
-    kind = str(given[0].key.value)
-    value = given[0].value
-    inner = f"the {kind} distribution of {what}"
-    if kind == "constant":
-        params = _params(reader, [(value, f"the constant value of {what}")], quantity)
-    elif kind == "exponential":
-        params = _exponential(reader, value, inner, quantity)
-    elif kind == "normal":
-        params = _normal(reader, value, inner, quantity)
-    else:
-        params = _uniform(reader, value, inner, quantity)
-    return None if params is None else Distribution(cast(DistributionKind, kind), params)
+    kind = KIND_TABLE[str(given[0].key.value)]
+    params = kind.read(reader, given[0].value, what, f"the {kind.name} distribution of {what}",
+                       quantity)
+    return None if params is None else Distribution(kind.name, params)
 
 
-# How far the kernel's sampler reaches (inverse transform of one uniform in [0, 1) per draw,
-# see xedgesim/sim/distributions.py): an exponential stays below 37 means, and a normal within
-# 37 standard deviations of its mean (its inverse CDF at 0 is -37.05); rounded up.
+# How far the kernel's sampler reaches (inverse transform of one uniform in [0, 1) per draw):
+# an exponential stays below 37 means, and a normal within 37 standard deviations of its mean
+# (its inverse CDF at 0 is -37.05); rounded up.
 REACH = {"exponential": 40, "normal": 40}
 
 
 def reach(distribution: Distribution) -> float:
     """The largest magnitude a draw of ``distribution`` can have (``inf`` if it overflows)."""
-    params = distribution.params
-    if distribution.kind == "exponential":
-        return REACH["exponential"] * abs(params[0])
-    if distribution.kind == "normal":
-        return abs(params[0]) + REACH["normal"] * params[1]
-    if distribution.kind == "uniform":  # drawn as low + u * (high - low)
-        return max(abs(params[0]), abs(params[1]), params[1] - params[0])
-    return abs(params[0])
+    return KIND_TABLE[distribution.kind].reach(distribution.params)
 
 
 def _read(reader: Reader, node: YNode, what: str, quantity: Quantity) -> float | None:
@@ -105,8 +99,14 @@ def _fields(
     ]
 
 
+def _constant(
+    reader: Reader, value: YNode, what: str, inner: str, quantity: Quantity
+) -> tuple[float, ...] | None:
+    return _params(reader, [(value, f"the constant value of {what}")], quantity)
+
+
 def _exponential(
-    reader: Reader, value: YNode, inner: str, quantity: Quantity
+    reader: Reader, value: YNode, what: str, inner: str, quantity: Quantity
 ) -> tuple[float, ...] | None:
     if isinstance(value, YMap):
         fields = _fields(reader, value, ("mean",), inner)
@@ -122,7 +122,7 @@ def _exponential(
 
 
 def _normal(
-    reader: Reader, value: YNode, inner: str, quantity: Quantity
+    reader: Reader, value: YNode, what: str, inner: str, quantity: Quantity
 ) -> tuple[float, ...] | None:
     ymap = reader.mapping(value, inner, "{mean: ..., std: ...}")
     fields = None if ymap is None else _fields(reader, ymap, ("mean", "std"), inner)
@@ -134,7 +134,7 @@ def _normal(
 
 
 def _uniform(
-    reader: Reader, value: YNode, inner: str, quantity: Quantity
+    reader: Reader, value: YNode, what: str, inner: str, quantity: Quantity
 ) -> tuple[float, ...] | None:
     fields: list[tuple[YNode, str]] | None
     if isinstance(value, YSeq):
@@ -151,3 +151,82 @@ def _uniform(
         reader.report(fields[1][0], f"{inner} has its high end below its low end")
         return None
     return params
+
+
+# -- samplers: uniforms in [0, 1) to draws, in place where the result is the same (a fleet's
+# draws are a million at a time). numpy is imported where they run: ``xedge validate`` loads
+# this module and needs no numpy. ------------------------------------------------------------
+
+
+def _sample_constant(params: tuple[float, ...], uniforms: np.ndarray,
+                     truncate_at_zero: bool) -> np.ndarray:
+    import numpy as np
+
+    return np.full(uniforms.shape, float(params[0]))
+
+
+def _sample_exponential(params: tuple[float, ...], uniforms: np.ndarray,
+                        truncate_at_zero: bool) -> np.ndarray:
+    import numpy as np
+
+    draws = np.log1p(-uniforms)
+    draws *= -params[0]
+    return draws
+
+
+def _sample_uniform(params: tuple[float, ...], uniforms: np.ndarray,
+                    truncate_at_zero: bool) -> np.ndarray:
+
+    low, high = params
+    return low + uniforms * (high - low)
+
+
+def _sample_normal(params: tuple[float, ...], uniforms: np.ndarray,
+                   truncate_at_zero: bool) -> np.ndarray:
+    import numpy as np
+
+    from xedgesim.sim.normal import normal_cdf, normal_ppf
+
+    mean, std = params
+    if std == 0.0:
+        return np.full(uniforms.shape, max(mean, 0.0) if truncate_at_zero else mean)
+    if not truncate_at_zero:
+        draws = normal_ppf(uniforms)
+        draws *= std
+        draws += mean
+        return draws
+    # X >= 0 means Z >= -mean/std: sample the mirrored lower tail W = -Z <= mean/std, whose
+    # mass Phi(mean/std) stays representable even when the mean is far below zero.
+    above_zero = normal_cdf(mean / std)
+    return np.maximum(mean - std * normal_ppf((1.0 - uniforms) * above_zero), 0.0)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of distribution: how its parameters are read, drawn, averaged and bounded.
+
+    ``read(reader, value, what, inner, quantity)`` returns the parameters or ``None`` after
+    reporting; ``sample(params, uniforms, truncate_at_zero)`` turns uniforms into draws (with
+    ``truncate_at_zero``, conditioned on being >= 0, still one uniform per draw); ``mean`` is
+    the untruncated mean; ``reach`` the largest magnitude a draw can have.
+    """
+
+    name: str
+    read: Callable[[Reader, YNode, str, str, Quantity], tuple[float, ...] | None]
+    sample: Callable[[tuple[float, ...], np.ndarray, bool], np.ndarray]
+    mean: Callable[[tuple[float, ...]], float]
+    reach: Callable[[tuple[float, ...]], float]
+
+
+KIND_TABLE: dict[str, Kind] = {kind.name: kind for kind in (
+    Kind("constant", _constant, _sample_constant,
+         mean=lambda p: float(p[0]), reach=lambda p: abs(p[0])),
+    Kind("exponential", _exponential, _sample_exponential,
+         mean=lambda p: float(p[0]), reach=lambda p: REACH["exponential"] * abs(p[0])),
+    Kind("normal", _normal, _sample_normal,
+         mean=lambda p: float(p[0]), reach=lambda p: abs(p[0]) + REACH["normal"] * p[1]),
+    # drawn as low + u * (high - low)
+    Kind("uniform", _uniform, _sample_uniform,
+         mean=lambda p: (p[0] + p[1]) / 2, reach=lambda p: max(abs(p[0]), abs(p[1]), p[1] - p[0])),
+)}
+KINDS = tuple(KIND_TABLE)

@@ -19,17 +19,36 @@ from xedgesim.scenario.reader import Reader, label
 from xedgesim.scenario.yaml_tree import YMap, YNode
 from xedgesim.units import format_duration
 
-ACTIONS = ("crash", "restart", "link_down", "link_up", "partition", "heal")
-RECOVERY = {"crash": "restart", "link_down": "link_up", "partition": "heal"}
-TARGET = {
-    "crash": "node",
-    "restart": "node",
-    "link_down": "link",
-    "link_up": "link",
-    "partition": "groups",
-    "heal": "groups",
-}
-FAULT_KEYS = ("at", "action", "node", "link", "groups", "for")
+
+@dataclass(frozen=True)
+class Action:
+    """One fault action: the key naming what it acts on, and the action it ends, if any.
+
+    The table below is the only list of actions: the loader's choices, ``for:`` (which
+    schedules the recovery of an action that has one) and the timeline
+    (``xedgesim/sim/faults.py``, by target) all derive from it.
+    """
+
+    name: str
+    target: str  # "node", "link" or "groups": the key it takes, read by TARGET_READERS
+    ends: str | None = None  # a recovery: the action whose effect it ends
+    target_optional: bool = False  # without its target it acts on every one (heal)
+
+
+ACTION_TABLE: tuple[Action, ...] = (
+    Action("crash", "node"),
+    Action("restart", "node", ends="crash"),
+    Action("link_down", "link"),
+    Action("link_up", "link", ends="link_down"),
+    Action("partition", "groups"),
+    Action("heal", "groups", ends="partition", target_optional=True),
+)
+ACTIONS = tuple(action.name for action in ACTION_TABLE)
+RECOVERY = {action.ends: action.name for action in ACTION_TABLE if action.ends}
+TARGET = {action.name: action.target for action in ACTION_TABLE}
+_BY_NAME = {action.name: action for action in ACTION_TABLE}
+TARGET_KEYS = tuple(dict.fromkeys(action.target for action in ACTION_TABLE))
+FAULT_KEYS = ("at", "action", *TARGET_KEYS, "for")
 
 
 def read_faults(
@@ -80,7 +99,7 @@ def _read_fault(
     if action is None:
         return None
     target_key = TARGET[action]
-    for key in ("node", "link", "groups"):
+    for key in TARGET_KEYS:
         if key != target_key and key in ymap:
             reader.report(
                 ymap.entries[key].key,
@@ -112,21 +131,31 @@ def _target(
 ) -> FaultSpec | None:
     """``fault`` with the node, link or groups it acts on, or ``None`` if they are unreadable."""
     key = TARGET[fault.action]
-    if key == "groups" and fault.action == "heal" and key not in ymap:
-        return fault  # a heal of every partition
+    if _BY_NAME[fault.action].target_optional and key not in ymap:
+        return fault  # e.g. a heal of every partition
     node = reader.require(ymap, key, context)
     if node is None:
         return None
-    what = label(key, context)
-    if key == "node":
-        name = index.resolve(reader, node, what, instances=True)
-        return None if name is None else replace(fault, node=name)
-    if key == "link":
-        pair = read_pair(reader, node, what)
-        link = None
-        if pair is not None:
-            link = resolve_pair(reader, pair, (what, what), f"the link of {context}", index)
-        return None if link is None else replace(fault, link=link)
+    return TARGET_READERS[key](reader, node, label(key, context), context, fault, index)
+
+
+def _node_target(reader: Reader, node: YNode, what: str, context: str, fault: FaultSpec,
+                 index: NodeIndex) -> FaultSpec | None:
+    name = index.resolve(reader, node, what, instances=True)
+    return None if name is None else replace(fault, node=name)
+
+
+def _link_target(reader: Reader, node: YNode, what: str, context: str, fault: FaultSpec,
+                 index: NodeIndex) -> FaultSpec | None:
+    pair = read_pair(reader, node, what)
+    link = None
+    if pair is not None:
+        link = resolve_pair(reader, pair, (what, what), f"the link of {context}", index)
+    return None if link is None else replace(fault, link=link)
+
+
+def _groups_target(reader: Reader, node: YNode, what: str, context: str, fault: FaultSpec,
+                   index: NodeIndex) -> FaultSpec | None:
     groups = _groups(reader, node, what, index)
     return None if groups is None else replace(fault, groups=groups)
 
@@ -168,6 +197,9 @@ def _groups(
     return tuple(groups) if ok else None
 
 
+TARGET_READERS = {"node": _node_target, "link": _link_target, "groups": _groups_target}
+
+
 # -- replay ------------------------------------------------------------------------------------
 
 
@@ -199,7 +231,7 @@ def _replay(reader: Reader, faults: list[FaultSpec]) -> None:
     steps.sort(key=lambda step: step[:3])
     state = _State()
     for time, _, _, fault, automatic in steps:
-        if fault.action in ("partition", "heal"):
+        if TARGET[fault.action] == "groups":
             _partition_step(reader, state, time, fault, automatic)
         else:
             _down_step(reader, state, time, fault, automatic)

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Literal, NamedTuple, overload
 if TYPE_CHECKING:
     from xedgesim.scenario.placement import Placement
 
-DistributionKind = Literal["constant", "exponential", "normal", "uniform"]
-NodeType = Literal["sensor", "gateway", "broker", "cloud"]
-FaultAction = Literal["crash", "restart", "link_down", "link_up", "partition", "heal"]
+DistributionKind = str  # a name of KIND_TABLE, xedgesim/scenario/distributions.py
+NodeType = str  # a name of NODE_TYPE_TABLE, xedgesim/scenario/nodes.py
+FaultAction = str  # a name of ACTION_TABLE, xedgesim/scenario/faults.py
 
 
 class Location(NamedTuple):

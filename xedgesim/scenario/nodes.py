@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal, cast
 
@@ -23,8 +23,8 @@ from xedgesim.scenario.model import (
     CloudParams,
     Distribution,
     GatewayParams,
+    NodeParams,
     NodeSpec,
-    NodeType,
     Publishing,
     SensorParams,
     Subscription,
@@ -35,13 +35,6 @@ from xedgesim.scenario.yaml_tree import YInvalid, YMap, YNode, YScalar, YSeq, de
 
 COMMON_KEYS = ("id", "type", "implementation", "image", "docker")
 PUBLISH_KEYS = ("to", "topic", "qos", "retain", "payload", "retry_interval", "max_retries")
-TYPE_KEYS: dict[str, tuple[str, ...]] = {
-    "sensor": ("count", "interval", "process", "phase", "value", *PUBLISH_KEYS),
-    "gateway": ("aggregate_every", "subscribe", *PUBLISH_KEYS),
-    "broker": ("persistence", "retry_interval", "max_retries"),
-    "cloud": ("subscribe",),
-}
-RECEIVERS = ("gateway", "broker", "cloud")  # what a node may publish to
 CONTAINER_IMPLEMENTATION = "docker"
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 PLACEHOLDERS = ("{id}", "{index}")
@@ -181,9 +174,11 @@ def read_drafts(reader: Reader, nodes: YSeq) -> list[NodeDraft]:
                 first_seen[draft.id] = id_node
         type_node = reader.require(ymap, "type", draft.context)
         if type_node is not None:
-            draft.type = reader.choice(type_node, label("type", draft.context), registry.NODE_TYPES)
+            draft.type = reader.choice(type_node, label("type", draft.context),
+                                       tuple(NODE_TYPE_TABLE))
         count_node = ymap.get("count")
-        if count_node is not None and draft.type in (None, "sensor"):
+        if count_node is not None and (draft.type is None
+                                       or "count" in NODE_TYPE_TABLE[draft.type].keys):
             draft.count = reader.integer(
                 count_node, label("count", draft.context), minimum=1, maximum=limits.MAX_COUNT
             )
@@ -235,13 +230,12 @@ def build_node(reader: Reader, draft: NodeDraft, index: NodeIndex) -> NodeSpec |
     image, docker = _container(reader, draft, implementation)
     if draft.type is None or draft.id is None:
         return None
-    readers = {"sensor": _sensor, "gateway": _gateway, "broker": _broker, "cloud": _cloud}
-    params = readers[draft.type](reader, draft, index)
+    params = NODE_TYPE_TABLE[draft.type].read(reader, draft, index)
     if params is None or implementation is None:
         return None
     return NodeSpec(
         id=draft.id,
-        type=cast(NodeType, draft.type),
+        type=draft.type,
         implementation=implementation,
         params=params,
         location=ymap.location,
@@ -399,6 +393,37 @@ def _cloud(reader: Reader, draft: NodeDraft, index: NodeIndex) -> CloudParams | 
     before = len(reader.problems)
     subscription = _subscription(reader, draft, index)
     return None if len(reader.problems) > before else CloudParams(subscription)
+
+
+@dataclass(frozen=True)
+class NodeType:
+    """One node type: the keys it takes beyond ``COMMON_KEYS``, the reader of its parameters,
+    and what the run does with it.
+
+    ``NODE_TYPE_TABLE`` is the one list of types: the loader's choices, the keys of each type,
+    what may be published to, and the run's special cases (which nodes get a mailbox, which
+    start first) derive from it. The code that runs a type is registered in
+    ``xedgesim/registry.py`` (by type and implementation), its parameters are a dataclass of
+    ``xedgesim/scenario/model.py``.
+    """
+
+    name: str
+    keys: tuple[str, ...]
+    read: Callable[[Reader, NodeDraft, NodeIndex], NodeParams | None]
+    receives: bool = True  # others may send to it ('to:'), so it gets a mailbox
+    starts_first: bool = False  # built before the others (services connect to it)
+
+
+NODE_TYPE_TABLE: dict[str, NodeType] = {kind.name: kind for kind in (
+    NodeType("sensor", ("count", "interval", "process", "phase", "value", *PUBLISH_KEYS),
+             _sensor, receives=False),
+    NodeType("gateway", ("aggregate_every", "subscribe", *PUBLISH_KEYS), _gateway),
+    NodeType("broker", ("persistence", "retry_interval", "max_retries"), _broker,
+             starts_first=True),
+    NodeType("cloud", ("subscribe",), _cloud),
+)}
+TYPE_KEYS: dict[str, tuple[str, ...]] = {name: kind.keys for name, kind in NODE_TYPE_TABLE.items()}
+RECEIVERS = tuple(name for name, kind in NODE_TYPE_TABLE.items() if kind.receives)
 
 
 # -- publishing and subscribing ----------------------------------------------------------------

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xedgesim.scenario.faults import RECOVERY, TARGET
 from xedgesim.scenario.model import FaultSpec
 from xedgesim.sim.kernel import NEVER
 from xedgesim.sim.topology import Topology
@@ -52,35 +53,45 @@ class FaultTimeline:
         self.partitions: list[Partition] = []
         self.node_events: list[NodeEvent] = []
         ordered = sorted(faults, key=lambda f: f.at_ns)
+        # What puts something down, by the kind of target (xedgesim/scenario/faults.py's
+        # table of actions); recoveries are found from the fault they end.
+        starts = {"node": self._node_outage, "link": self._link_outage,
+                  "groups": self._partition}
         for fault in ordered:
-            if fault.action == "crash":
-                group, instance = topology.resolve(fault.node)
-                end = _recovery(fault, ordered, "restart", lambda f, n=fault.node: f.node == n)
-                local = None if instance is None else np.array([instance])
-                self.node_outages[group.id].append(Outage(fault.at_ns, end, local))
-                self.node_events.append(NodeEvent(fault.at_ns, group.id, instance, up=False))
-                if end != NEVER:
-                    self.node_events.append(NodeEvent(end, group.id, instance, up=True))
-            elif fault.action == "link_down":
-                pair = frozenset(topology.resolve(end)[0].id for end in fault.link)
-                end = _recovery(
-                    fault, ordered, "link_up",
-                    lambda f, p=pair: f.link is not None
-                    and frozenset(topology.resolve(e)[0].id for e in f.link) == p,
-                )
-                self.link_outages[pair].append((fault.at_ns, end))
-            elif fault.action == "partition":
-                cut = _sides(fault.groups)
-                end = _recovery(
-                    fault, ordered, "heal", lambda f, c=cut: not f.groups or _sides(f.groups) == c
-                )
-                side = {
-                    topology.resolve(member)[0].id: number
-                    for number, members in enumerate(fault.groups or ())
-                    for member in members
-                }
-                self.partitions.append(Partition(fault.at_ns, end, side))
+            if fault.action in RECOVERY:
+                starts[TARGET[fault.action]](fault, ordered, topology)
         self.node_events.sort(key=lambda e: e.time)
+
+    def _node_outage(self, fault: FaultSpec, ordered: list[FaultSpec],
+                     topology: Topology) -> None:
+        group, instance = topology.resolve(fault.node)
+        end = _recovery(fault, ordered, lambda f, n=fault.node: f.node == n)
+        local = None if instance is None else np.array([instance])
+        self.node_outages[group.id].append(Outage(fault.at_ns, end, local))
+        self.node_events.append(NodeEvent(fault.at_ns, group.id, instance, up=False))
+        if end != NEVER:
+            self.node_events.append(NodeEvent(end, group.id, instance, up=True))
+
+    def _link_outage(self, fault: FaultSpec, ordered: list[FaultSpec],
+                     topology: Topology) -> None:
+        pair = frozenset(topology.resolve(end)[0].id for end in fault.link)
+        end = _recovery(
+            fault, ordered,
+            lambda f, p=pair: f.link is not None
+            and frozenset(topology.resolve(e)[0].id for e in f.link) == p,
+        )
+        self.link_outages[pair].append((fault.at_ns, end))
+
+    def _partition(self, fault: FaultSpec, ordered: list[FaultSpec],
+                   topology: Topology) -> None:
+        cut = _sides(fault.groups)
+        end = _recovery(fault, ordered, lambda f, c=cut: not f.groups or _sides(f.groups) == c)
+        side = {
+            topology.resolve(member)[0].id: number
+            for number, members in enumerate(fault.groups or ())
+            for member in members
+        }
+        self.partitions.append(Partition(fault.at_ns, end, side))
 
     def node_down(self, group: str, local: np.ndarray, times: np.ndarray) -> np.ndarray:
         """For each (instance, time): is that instance of ``group`` down?"""
@@ -168,11 +179,12 @@ def _sides(groups: tuple[tuple[str, ...], ...] | None) -> frozenset[frozenset[st
     return frozenset(frozenset(members) for members in groups or ())
 
 
-def _recovery(fault: FaultSpec, ordered: list[FaultSpec], action: str, same) -> int:
+def _recovery(fault: FaultSpec, ordered: list[FaultSpec], same) -> int:
     """When a fault ends: after its ``for:``, else at the next matching recovery, else never."""
     if fault.duration_ns is not None:
         return fault.at_ns + fault.duration_ns
+    recovery = RECOVERY[fault.action]
     for later in ordered:
-        if later.at_ns > fault.at_ns and later.action == action and same(later):
+        if later.at_ns > fault.at_ns and later.action == recovery and same(later):
             return later.at_ns
     return NEVER
