@@ -25,6 +25,7 @@ NODE_COUNTERS: tuple[str, ...] = (
 
 _SUB_BUCKETS = 128
 _BUCKETS = (64 - 6) * _SUB_BUCKETS
+_CHUNK = 1 << 16
 
 
 def exact_sum(values: np.ndarray) -> int:
@@ -41,17 +42,22 @@ def exact_sum(values: np.ndarray) -> int:
 
 
 def bucket_index(values: np.ndarray) -> np.ndarray:
-    """The histogram bucket of each value (below ``_BUCKETS``)."""
-    v = np.maximum(values, 0).astype(np.int64)
-    index = v.copy()
-    large = v >= _SUB_BUCKETS
-    if large.any():
-        big = v[large]
-        _, exponent = np.frexp(big.astype(np.float64))
-        top = exponent.astype(np.int64) - 1  # floor(log2(v))
-        top = np.where((np.int64(1) << top) > big, top - 1, top)  # guard float rounding up
-        mantissa = big >> (top - 7)
-        index[large] = (top - 6) * _SUB_BUCKETS + mantissa - _SUB_BUCKETS
+    """The histogram bucket of each value (below ``_BUCKETS``).
+
+    Worked out ``_CHUNK`` values at a time: a block of a million deliveries would otherwise
+    need half a dozen temporaries of its size.
+    """
+    index = np.maximum(values, 0).astype(np.int64, copy=False)
+    for start in range(0, len(index), _CHUNK):
+        part = index[start:start + _CHUNK]  # a view: buckets are written in place
+        large = part >= _SUB_BUCKETS
+        if large.any():
+            big = part[large]
+            _, exponent = np.frexp(big.astype(np.float64))
+            top = exponent.astype(np.int64) - 1  # floor(log2(v))
+            top = np.where((np.int64(1) << top) > big, top - 1, top)  # guard float rounding up
+            mantissa = big >> (top - 7)
+            part[large] = (top - 6) * _SUB_BUCKETS + mantissa - _SUB_BUCKETS
     return index
 
 

@@ -57,11 +57,18 @@ class MessageBatch:
         values = {name: changes.get(name, getattr(self, name)) for name in FIELD_NAMES}
         return MessageBatch(**values)
 
+    def copy(self) -> MessageBatch:
+        """The same rows in arrays of their own: a slice kept for later then no longer holds
+        on to the whole arrays it was cut from."""
+        return self.select(np.arange(len(self)))
+
     @classmethod
-    def concat(cls, batches: list[MessageBatch]) -> MessageBatch:
-        if len(batches) == 1:
+    def concat(cls, batches: list[MessageBatch], order: np.ndarray | None = None) -> MessageBatch:
+        """The batches one after the other; with ``order``, their rows in that order, made a
+        field at a time (a large block is not copied twice)."""
+        if len(batches) == 1 and order is None:
             return batches[0]
-        count = sum(len(b) for b in batches)
+        count = sum(len(b) for b in batches) if order is None else len(order)
         joined: dict[tuple[int, ...], np.ndarray] = {}
 
         def join(name: str) -> np.ndarray:
@@ -70,7 +77,11 @@ class MessageBatch:
             if key not in joined:
                 same = all(is_constant(p) and p[0] == parts[0][0] and p.dtype == parts[0].dtype
                            for p in parts)
-                joined[key] = constant(parts[0][:1], count) if same else np.concatenate(parts)
+                if same:
+                    joined[key] = constant(parts[0][:1], count)
+                else:
+                    whole = parts[0] if len(parts) == 1 else np.concatenate(parts)
+                    joined[key] = whole if order is None else whole[order]
             return joined[key]
 
         return cls(*(join(name) for name in FIELD_NAMES))

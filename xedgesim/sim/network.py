@@ -192,7 +192,7 @@ class Link:
         if self._jitter is not None:
             uniforms = self._jitter.uniform(air_local)
             jitter = sample(self.spec.jitter, uniforms, truncate_at_zero=True)
-            arrival = arrival + np.rint(jitter).astype(np.int64)
+            arrival += np.rint(jitter, out=jitter).astype(np.int64)  # arrival: a fresh array
         air_cause = np.zeros(len(arrival), dtype=np.int8)
         if self._loss is not None:
             air_cause[self._loss.uniform(air_local) < self.spec.loss] = RANDOM
@@ -440,21 +440,26 @@ class Mailbox:
                 kept.append(chunk)
             else:
                 taken.append(chunk.select(slice(0, cut)))
-                kept.append(chunk.select(slice(cut, None)))
+                rest = chunk.select(slice(cut, None))
+                # A small rest is copied, so that the arrays of the block can be freed.
+                kept.append(rest.copy() if 2 * len(rest) < len(chunk) else rest)
         self._chunks = kept
         if not taken:
             return None
-        block = MessageBatch.concat(taken)
-        order = arrival_order(block.arrival, block.id) if len(taken) > 1 else None
-        if order is not None:
-            block = block.select(order)
-        return block
+        if len(taken) == 1:
+            return taken[0]
+        arrival = np.concatenate([chunk.arrival for chunk in taken])
+        order = arrival_order(arrival, np.concatenate([chunk.id for chunk in taken]))
+        return MessageBatch.concat(taken, order)
 
     def _account_deliveries(self, block: MessageBatch) -> None:
         network = self.network
         topology = network.topology
-        groups = topology.group_of_instance[block.src]
-        senders = np.unique(groups)
+        # Groups are ranges of instances: when the first and last senders are of one group,
+        # all are (the usual case, found without a pass over the block).
+        lowest, highest = topology.group_of_instance[[block.src.min(), block.src.max()]]
+        groups = None if lowest == highest else topology.group_of_instance[block.src]
+        senders = [lowest] if groups is None else np.unique(groups)
         for group_index in senders:
             sender = topology.group_list[int(group_index)]
             rows = block if len(senders) == 1 else block.select(groups == group_index)
