@@ -147,31 +147,37 @@ def _run_on(client: Any, tasks: list[Task], on_result: OnTask, *, cancel: bool =
     """Submit every task, hand results over as they finish; on any way out, cancel the rest
     (a cluster of our own is stopped instead: ``cancel`` False)."""
     from distributed import as_completed
-    from distributed.scheduler import KilledWorker
 
     _quiet()
     _check_workers(client)
     token = secrets.token_hex(4)
-    futures = {client.submit(execute, task, key=f"xedge-{task.name}-{token}", pure=False): task
-               for task in tasks}
+    keys = [f"xedge-{task.name}-{token}" for task in tasks]
+    futures = dict(zip(client.map(execute, tasks, key=keys, pure=False), tasks, strict=True))
     try:
-        for future in as_completed(futures, loop=client.loop):
+        # Results come with their futures (fetched by the client's loop as they finish): no
+        # round trip per task from this thread.
+        for future, value in as_completed(futures, loop=client.loop, with_results=True,
+                                          raise_errors=False):
             task = futures[future]
-            try:
-                value = future.result()
-            except KilledWorker:
-                raise NodeFailure(f"{task.describe()}: its Dask workers died while running it, "
-                                  "several times over") from None
-            except (NodeFailure, BadInput):
-                raise
-            except Exception as error:
-                raise NodeFailure(f"{task.describe()}: {type(error).__name__}: {error}") \
-                    from None
+            if future.status != "finished":
+                raise _failure(task, value[1] if isinstance(value, tuple) else value)
             on_result(task, value)
     finally:
         if cancel:
             with suppress(Exception):
                 client.cancel(list(futures), force=True)
+
+
+def _failure(task: Task, error: BaseException) -> XedgeError:
+    """A task's exception as the sweep reports it."""
+    from distributed.scheduler import KilledWorker
+
+    if isinstance(error, XedgeError):
+        return error
+    if isinstance(error, KilledWorker):
+        return NodeFailure(f"{task.describe()}: its Dask workers died while running it, "
+                           "several times over")
+    return NodeFailure(f"{task.describe()}: {type(error).__name__}: {error}")
 
 
 def environment() -> dict[str, str]:

@@ -267,5 +267,21 @@ def test_workers_of_other_versions_are_refused() -> None:
 
     here = environment()
     _check_workers(Client({"tcp://127.0.0.1:1": dict(here)}))
-    with pytest.raises(ClusterUnavailable, match="runs xedgesim 0.0.1 with numpy"):
+    with pytest.raises(ClusterUnavailable, match=r"runs xedgesim 0\.0\.1 with numpy"):
         _check_workers(Client({"tcp://127.0.0.1:1": {**here, "xedgesim": "0.0.1"}}))
+
+
+def test_task_failures_on_dask_are_reported_as_the_sweep_reports_them() -> None:
+    from distributed.scheduler import KilledWorker
+
+    from xedgesim.errors import NodeFailure
+    from xedgesim.sweep.executors import _failure
+    from xedgesim.sweep.task import Task
+
+    task = Task("p3", 5, "")
+    own = NodeFailure("point p3, seed 5: node 'gw': broke")
+    assert _failure(task, own) is own
+    assert str(_failure(task, KilledWorker("k", "w"))) == (
+        "point p3, seed 5: its Dask workers died while running it, several times over")
+    assert str(_failure(task, MemoryError("out of memory"))) == (
+        "point p3, seed 5: MemoryError: out of memory")
