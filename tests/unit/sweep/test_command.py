@@ -281,7 +281,7 @@ def test_task_failures_on_dask_are_reported_as_the_sweep_reports_them() -> None:
     task = Task("p3", 5, "")
     own = NodeFailure("point p3, seed 5: node 'gw': broke")
     assert _failure(task, own) is own
-    assert str(_failure(task, KilledWorker("k", "w"))) == (
+    assert str(_failure(task, KilledWorker("k", "w", 3))) == (
         "point p3, seed 5: its Dask workers died while running it, several times over")
     assert str(_failure(task, MemoryError("out of memory"))) == (
         "point p3, seed 5: MemoryError: out of memory")
