@@ -160,3 +160,20 @@ def test_simulate_validate_and_help_never_import_matplotlib(tmp_path: Path,
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stderr
     assert (tmp_path / "r" / "timeseries.csv").is_file()
+
+
+def test_a_real_grid_sweep_is_read_from_its_points_table(tmp_path: Path,
+                                                         scenario_text: str) -> None:
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(scenario_text)
+    out = tmp_path / "grid"
+    invoke("sweep", str(scenario), "--set", "network.default.loss=0,0.1", "--set",
+           "nodes.sensors.count=5,10", "--seeds", "1..2", "--jobs", "1", "--out", str(out))
+    printed = invoke("plot", str(out)).split()
+    assert [Path(p).name for p in printed] == ["sweep_network.default.loss.png",
+                                               "sweep_nodes.sensors.count.png"]
+    invoke("report", str(out))
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png") == 2
+    assert "<title>xedgesim sweep: pictures</title>" in page
+    assert "aggregate_every: 20ms" in page  # the scenario, found by its recorded digest
