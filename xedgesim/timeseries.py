@@ -26,12 +26,16 @@ from __future__ import annotations
 
 import csv
 import math
-from typing import TextIO
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
 from xedgesim.metrics import bucket_quantile
 from xedgesim.sim.faults import CAUSES
+
+if TYPE_CHECKING:
+    from xedgesim.metrics import FlowStats
 
 NS_PER_S = 1_000_000_000
 MAX_ROWS = 100_000
@@ -159,20 +163,23 @@ def _add_by_step(column: np.ndarray, times: np.ndarray, step: int) -> None:
     column[first:last + 1] += np.bincount(steps, minlength=last - first + 1)
 
 
-def write_timeseries(handle: TextIO, flows: list, duration_ns: int) -> None:
+def write_timeseries(handle: TextIO, flows: Iterable[FlowStats], duration_ns: int) -> None:
     """``timeseries.csv``: one row per flow (in the order given) and per step.
 
-    ``flows`` are :class:`~xedgesim.metrics.FlowStats` with a ``series``; a flow without one
-    (a run that did not keep a time series) has no rows. Percentiles of a step with no
-    delivery and the queue of a link without bandwidth limit are empty fields.
+    A flow without a ``series`` (a run that did not keep a time series) has no rows.
+    Percentiles of a step with no delivery and the queue of a link without bandwidth limit
+    are empty fields. Every series must be the run's (``duration_ns``): one file, one clock.
     """
     writer = csv.writer(handle, lineterminator="\n")
     writer.writerow(COLUMNS)
     empty_lost = [[0] * len(CAUSES)]
     for flow in flows:
-        series: FlowSeries | None = flow.series
+        series = flow.series
         if series is None:
             continue
+        if series.duration_ns != duration_ns:
+            raise ValueError(f"flow {flow.name}: its series covers {series.duration_ns} ns, "
+                             f"the run {duration_ns} ns")
         series.close()
         seconds = series.step_ns // NS_PER_S
         lost = series.lost.T.tolist() if series.lost is not None else empty_lost * series.rows

@@ -9,7 +9,8 @@ a timestamp or software version (:mod:`xedgesim.plots.render`).
 * ``rundata``  - what a run directory holds, read for the figures (and the HTML report);
 * ``sweepdata`` - a sweep's points: parameters, metric, mean and 95 % CI;
 * ``latency``, ``delivery``, ``queue`` - the run figures; ``sweep`` - the sweep figures;
-* ``html`` - the self-contained report; ``commands`` - the two commands.
+* ``render`` - the style and the PNG bytes; ``output`` - every figure of a directory, into
+  its ``plots/``; ``html`` - the self-contained report; ``commands`` - the two commands.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import math
 import platform
 from pathlib import Path
 
@@ -125,7 +126,7 @@ def _sweep_summary(data: SweepData) -> str:
     for row in data.rows:
         if row["metric"] not in wanted:
             continue
-        band = ("n/a" if row["ci_low"] != row["ci_low"]
+        band = ("n/a" if math.isnan(row["ci_low"])
                 else f"{row['ci_low']:,.3f} … {row['ci_high']:,.3f}")
         rows.append((*(str(row[p]) for p in data.parameters), row["metric"],
                      f"{row['mean']:,.3f}", band))

@@ -136,10 +136,10 @@ def _series(path: Path) -> dict[str, dict[str, np.ndarray]]:
 
 
 def _latency(path: Path) -> dict[tuple[str, str], np.ndarray]:
-    found: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+    found: dict[tuple[str, str], list[list[float]]] = {}
     for line, row in _rows(path, ("kind", "name", "low_ns", "high_ns", "count")):
-        values = tuple(_number(path, line, row[name]) for name in ("low_ns", "high_ns", "count"))
-        found.setdefault((row["kind"], row["name"]), []).append(values)  # type: ignore[arg-type]
+        values = [_number(path, line, row[name]) for name in ("low_ns", "high_ns", "count")]
+        found.setdefault((row["kind"], row["name"]), []).append(values)
     return {key: np.array(rows) for key, rows in found.items()}
 
 
