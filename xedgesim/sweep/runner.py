@@ -15,12 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from xedgesim import __version__, atomic
+from xedgesim import __version__
 from xedgesim.errors import XedgeError
 from xedgesim.progress import TaskProgress
 from xedgesim.rundir import RunIdentity, check_target, run_directory
 from xedgesim.sweep.executors import Executor
-from xedgesim.sweep.grid import Parameter, build_points, identity
+from xedgesim.sweep.grid import Grid, Parameter, build_points, identity
 from xedgesim.sweep.store import Store
 from xedgesim.sweep.tables import metrics_of, write_tables
 from xedgesim.sweep.task import Task
@@ -63,6 +63,7 @@ def run_sweep(scenario_file: Path, parameters: list[Parameter], seeds: list[int]
     try:
         if missing:
             executor.run(missing, finished)
+        document = _write(out, grid, parameters, seeds, store, scenario_file)
     except KeyboardInterrupt as error:
         store.abandon()
         error.partial = (len(store.done), len(tasks), store.path) if store.done else None
@@ -76,20 +77,27 @@ def run_sweep(scenario_file: Path, parameters: list[Parameter], seeds: list[int]
     finally:
         if bar is not None:
             bar.close()
+    store.remove()
+    return Outcome(document, len(missing))
+
+
+
+def _write(out: Path, grid: Grid, parameters: list[Parameter], seeds: list[int], store: Store,
+           scenario_file: Path) -> dict:
+    """The sweep's directory from the store, all or nothing; returns ``sweep.json``. Its files
+    are plain writes: the directory as a whole is renamed into place once complete."""
     identity_of_run = RunIdentity("sweep", grid.scenario, seeds=tuple(seeds))
     with run_directory(out, identity_of_run) as staging:
         metrics = {}
         (staging / "points").mkdir()
         (staging / "summaries").mkdir()
-        for point in points:
-            atomic.write_text(staging / point.file, point.text)
+        for point in grid.points:
+            (staging / point.file).write_text(point.text, encoding="utf-8")
             (staging / "summaries" / point.id).mkdir()
             for seed in seeds:
                 text = store.get(f"{point.id}-seed-{seed}")
-                atomic.write_text(staging / "summaries" / point.id / f"seed-{seed}.json", text)
+                (staging / "summaries" / point.id / f"seed-{seed}.json").write_text(
+                    text, encoding="utf-8")
                 metrics[point.id, seed] = metrics_of(text)
         scenario = {"name": grid.scenario, "file": str(scenario_file), "sha256": grid.sha256}
-        document = write_tables(staging, parameters, points, seeds, metrics, scenario)
-    store.remove()
-    return Outcome(document, len(missing))
-
+        return write_tables(staging, parameters, grid.points, seeds, metrics, scenario)
