@@ -75,15 +75,24 @@ def write_node_counters(handle: TextIO, result: RunResult) -> None:
     writer.writerow(["node", "group", "type", *names])
     for spec in result.scenario.nodes:
         counters = result.counters[spec.id]
-        columns = [
-            counters.values[name].tolist() if name in counters.values else [""] * spec.count
-            for name in names
-        ]
         fixed = (spec.id, spec.type)
-        writer.writerows(
-            (instance, *fixed, *values)
-            for instance, *values in zip(spec.instance_ids, *columns, strict=True)
-        )
+        # A slice of rows at a time: a million sensors' counters as Python lists would take
+        # more memory than the whole run.
+        for start in range(0, spec.count, _ROWS_AT_ONCE):
+            stop = min(start + _ROWS_AT_ONCE, spec.count)
+            columns = [
+                counters.values[name][start:stop].tolist() if name in counters.values
+                else [""] * (stop - start)
+                for name in names
+            ]
+            writer.writerows(
+                (instance, *fixed, *values)
+                for instance, *values in zip(spec.instance_ids[start:stop], *columns,
+                                             strict=True)
+            )
+
+
+_ROWS_AT_ONCE = 1 << 16
 
 
 def write_latency(handle: TextIO, result: RunResult) -> None:
