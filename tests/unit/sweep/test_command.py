@@ -285,3 +285,15 @@ def test_task_failures_on_dask_are_reported_as_the_sweep_reports_them() -> None:
         "point p3, seed 5: its Dask workers died while running it, several times over")
     assert str(_failure(task, MemoryError("out of memory"))) == (
         "point p3, seed 5: MemoryError: out of memory")
+
+
+def test_a_bad_grid_file_is_refused_with_its_place(scenario: Path, tmp_path: Path) -> None:
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("nodes.sensors.count: [2, many]\nnodes.gw.aggregate_every: [1s]\n")
+    code, output = invoke("sweep", str(scenario), "--grid", str(grid), "--out",
+                          str(tmp_path / "out"))
+    assert code == 2 and "Traceback" not in output
+    assert f"error: {grid}:1:26: 'count' in node 'sensors'" in output
+    assert "(point p1: nodes.sensors.count=many, nodes.gw.aggregate_every=1s)" in output
+    assert output.rstrip().endswith("1 problem in the sweep, nothing was run")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.yaml", "tiny.yaml"]
