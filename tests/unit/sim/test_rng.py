@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from random import Random
 
 import numpy as np
 from hypothesis import given, settings
@@ -136,3 +137,40 @@ def test_occurrence_rank_examples() -> None:
 def test_occurrence_rank_counts_earlier_equal_elements(values: list[int]) -> None:
     expected = [values[:i].count(v) for i, v in enumerate(values)]
     assert occurrence_rank(np.array(values)).tolist() == expected
+
+
+def _splitmix_draw(seed: int, name: str, instance: int, draw: int) -> float:
+    """Draw ``draw`` (1 for the first) of one instance, straight from the definition in plain
+    Python integers: what every vectorised path of ``Streams`` must give."""
+    mask = 2**64 - 1
+
+    def mix(z: int) -> int:
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        return z ^ (z >> 31)
+
+    golden = 0x9E3779B97F4A7C15
+    key = mix((stream_key(seed, name) + instance * golden) & mask)
+    return (mix((key + draw * golden) & mask) >> 11) / 2**53
+
+
+@settings(deadline=None, max_examples=50)
+@given(st.integers(1, 40), st.lists(st.sampled_from(["all", "some", "repeats"]), max_size=5),
+       st.randoms(use_true_random=False))
+def test_every_path_gives_the_draws_of_the_definition(
+        count: int, rounds: list[str], random: Random) -> None:
+    """A whole fleet at once (in any order), some instances, instances repeated: each
+    instance's draws are its own sequence, whichever way they are asked for."""
+    streams, drawn = Streams(5, "node:s:value", count), [0] * count
+    for kind in rounds:
+        instances = list(range(count))
+        random.shuffle(instances)
+        if kind == "some":
+            instances = instances[: random.randint(1, count)]
+        elif kind == "repeats":
+            instances = [random.randrange(count) for _ in range(random.randint(1, 2 * count))]
+        expected = []
+        for instance in instances:
+            drawn[instance] += 1
+            expected.append(_splitmix_draw(5, "node:s:value", instance, drawn[instance]))
+        assert streams.uniform(np.array(instances)).tolist() == expected
