@@ -1,28 +1,32 @@
-"""Parity on a staged Pi: ``xedge stage --hosts 1 --scenario`` runs the scenario against the
-fleet (the ``workload`` step), and ``xedge compare`` of that fleet run with ``xedge simulate``
-of the same scenario passes; the same fleet with the gateway's window set differently by hand
-(an inventory's ``host_vars``, a drifted production config) fails parity, naming the metric.
+"""Parity on a staged Pi, with the shipped ``scenarios/fleet_parity.yaml`` (the same file in
+all three worlds): ``xedge stage --hosts 1 --scenario`` runs the scenario against the fleet
+(the ``workload`` step) and judges the fleet run against a sweep of its simulation (the
+``parity`` step); the passing verdict lands in the manifest and the stage's JUnit report, and
+``xedge deploy --require-parity`` then accepts the release. The fleet run also agrees with the
+simulation calibrated on it; ``xedge verify --scenario`` drives the kept fleet; the same fleet
+with the gateway's window set differently by hand (an inventory's ``host_vars``, a drifted
+production config) fails the parity step, naming the metric, and records no parity.
 
-One fleet for the module: staged and kept by the first test, re-converged with the drift by
-the second, destroyed at the end.
+One fleet for the module: staged and kept by the first test, used by the next ones, drifted
+by the last, destroyed at the end. Tests run in file order and depend on it.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import click
 import pytest
 import yaml
 from click.testing import CliRunner
 
 from tests.e2e.conftest import xedge
 from xedgesim.cli import main
-from xedgesim.deploy import commands, state
+from xedgesim.deploy import commands, manifest, state
 
 pytestmark = pytest.mark.e2e
 
@@ -30,65 +34,51 @@ ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "scenarios" / "fleet_parity.yaml"
 
 
-@pytest.fixture(scope="module")
-def scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """scenarios/fleet_parity.yaml, as a file both worlds run. `xedge simulate` runs a
-    service-mode gateway only when it publishes through its broker, so a gateway that sends
-    straight to the cloud is sent through the broker in this copy (the fleet does exactly
-    that either way: the gateway publishes on its broker, the cloud subscribes)."""
-    document = yaml.safe_load(SCENARIO.read_text())
-    for node in document["nodes"]:
-        if node["type"] == "gateway" and node.get("to") == "cloud":
-            node["to"] = "broker"
-    path = tmp_path_factory.mktemp("scenario") / "fleet_parity.yaml"
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
-    return path
+def timed(what: str, command: Any, args: list[str], store: Path) -> Any:
+    started = time.monotonic()
+    result = xedge(command, args, store)
+    print(f"{what}: {time.monotonic() - started:.1f}s, exit {result.exit_code}")
+    return result
 
 
-def simulate(scenario: Path, out: Path, *more: str) -> Path:
+def simulate(out: Path, *more: str) -> Path:
     """`xedge simulate` of the scenario: the containers world (a real broker and gateway)."""
     started = time.monotonic()
-    result = CliRunner().invoke(main, ["simulate", str(scenario), "--out", str(out), *more])
+    result = CliRunner().invoke(main, ["simulate", str(SCENARIO), "--out", str(out), *more])
     print(result.output, f"\nsimulate {' '.join(more)}: {time.monotonic() - started:.1f}s")
     assert result.exit_code == 0
     return out
 
 
 @pytest.fixture(scope="module")
-def simulated(scenario: Path, staged: tuple[Path, Any],
-              tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The simulation the fleet run must agree with: the scenario calibrated on the fleet run
-    (`xedge calibrate`, its links fitted from the fleet's records) when this version has it,
-    else the scenario as written."""
-    directory = tmp_path_factory.mktemp("sim")
-    run_dir, result = staged
-    fleet_run = run_dir / "fleet-run"
-    if result.exit_code != 0 or "calibrate" not in main.list_commands(click.Context(main)):
-        return simulate(scenario, directory / "run")
-    links = directory / "links.yaml"
-    calibrated = CliRunner().invoke(main, ["calibrate", str(fleet_run), "--scenario",
-                                           str(scenario), "-o", str(links)])
-    print(calibrated.output)
-    assert calibrated.exit_code == 0
-    return simulate(scenario, directory / "run", "--network", str(links))
-
-
-@pytest.fixture(scope="module")
-def staged(scenario: Path, images: Any, store: Path,
+def staged(images: Any, store: Path,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any]]:
     """`xedge stage --hosts 1 --scenario S --keep`: its run directory and its result."""
     from xedgesim.deploy import fleet
 
     run_dir = tmp_path_factory.mktemp("parity") / "stage"
     try:
-        started = time.monotonic()
-        result = xedge(commands.stage, ["--hosts", "1", "--scenario", str(scenario), "--keep",
-                                        "--out", str(run_dir), "--no-progress"], store)
-        print(f"stage --hosts 1 --scenario: {time.monotonic() - started:.1f}s")
+        result = timed("stage --hosts 1 --scenario", commands.stage,
+                       ["--hosts", "1", "--scenario", str(SCENARIO), "--keep", "--out",
+                        str(run_dir), "--no-progress"], store)
         yield run_dir, result
     finally:
         if (run_dir / state.FILE_NAME).is_file():
             fleet.destroy(state.load(run_dir), say=print)
+
+
+@pytest.fixture(scope="module")
+def calibrated(staged: tuple[Path, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The scenario calibrated on the fleet run (`xedge calibrate`), simulated."""
+    directory = tmp_path_factory.mktemp("sim")
+    run_dir, result = staged
+    assert result.exit_code == 0, "the kept fleet was not staged"
+    links = directory / "links.yaml"
+    fitted = CliRunner().invoke(main, ["calibrate", str(run_dir / "fleet-run"), "--scenario",
+                                       str(SCENARIO), "-o", str(links)])
+    print(fitted.output)
+    assert fitted.exit_code == 0
+    return simulate(directory / "run", "--network", str(links))
 
 
 def compare(a: Path, b: Path, report: Path) -> tuple[Any, dict[str, Any]]:
@@ -97,28 +87,97 @@ def compare(a: Path, b: Path, report: Path) -> tuple[Any, dict[str, Any]]:
     return result, json.loads(report.read_text())
 
 
-def test_a_staged_fleet_run_agrees_with_the_simulation(staged: tuple[Path, Any],
-                                                       simulated: Path, tmp_path: Path) -> None:
-    """Against the calibrated simulation when `xedge calibrate` exists (see `simulated`)."""
+def stored_manifest(store: Path, run_dir: Path) -> dict[str, Any]:
+    release_id = json.loads((run_dir / manifest.FILE_NAME).read_text())["release"]
+    return json.loads((store / f"{release_id}.json").read_text())
+
+
+def test_stage_with_a_scenario_records_a_passing_parity(staged: tuple[Path, Any],
+                                                        store: Path) -> None:
     run_dir, result = staged
     assert result.exit_code == 0, "stage --scenario failed"
-    assert "[workload] passed" in result.output
+    assert "[workload] passed" in result.output and "[parity] passed" in result.output
     fleet_run = run_dir / "fleet-run"
     summary = json.loads((fleet_run / "summary.json").read_text())
     assert summary["mode"] == "fleet" and list(summary["hosts"]) == ["edge-1"]
     assert summary["fleet"]["hosts"]["edge-1"]["sensor_user"] == "sensor"
     assert summary["fleet"]["hosts"]["edge-1"]["broker"].endswith("(TLS)")
-    assert (fleet_run / "records.csv").is_file() and (fleet_run / "nodes.csv").is_file()
-    compared, report = compare(simulated, fleet_run, tmp_path / "compare.json")
-    print("verdicts:", report["counts"])
-    assert compared.exit_code == 0, "the fleet run does not agree with the simulation"
+    # the verdict: the fleet run lies in the simulated sweep's prediction intervals
+    report = json.loads((run_dir / "parity" / "compare.json").read_text())
+    print("parity verdicts:", report["counts"])
+    assert report["verdict"] == "pass" and report["a"]["sweep"] and report["b"]["mode"] == "fleet"
+    assert report["counts"]["breach"] == 0 and report["counts"]["pass"] >= 15
+    # the proof travels with the release: the manifest (run copy and store) ...
+    document = stored_manifest(store, run_dir)
+    assert document == json.loads((run_dir / manifest.FILE_NAME).read_text())
+    assert document["scenario"]["sha256"] == manifest.scenario_entry(SCENARIO)["sha256"]
+    [record] = document["parity"]
+    assert record["verdict"] == "pass" and record["scenario"] == document["scenario"]
+    assert record["compare_report"] == str(run_dir / "parity" / "compare.json")
+    assert record["fleet_run"] == str(fleet_run) and record["tolerance"] is None
+    # ... and the stage's JUnit report holds one testcase per compared metric
+    root = ElementTree.parse(run_dir / "verify" / "junit.xml").getroot()
+    [parity] = [s for s in root.iter("testsuite") if s.get("name") == "parity"]
+    cases = parity.findall("testcase")
+    assert len(cases) == sum(report["counts"].values())
+    assert {f"{c.get('classname')}.{c.get('name')}" for c in cases} == \
+        {m["metric"] for m in report["metrics"]}
+    assert not parity.findall("testcase/failure")
+    assert f"JUnit XML:  {run_dir / 'verify' / 'junit.xml'}" in result.output
+
+
+def test_the_fleet_run_agrees_with_the_simulation_calibrated_on_it(
+        staged: tuple[Path, Any], calibrated: Path, tmp_path: Path) -> None:
+    run_dir, _ = staged
+    compared, report = compare(calibrated, run_dir / "fleet-run", tmp_path / "compare.json")
+    print("calibrated verdicts:", report["counts"])
+    assert compared.exit_code == 0, "the fleet run does not agree with the calibrated simulation"
     assert report["counts"]["pass"] >= 15 and report["b"]["mode"] == "fleet"
 
 
-def test_a_drifted_gateway_window_fails_parity_and_names_the_metric(
-        staged: tuple[Path, Any], simulated: Path, store: Path, tmp_path: Path) -> None:
+def test_verify_runs_the_scenario_against_the_kept_fleet(staged: tuple[Path, Any], store: Path,
+                                                         tmp_path: Path) -> None:
     run_dir, result = staged
     assert result.exit_code == 0, "the kept fleet was not staged"
+    out = tmp_path / "verify"
+    verified = timed("verify --scenario --duration 20s", commands.verify,
+                     ["--inventory", str(run_dir / "inventory" / "hosts.yml"), "--scenario",
+                      str(SCENARIO), "--duration", "20s", "--no-restart-broker",
+                      "--out", str(out)], store)
+    assert verified.exit_code == 0
+    summary = json.loads((out / "fleet-run" / "summary.json").read_text())
+    assert summary["mode"] == "fleet" and summary["duration_s"] == 20
+    assert summary["flows"]["sensors->broker"]["delivered"] >= 300
+    assert summary["end_to_end_ms"]["cloud"]["count"] >= 2
+
+
+def test_deploy_requires_the_recorded_parity(staged: tuple[Path, Any], store: Path,
+                                             tmp_path: Path) -> None:
+    run_dir, result = staged
+    assert result.exit_code == 0, "the kept fleet was not staged"
+    inventory = str(run_dir / "inventory" / "hosts.yml")
+    edited = tmp_path / "fleet_parity.yaml"  # one line more: other bytes, no proof
+    edited.write_text(SCENARIO.read_text() + "# edited\n")
+    refused = timed("deploy --require-parity (edited scenario)", commands.deploy,
+                    ["--inventory", inventory, "--scenario", str(edited), "--require-parity",
+                     "--out", str(tmp_path / "refused"), "--no-progress"], store)
+    assert refused.exit_code == 2
+    assert "has no passing parity for the scenario" in refused.output
+    assert not (tmp_path / "refused").exists()
+    deployed = timed("deploy --scenario --require-parity", commands.deploy,
+                     ["--inventory", inventory, "--scenario", str(SCENARIO),
+                      "--require-parity", "--no-verify", "--out", str(tmp_path / "deploy"),
+                      "--no-progress"], store)
+    assert deployed.exit_code == 0
+    release_id = json.loads((run_dir / manifest.FILE_NAME).read_text())["release"]
+    assert f"deployed {release_id}" in deployed.output
+
+
+def test_a_drifted_gateway_window_fails_parity_and_names_the_metric(
+        staged: tuple[Path, Any], store: Path) -> None:
+    run_dir, result = staged
+    assert result.exit_code == 0, "the kept fleet was not staged"
+    before = stored_manifest(store, run_dir)
     window = int(yaml.safe_load((run_dir / "scenario" / "fleet-vars.yml").read_text())
                  ["edge"]["hosts"]["edge-1"]["xedgesim_gateway_window_s"])
     drifted = 2 if window != 2 else 3
@@ -127,16 +186,19 @@ def test_a_drifted_gateway_window_fails_parity_and_names_the_metric(
     (host_vars / "edge-1.yml").write_text(
         f"# changed by hand on the device's inventory: the drift parity must catch\n"
         f"xedgesim_gateway_window_s: {drifted}\n")
-    started = time.monotonic()
-    again = xedge(commands.stage, ["--out", str(run_dir), "--step", "converge", "--step",
-                                   "workload", "--no-progress"], store)
-    print(f"converge + workload with the drift: {time.monotonic() - started:.1f}s")
-    assert again.exit_code == 0
+    again = timed("converge + workload + parity with the drift", commands.stage,
+                  ["--out", str(run_dir), "--step", "converge", "--step", "workload",
+                   "--step", "parity", "--no-progress"], store)
+    assert again.exit_code == 1
+    assert "[parity] FAILED" in again.output and "BREACH cloud.cloud.aggregates" in again.output
     summary = json.loads((run_dir / "fleet-run" / "summary.json").read_text())
     assert summary["fleet"]["hosts"]["edge-1"]["gateways"]["gw1"]["window"] == f"{drifted}s"
-    compared, report = compare(simulated, run_dir / "fleet-run", tmp_path / "compare.json")
-    print("verdicts:", report["counts"])
-    assert compared.exit_code == 1
+    report = json.loads((run_dir / "parity" / "compare.json").read_text())
+    print("drifted verdicts:", report["counts"])
     breached = {m["metric"] for m in report["metrics"] if m["verdict"] == "breach"}
-    assert "cloud.cloud.aggregates" in breached
-    assert "BREACH cloud.cloud.aggregates" in compared.output
+    assert report["verdict"] == "breach" and "cloud.cloud.aggregates" in breached
+    root = ElementTree.parse(run_dir / "verify" / "junit.xml").getroot()
+    [parity] = [s for s in root.iter("testsuite") if s.get("name") == "parity"]
+    failed = {c.get("name") for c in parity.findall("testcase") if c.find("failure") is not None}
+    assert "aggregates" in failed
+    assert stored_manifest(store, run_dir)["parity"] == before["parity"]  # no breach recorded

@@ -19,7 +19,7 @@ from xedgesim.deploy.errors import EXIT_FAILED
 
 ARCH_CHOICE = click.Choice(["amd64", "arm64"])
 STEP_CHOICE = click.Choice(["create", "converge", "idempotence", "verify", "workload",
-                            "destroy"])
+                            "parity", "destroy"])
 PLACE_OPTION = click.option(
     "--place", "place", multiple=True, metavar="HOST=NODE[,NODE]",
     help="With --scenario: run these brokers and gateways of the scenario on HOST ('*': every "
@@ -64,8 +64,16 @@ def _fleet_duration(ctx: click.Context, param: click.Parameter,
               help="Run only this step (repeatable) against the kept fleet of --out.")
 @click.option("--scenario", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The scenario the services' settings are rendered from (topics, QoS, "
-                   "window, MQTT users and ACL); its hash goes in the manifest.")
+                   "window, MQTT users and ACL); it is then run on the fleet and the run "
+                   "compared with its simulation (parity); its hash goes in the manifest.")
 @PLACE_OPTION
+@click.option("--tolerance", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              metavar="FILE", help="With --scenario: the parity step's tolerances per metric "
+                                   "(as xedge compare --tolerance) [default: the documented "
+                                   "defaults].")
+@click.option("--parity-seeds", type=click.IntRange(2, 20), default=3, show_default=True,
+              metavar="N", help="With --scenario: seeds of the simulation the fleet run is "
+                                "judged against (the scenario's seed and the next N-1).")
 @click.option("--image", "images", multiple=True, metavar="NAME=REF",
               help="Stage another local image for a service, e.g. gateway=xedgesim/gateway:dev.")
 @RELEASES_OPTION
@@ -73,18 +81,21 @@ def _fleet_duration(ctx: click.Context, param: click.Parameter,
               help="A live progress line [default: when stdout is a terminal].")
 def stage(hosts: int, arch: str, keep: bool, inventory: Path | None, secrets: Path | None,
           out: Path | None, steps: tuple[str, ...], scenario: Path | None,
-          place: tuple[str, ...], images: tuple[str, ...], store: Path | None,
-          progress: bool | None) -> None:
+          place: tuple[str, ...], tolerance: Path | None, parity_seeds: int,
+          images: tuple[str, ...], store: Path | None, progress: bool | None) -> None:
     """Rehearse a deployment: create a staging fleet, converge it with the production
     settings, converge again (nothing may change), verify with testinfra and MQTT, destroy.
+    With --scenario, run the scenario on the fleet and compare it with its simulation
+    (parity) before destroying.
 
-    A passing run writes a release manifest (image digests, verification results) that
-    `xedge deploy` requires.
+    A passing run writes a release manifest (image digests, verification results, parity)
+    that `xedge deploy` requires.
 
     \b
     Examples:
       xedge stage --hosts 2
       xedge stage --hosts 1 --scenario scenarios/fleet_parity.yaml
+      xedge stage --hosts 1 --scenario scenarios/fleet_parity.yaml --tolerance parity.yaml
       xedge stage --hosts 3 --arch arm64 --keep --out runs/stage-arm
       xedge stage --out runs/stage-arm --step verify      # again, on the kept fleet
       xedge stage --out runs/stage-arm --step destroy
@@ -94,10 +105,13 @@ def stage(hosts: int, arch: str, keep: bool, inventory: Path | None, secrets: Pa
 
     if place and scenario is None:
         raise click.UsageError("--place needs --scenario: it places the scenario's nodes")
+    if tolerance is not None and scenario is None and "parity" not in steps:
+        raise click.UsageError("--tolerance needs --scenario: it judges the scenario's "
+                               "fleet run")
     options = StageOptions(hosts=hosts, arch=arch, keep=keep, inventory=inventory,
                            secrets=secrets, out=out, steps=steps, scenario=scenario,
                            place=place, images=images, store=store or paths.releases_dir(),
-                           live=progress)
+                           live=progress, tolerance=tolerance, parity_seeds=parity_seeds)
     outcome = run_stage(options, say=click.echo)
     if outcome.table:
         click.echo("")

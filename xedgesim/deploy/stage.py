@@ -1,9 +1,11 @@
-"""``xedge stage``: the staging lifecycle, create -> converge -> idempotence -> verify -> destroy.
+"""``xedge stage``: the staging lifecycle, create -> converge -> idempotence -> verify ->
+(with ``--scenario``: workload -> parity ->) destroy.
 
 Each step is printed as it starts and as it ends (with its time and a one-line result). A
 failed step stops the sequence; the fleet is still destroyed (unless ``--keep``), also after
-Ctrl-C. When converge, idempotence and verify have all passed, the release manifest is
-written to the run directory and recorded in the manifest store.
+Ctrl-C. When converge, idempotence and verify (and, with a scenario, workload and parity) have
+all passed, the release manifest is written to the run directory and recorded in the manifest
+store, with the parity step's record: the fleet run agreed with the simulation.
 
 The run directory is not written all-or-nothing like a simulation's: the fleet's inventory
 and keys must sit at their final paths while the fleet lives, and a failed run's artifacts
@@ -30,9 +32,11 @@ from xedgesim.deploy.steps import StageContext, StepOutcome
 DEFAULT_SEQUENCE = STEPS
 PROVING_STEPS = ("converge", "idempotence", "verify")
 # Keys of the state's results that are not steps: the rendered scenario (scenario_config's
-# plan, no secret) and the parity records a fleet run and its comparison leave for the manifest.
+# plan, no secret). The parity step's results hold the records its comparison leaves for the
+# manifest (``results["parity"]["records"]``).
 SCENARIO_RESULT = "scenario"
 PARITY_RESULT = "parity"
+SCENARIO_STEPS = ("workload", "parity")  # run only when the stage has a scenario
 
 
 @dataclass
@@ -47,6 +51,8 @@ class StageOptions:
     scenario: Path | None = None  # renders the services' settings (scenario_config)
     place: tuple[str, ...] = ()  # --place HOST=NODE[,NODE]: the scenario's placement, replaced
     images: tuple[str, ...] = ()  # NAME=REF overrides
+    tolerance: Path | None = None  # --tolerance: the parity step's compare tolerance file
+    parity_seeds: int = 3  # --parity-seeds: seeds of the simulation the fleet run is judged by
     store: Path = field(default_factory=paths.releases_dir)
     live: bool | None = None
 
@@ -64,10 +70,18 @@ class StageOutcome:
 
 def step_modules() -> dict[str, ModuleType]:
     """Step name -> module, imported only when a stage runs."""
-    from xedgesim.deploy.steps import converge, create, destroy, idempotence, verify, workload
+    from xedgesim.deploy.steps import (
+        converge,
+        create,
+        destroy,
+        idempotence,
+        parity,
+        verify,
+        workload,
+    )
 
     return {module.NAME: module for module in (create, converge, idempotence, verify, workload,
-                                               destroy)}
+                                               parity, destroy)}
 
 
 def stage(options: StageOptions, say: Callable[[str], None] = print) -> StageOutcome:
@@ -81,15 +95,25 @@ def stage(options: StageOptions, say: Callable[[str], None] = print) -> StageOut
             raise UsageError("--step needs --out DIR: the stage run whose fleet to use")
         rundir.require_kind(options.out, "stage")
         run_state = state.load(options.out)
+        if options.tolerance is not None:  # --step parity --tolerance F: judge with F now
+            from xedgesim.compare.tolerances import load_tolerances
+
+            load_tolerances(options.tolerance)
+            run_state.tolerance = str(options.tolerance.resolve())
+            run_state.save()
         sequence = tuple(step for step in STEPS if step in options.steps)
     else:
         if options.scenario is not None:  # a scenario a fleet cannot run is refused first
             from xedgesim.fleetrun.command import load
 
             load(options.scenario, None)
+        if options.tolerance is not None:  # and so is a bad tolerance file (file:line:col)
+            from xedgesim.compare.tolerances import load_tolerances
+
+            load_tolerances(options.tolerance)
         run_state = begin(options, project)
         sequence = tuple(s for s in DEFAULT_SEQUENCE if not (s == "destroy" and options.keep)
-                         and not (s == "workload" and options.scenario is None))
+                         and not (s in SCENARIO_STEPS and options.scenario is None))
     ctx = StageContext(run_state, project, say=say, live=options.live)
     say(f"stage {run_state.run_dir} · "
         + (f"{run_state.hosts} local host(s), {run_state.arch}" if run_state.local_fleet
@@ -112,6 +136,12 @@ def stage(options: StageOptions, say: Callable[[str], None] = print) -> StageOut
                                   stage=stage_record(run_state), scenario=scenario,
                                   parity=parity_of(run_state))
         result.manifest, result.stored = manifest.record(document, ctx.run_dir, options.store)
+    elif passed and "parity" in outcomes and (ctx.run_dir / manifest.FILE_NAME).is_file():
+        # --step parity on a run whose release is already recorded: add the new proof to it.
+        for record in parity_of(run_state):
+            result.stored = manifest.record_parity(ctx.release().id, record, options.store,
+                                                   ctx.run_dir)
+        result.manifest = ctx.run_dir / manifest.FILE_NAME
     verify_results = run_state.results.get("verify") or {}
     if verify_results.get("junit"):
         result.junit = ctx.run_dir / verify_results["junit"]
@@ -154,6 +184,8 @@ def begin(options: StageOptions, project: Path) -> StageState:
         overlays=[str(path) for path in overlays],
         release=staged.to_dict()["images"],
         scenario=str(options.scenario.resolve()) if options.scenario is not None else None,
+        tolerance=str(options.tolerance.resolve()) if options.tolerance is not None else None,
+        parity_seeds=options.parity_seeds,
     )
     if options.inventory is not None:
         run_state.inventory = str(options.inventory.resolve())
@@ -253,12 +285,14 @@ def verification_of(run_state: StageState) -> manifest.Verification:
 
 
 def parity_of(run_state: StageState) -> list[manifest.ParityRecord]:
-    """The parity records the run's steps left in its state (``results["parity"]``: a list
-    of ``ParityRecord.as_dict``), for the manifest."""
+    """The passing parity records the run's steps left in its state (the parity step's
+    ``results["parity"]["records"]``, each a ``ParityRecord.as_dict``), for the manifest. A
+    breach is never recorded: a stage whose parity breached fails and writes no manifest."""
     found = run_state.results.get(PARITY_RESULT) or []
     if isinstance(found, dict):
-        found = [found]
-    return [manifest.ParityRecord.from_dict(entry) for entry in found]
+        found = found.get("records") or []
+    records = [manifest.ParityRecord.from_dict(entry) for entry in found]
+    return [record for record in records if record.passed]
 
 
 def stage_record(run_state: StageState) -> dict[str, Any]:

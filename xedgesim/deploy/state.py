@@ -18,7 +18,7 @@ from xedgesim import atomic
 from xedgesim.deploy.errors import UsageError
 
 FILE_NAME = "state.json"
-STEPS = ("create", "converge", "idempotence", "verify", "workload", "destroy")
+STEPS = ("create", "converge", "idempotence", "verify", "workload", "parity", "destroy")
 
 
 @dataclass
@@ -41,6 +41,8 @@ class StageState:
     secrets: str | None = None  # a path; the values are never here
     release: dict[str, Any] | None = None  # {arch: {name: {tag, id}}}
     scenario: str | None = None  # --scenario: the workload step runs it against the fleet
+    tolerance: str | None = None  # --tolerance: the parity step's compare tolerance file
+    parity_seeds: int = 3  # --parity-seeds: seeds of the simulation the parity step runs
     containers: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
     steps: dict[str, StepRecord] = field(default_factory=dict)

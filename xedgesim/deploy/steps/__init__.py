@@ -1,7 +1,7 @@
 """The steps of ``xedge stage``, one module each, in the order they run:
 
-``create`` -> ``converge`` -> ``idempotence`` -> ``verify`` -> ``workload`` -> ``destroy``
-(``workload`` only when the stage has a scenario).
+``create`` -> ``converge`` -> ``idempotence`` -> ``verify`` -> ``workload`` -> ``parity`` ->
+``destroy`` (``workload`` and ``parity`` only when the stage has a scenario).
 
 Each step is a function ``execute(ctx) -> StepOutcome`` over a ``StageContext`` (the run's
 state file, its directory, how to talk). A step finds everything it needs in the state file,
