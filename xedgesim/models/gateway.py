@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +20,7 @@ from xedgesim.models.base import Node, SimContext
 from xedgesim.models.topics import render
 from xedgesim.scenario.model import GatewayParams, NodeSpec
 from xedgesim.sim.kernel import TIMER
-from xedgesim.sim.messages import MessageBatch
+from xedgesim.sim.messages import MessageBatch, is_constant
 
 
 @dataclass(frozen=True)
@@ -71,10 +72,12 @@ class GatewayLogic:
                 "(a gateway that subscribes to what it or another gateway republishes)")
         # fsum is exactly rounded, so the result does not depend on the numpy or BLAS build:
         # the same inputs give the same bits in-process and inside the gateway image.
-        with np.errstate(over="ignore", invalid="ignore"):
-            weighted = means * counts
+        weighted = means
+        if not (is_constant(counts) and counts[0] == 1):  # single readings weigh one each
+            with np.errstate(over="ignore", invalid="ignore"):
+                weighted = means * counts
         try:
-            total = self.total + math.fsum(weighted.tolist())  # a list: 5x faster, same sum
+            total = self.total + exact_sum_of_floats(weighted)
         except (OverflowError, ValueError):
             total = math.inf
         if not math.isfinite(total):
@@ -98,6 +101,39 @@ class GatewayLogic:
                               self.oldest_origin_ns or 0)
         self.reset()
         return aggregate
+
+
+def exact_sum_of_floats(values: np.ndarray) -> float:
+    """``math.fsum(values)``, the correctly rounded sum, several times faster for a block of
+    readings.
+
+    Each float is a 53-bit integer times a power of two (``frexp``). When the powers span at
+    most 8 octaves, the integers shifted to the lowest power fit in 61 bits and are summed
+    exactly in int64 (in 31-bit halves, which cannot overflow); ``float()`` of the Python
+    integer total rounds it once, half to even, as fsum does. Other blocks (wide ranges,
+    non-finite values, a zero or subnormal total) go to fsum itself.
+    """
+    if not 0 < len(values) < 1 << 31 or not np.isfinite(values).all():
+        return math.fsum(_floats(values))
+    mantissas, exponents = np.frexp(values)
+    low = int(exponents.min())
+    if int(exponents.max()) - low > 8:
+        return math.fsum(_floats(values))
+    mantissas *= 2.0**53
+    ints = mantissas.astype(np.int64)  # exact
+    ints <<= exponents - low
+    tops = ints >> 31
+    total = (int(tops.sum()) << 31) + int((ints - (tops << 31)).sum())
+    if total == 0 or not -1000 < low - 53 + total.bit_length() < 1000:
+        return math.fsum(_floats(values))
+    return math.ldexp(float(total), low - 53)
+
+
+def _floats(values: np.ndarray) -> Iterator[float]:
+    """The values as Python floats, 64k at a time: ``fsum`` takes them 5x faster than numpy
+    scalars, and a million at once would be a 32 MB list."""
+    for start in range(0, len(values), 1 << 16):
+        yield from values[start:start + (1 << 16)].tolist()
 
 
 class GatewayNode(Node):

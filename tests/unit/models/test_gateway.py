@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from xedgesim.errors import NodeFailure
-from xedgesim.models.gateway import Aggregate, GatewayLogic
+from xedgesim.models.gateway import Aggregate, GatewayLogic, exact_sum_of_floats
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -257,3 +261,21 @@ def test_a_window_sum_beyond_the_largest_float_stops_the_run_naming_the_gateway(
               - {id: g2, type: gateway, subscribe: {broker: broker, topics: ["#"]},
                  aggregate_every: 1s, to: broker, topic: "b/{id}"}
             """)
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=60),
+       st.sampled_from([1.0, 1e-3, 20.0, 1e12, 1e300]))
+def test_the_fast_exact_sum_is_fsum(values: list[float], scale: float) -> None:
+    """The gateway's sum of a block is fsum's correctly rounded sum, bit for bit, whatever the
+    magnitudes (the fast path covers readings of similar size, fsum the rest)."""
+    for block in (np.array(values), np.array(values) % scale + scale):
+        try:
+            expected: float | str = math.fsum(block.tolist())
+        except OverflowError:
+            expected = "overflow"
+        try:
+            found: float | str = exact_sum_of_floats(block)
+        except OverflowError:
+            found = "overflow"
+        assert str(found) == str(expected)
