@@ -117,7 +117,8 @@ def simulate(
     started = time.perf_counter()
     kernel = Kernel(scenario.duration_ns)
     topology = Topology(scenario)
-    timeline = FaultTimeline(scenario.faults, topology)
+    timeline = FaultTimeline(scenario.faults, topology, until=scenario.duration_ns,
+                             seed=scenario.seed)
     counters = {g.id: NodeCounters(g.id, g.count) for g in topology.groups.values()}
     network = Network(scenario.network, topology, timeline, kernel, scenario.seed, counters,
                       recorder)

@@ -134,6 +134,15 @@ NodeParams = SensorParams | GatewayParams | BrokerParams | CloudParams
 
 
 @dataclass(frozen=True)
+class Failures:
+    """Random failure and repair of every instance of a node (``failures:``): up times are
+    exponential with mean ``mtbf_ns``, repairs exponential with mean ``mttr_ns``."""
+
+    mtbf_ns: int
+    mttr_ns: int
+
+
+@dataclass(frozen=True)
 class NodeSpec:
     """One entry of ``nodes:``; ``count > 1`` expands to instances ``<id>-<index>``."""
 
@@ -145,6 +154,7 @@ class NodeSpec:
     count: int = 1
     image: str | None = None  # for implementation: docker
     docker: dict[str, object] = field(default_factory=dict)  # checked: scenario.docker_options
+    failures: Failures | None = None  # random failure and repair (xedgesim/sim/failures.py)
 
     @property
     def instance_ids(self) -> InstanceIds:

@@ -18,6 +18,7 @@ from xedgesim.models.topics import filter_problem, topic_problem
 from xedgesim.scenario import limits
 from xedgesim.scenario.distributions import read_distribution
 from xedgesim.scenario.docker_options import read_docker_options
+from xedgesim.scenario.failures import read_failures
 from xedgesim.scenario.model import (
     BrokerParams,
     CloudParams,
@@ -33,7 +34,7 @@ from xedgesim.scenario.model import (
 from xedgesim.scenario.reader import Reader, did_you_mean, english_list, label
 from xedgesim.scenario.yaml_tree import YInvalid, YMap, YNode, YScalar, YSeq, describe
 
-COMMON_KEYS = ("id", "type", "implementation", "image", "docker")
+COMMON_KEYS = ("id", "type", "implementation", "image", "docker", "failures")
 PUBLISH_KEYS = ("to", "topic", "qos", "retain", "payload", "retry_interval", "max_retries")
 CONTAINER_IMPLEMENTATION = "docker"
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -228,10 +229,12 @@ def build_node(reader: Reader, draft: NodeDraft, index: NodeIndex) -> NodeSpec |
     reader.check_keys(ymap, allowed, context, elsewhere)
     implementation = _implementation(reader, draft)
     image, docker = _container(reader, draft, implementation)
+    failures_node = ymap.get("failures")
+    failures = None if failures_node is None else read_failures(reader, failures_node, context)
     if draft.type is None or draft.id is None:
         return None
     params = NODE_TYPE_TABLE[draft.type].read(reader, draft, index)
-    if params is None or implementation is None:
+    if params is None or implementation is None or (failures_node is not None and failures is None):
         return None
     return NodeSpec(
         id=draft.id,
@@ -242,6 +245,7 @@ def build_node(reader: Reader, draft: NodeDraft, index: NodeIndex) -> NodeSpec |
         count=draft.count or 1,
         image=image,
         docker=docker,
+        failures=failures,
     )
 
 

@@ -14,7 +14,9 @@ import numpy as np
 
 from xedgesim.scenario.faults import RECOVERY, TARGET
 from xedgesim.scenario.model import FaultSpec
+from xedgesim.sim.failures import RandomOutages
 from xedgesim.sim.kernel import NEVER
+from xedgesim.sim.streams import RandomStreams
 from xedgesim.sim.topology import Topology
 
 OK, RANDOM, LINK_DOWN, PARTITION, NODE_DOWN = 0, 1, 2, 3, 4
@@ -47,8 +49,12 @@ class NodeEvent:
 
 
 class FaultTimeline:
-    def __init__(self, faults: tuple[FaultSpec, ...], topology: Topology) -> None:
+    def __init__(self, faults: tuple[FaultSpec, ...], topology: Topology, *,
+                 until: int | None = None, seed: int = 0) -> None:
+        """``faults`` as scheduled; with ``until`` (the run's end), also the random failures of
+        the nodes with ``failures:``, drawn from ``seed``'s streams (xedgesim/sim/failures.py)."""
         self.node_outages: dict[str, list[Outage]] = defaultdict(list)
+        self.random_outages: dict[str, RandomOutages] = {}
         self.link_outages: dict[frozenset[str], list[tuple[int, int]]] = defaultdict(list)
         self.partitions: list[Partition] = []
         self.node_events: list[NodeEvent] = []
@@ -60,7 +66,24 @@ class FaultTimeline:
         for fault in ordered:
             if fault.action in RECOVERY:
                 starts[TARGET[fault.action]](fault, ordered, topology)
+        if until is not None:
+            self._random_failures(topology, until, seed)
         self.node_events.sort(key=lambda e: e.time)
+
+    def _random_failures(self, topology: Topology, until: int, seed: int) -> None:
+        streams = RandomStreams(seed)
+        for group in topology.groups.values():
+            if group.spec.failures is None:
+                continue
+            outages = RandomOutages(group.spec.failures, group.count, until, streams, group.id)
+            self.random_outages[group.id] = outages
+            instance = None if group.count == 1 else outages.instance.tolist()
+            for number, (start, end) in enumerate(zip(outages.start.tolist(),
+                                                      outages.end.tolist(), strict=True)):
+                local = None if instance is None else instance[number]
+                self.node_events.append(NodeEvent(start, group.id, local, up=False))
+                if end < until:
+                    self.node_events.append(NodeEvent(end, group.id, local, up=True))
 
     def _node_outage(self, fault: FaultSpec, ordered: list[FaultSpec],
                      topology: Topology) -> None:
@@ -101,10 +124,12 @@ class FaultTimeline:
             if outage.instances is not None:
                 during &= np.isin(local, outage.instances)
             down |= during
+        if group in self.random_outages:
+            down |= self.random_outages[group].down(local, times)
         return down
 
     def has_node_outages(self, group: str) -> bool:
-        return bool(self.node_outages.get(group))
+        return bool(self.node_outages.get(group)) or group in self.random_outages
 
     def down_during(self, group: str, local: np.ndarray, start: np.ndarray,
                     end: np.ndarray) -> np.ndarray:
@@ -115,6 +140,8 @@ class FaultTimeline:
             if outage.instances is not None:
                 during &= np.isin(local, outage.instances)
             down |= during
+        if group in self.random_outages:
+            down |= self.random_outages[group].down_during(local, start, end)
         return down
 
     def first_crash(self, group: str, local: np.ndarray, start: np.ndarray,
@@ -127,6 +154,9 @@ class FaultTimeline:
             if outage.instances is not None:
                 hit &= np.isin(local, outage.instances)
             when[hit] = outage.start
+        if group in self.random_outages:
+            when = np.minimum(when, self.random_outages[group].first_crash(local, start, end,
+                                                                           NEVER))
         return when
 
     def link_cut(self, a: str, b: str, times: np.ndarray) -> np.ndarray:
@@ -160,6 +190,8 @@ class FaultTimeline:
         spans = [(o.start, o.end) for o in self.node_outages.get(sender, ())]
         spans += self.link_outages.get(frozenset((sender, receiver)), [])
         spans += [(p.start, p.end) for p in self.partitions if _across(p, sender, receiver)]
+        if sender in self.random_outages and self.random_outages[sender].overlaps(start, end):
+            return True
         return any(s < end and start < e for s, e in spans)
 
     def affects_link(self, a: str, b: str) -> bool:

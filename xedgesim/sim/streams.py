@@ -16,6 +16,7 @@ PURPOSES: dict[str, dict[str, str]] = {
         "phase": "a sensor's first emission offset in [0, interval)",
         "gaps": "Poisson inter-arrival times",
         "value": "readings",
+        "failures": "up and repair times of random failure (failures: {mtbf, mttr})",
     },
     "link": {
         "loss": "one uniform per transmission on that link",
