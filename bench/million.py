@@ -35,7 +35,9 @@ DETERMINISTIC = ("summary.json", "nodes.csv", "records.csv")
 def run(command: list[str], env: dict[str, str]) -> dict:
     """Run ``command``; its wall time, CPU time (user + system) and peak RSS in MB."""
     started = time.perf_counter()
-    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    # Started outside the checkout: ``python -m`` puts the working directory first on
+    # sys.path, which would shadow --pythonpath.
+    child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, cwd=tempfile.gettempdir())
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
