@@ -114,21 +114,31 @@ class LocalDaskCluster(DaskScheduler):
         client = None
         try:
             client = Client(cluster, set_as_default=False)
+            client.run(_leave_ctrl_c_to_the_sweep)
             yield client
         except BaseException:
-            _kill_workers(cluster)  # first: Ctrl-C has a 2 s budget, their results are moot
-            raise
-        finally:
-            with suppress(Exception):
-                if client is not None:
-                    client.close(timeout=1)
+            # Ctrl-C has a 2 s budget and the workers' results are moot: kill them, close
+            # the scheduler; the client's connection goes with it.
             _kill_workers(cluster)
             with suppress(Exception):
                 cluster.close(timeout=1)
+            raise
+        with suppress(Exception):
+            client.close(timeout=1)
+        _kill_workers(cluster)
+        with suppress(Exception):
+            cluster.close(timeout=1)
 
     def run(self, tasks: list[Task], on_result: OnTask) -> None:
         with self.client() as client:
             _run_on(client, tasks, on_result, cancel=False)
+
+
+def _leave_ctrl_c_to_the_sweep() -> None:
+    """In a LocalCluster's worker: the terminal's Ctrl-C reaches the whole process group, and
+    a worker it killed would be restarted by its nanny (seconds of CPU) just as the sweep
+    stops it. The sweep handles Ctrl-C and kills its workers itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _kill_workers(cluster: Any) -> None:
