@@ -11,9 +11,12 @@ manifest goes to a store of the test's own, never to ``runs/releases``.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from xedgesim.cli import main
-from xedgesim.deploy import commands, state
+from xedgesim.deploy import commands, device, secrets, smoke, snapshot, state
+from xedgesim.deploy.fleet_view import open_fleet
+from xedgesim.deploy.inventory import inventory_dir, mqtt_endpoint
 from xedgesim.deploy.runner import executable_path
 
 
@@ -84,18 +89,95 @@ def run_xedge(store: Path) -> Any:
     return lambda command, args: xedge(command, args, store)
 
 
-@pytest.fixture(scope="module")
-def kept_fleet(images: Any, store: Path,
-               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A staged, passing, kept two-host fleet (its run directory); destroyed afterwards."""
+@contextlib.contextmanager
+def staged_fleet(hosts: int, store: Path, where: Path) -> Iterator[Path]:
+    """A staged, passing, kept fleet of ``hosts`` hosts (its run directory, under ``where``);
+    destroyed afterwards, pass or fail."""
     from xedgesim.deploy import fleet
 
-    run_dir = tmp_path_factory.mktemp("kept") / "stage"
+    run_dir = where / "stage"
     try:
-        result = xedge(commands.stage, ["--hosts", "2", "--keep", "--out", str(run_dir),
+        result = xedge(commands.stage, ["--hosts", str(hosts), "--keep", "--out", str(run_dir),
                                         "--no-progress"], store)
         assert result.exit_code == 0, "staging the kept fleet failed"
         yield run_dir
     finally:
         if (run_dir / state.FILE_NAME).is_file():
             fleet.destroy(state.load(run_dir), say=print)
+
+
+@pytest.fixture(scope="module")
+def kept_fleet(images: Any, store: Path,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A staged, passing, kept two-host fleet (its run directory); destroyed afterwards."""
+    with staged_fleet(2, store, tmp_path_factory.mktemp("kept")) as run_dir:
+        yield run_dir
+
+
+def derived_gateway(docker_client: Any, base: str, tag: str, lines: str) -> Iterator[str]:
+    """Build ``FROM base`` plus the Dockerfile ``lines`` as ``tag``; yields the image id and
+    removes the image afterwards (a generator for a fixture to delegate to)."""
+    dockerfile = f"FROM {base}\nLABEL org.xedgesim.managed=true\n{lines}"
+    image, _ = docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag,
+                                          pull=False, rm=True, forcerm=True)
+    try:
+        yield image.id
+    finally:
+        import docker
+
+        with contextlib.suppress(docker.errors.ImageNotFound):  # another run removed it
+            docker_client.images.remove(image.id, force=True)
+
+
+def hosts_by_name(inventory: Path) -> dict[str, Any]:
+    """testinfra hosts of the inventory, by inventory name (over the inventory's SSH)."""
+    return {host.backend.get_hostname(): host
+            for host in snapshot.hosts_of(open_fleet(inventory))}
+
+
+def probe_target(run_dir: Path, inventory: Path, host: Any, name: str) -> smoke.SmokeTarget:
+    """The host's broker as the smoke test reaches it, logged in as the probe user."""
+    endpoint = mqtt_endpoint(name, host.ansible.get_variables(), inventory_dir(inventory))
+    probe = secrets.find(secrets.load_users(Path(state.load(run_dir).secrets or "")))
+    gateway_env = device.environment(device.the_service(host, "gateway"))
+    return smoke.SmokeTarget(name, (endpoint.host, endpoint.port),
+                             probe.name, probe.password, "site/xedgesim-probe/temp",
+                             gateway_env["XEDGESIM_PUBLISH_TOPIC"], window_s=10.0,
+                             tls=endpoint.tls, ca=endpoint.ca)
+
+
+def queue_a_message(target: smoke.SmokeTarget, client_id: str,
+                    origin: int = 12_345_678) -> Callable[[str, bytes], bool]:
+    """Leave a persistent QoS 1 session with one aggregate queued in it (proved by a live
+    subscriber that saw the same aggregate); returns the matcher of that message."""
+    away = smoke.MqttClient(target.address, client_id, target.username, target.password,
+                            clean_session=False, tls=target.tls_context())
+    assert away.connect() == 0 and away.subscribe(target.upstream_topic)
+    away.close()
+    live = smoke.MqttClient(target.address, client_id + "-live", target.username,
+                            target.password, tls=target.tls_context())
+    assert live.connect() == 0 and live.subscribe(target.upstream_topic)
+    match = smoke.origin_matcher(origin)
+    live.publish(target.probe_topic, smoke.reading(origin))
+    _, found = live.wait_for(match, target.window_s + 10)
+    live.close()
+    assert found, "the gateway did not aggregate the reading before the deploy"
+    return match
+
+
+def assert_still_queued(target: smoke.SmokeTarget, client_id: str,
+                        match: Callable[[str, bytes], bool], timeout_s: float = 15) -> None:
+    """The session ``queue_a_message`` left still holds its message: resume it, receive it,
+    then have the broker forget the session."""
+    resumed = smoke.MqttClient(target.address, client_id, target.username, target.password,
+                               clean_session=False, tls=target.tls_context())
+    assert resumed.connect() == 0
+    _, found = resumed.wait_for(match, timeout_s)
+    resumed.close()
+    assert found, "the QoS 1 message queued before the deploy was lost"
+    smoke.discard_session(target, client_id)
+
+
+def current_release(host: Any) -> dict[str, Any]:
+    """The device's release record (``current.json``), read over the inventory's SSH."""
+    return dict(json.loads(host.file("/var/lib/xedgesim/release/current.json").content_string))

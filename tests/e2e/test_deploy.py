@@ -5,8 +5,6 @@ never passed staging is refused before anything runs."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import ssl
 from collections.abc import Iterator
@@ -15,9 +13,15 @@ from typing import Any
 
 import pytest
 
-from xedgesim.deploy import certificates, commands, device, secrets, smoke, snapshot, state
-from xedgesim.deploy.fleet_view import open_fleet
-from xedgesim.deploy.inventory import inventory_dir, mqtt_endpoint
+from tests.e2e.conftest import (
+    assert_still_queued,
+    current_release,
+    derived_gateway,
+    hosts_by_name,
+    probe_target,
+    queue_a_message,
+)
+from xedgesim.deploy import certificates, commands, device, smoke, snapshot, state
 
 pytestmark = pytest.mark.e2e
 
@@ -28,53 +32,10 @@ BROKEN_TAG = "xedgesim/gateway:e2e-broken-amd64"
 def broken_gateway(kept_fleet: Path, docker_client: Any) -> Iterator[str]:
     """A gateway image derived from the staged one whose service exits at once."""
     staged = state.load(kept_fleet).release or {}
-    base = staged["amd64"]["gateway"]["id"]
-    dockerfile = (f"FROM {base}\n"
-                  "LABEL org.xedgesim.managed=true org.xedgesim.test=e2e-broken\n"
-                  'CMD ["python3", "-c", "import sys; sys.exit(\'deliberately broken\')"]\n')
-    image, _ = docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()),
-                                          tag=BROKEN_TAG, pull=False, rm=True)
-    try:
-        yield image.id
-    finally:
-        import docker
-
-        with contextlib.suppress(docker.errors.ImageNotFound):  # another run built it too
-            docker_client.images.remove(image.id, force=True)
-
-
-def hosts_by_name(inventory: Path) -> dict[str, Any]:
-    return {host.backend.get_hostname(): host
-            for host in snapshot.hosts_of(open_fleet(inventory))}
-
-
-def probe_target(run_dir: Path, inventory: Path, host: Any, name: str) -> smoke.SmokeTarget:
-    endpoint = mqtt_endpoint(name, host.ansible.get_variables(), inventory_dir(inventory))
-    probe = secrets.find(secrets.load_users(Path(state.load(run_dir).secrets or "")))
-    gateway_env = device.environment(device.the_service(host, "gateway"))
-    return smoke.SmokeTarget(name, (endpoint.host, endpoint.port),
-                             probe.name, probe.password, "site/xedgesim-probe/temp",
-                             gateway_env["XEDGESIM_PUBLISH_TOPIC"], window_s=10.0,
-                             tls=endpoint.tls, ca=endpoint.ca)
-
-
-def queue_a_message(target: smoke.SmokeTarget, client_id: str) -> Any:
-    """Leave a persistent QoS 1 session with one aggregate queued in it (proved by a live
-    subscriber that saw the same aggregate); returns the matcher of that message."""
-    away = smoke.MqttClient(target.address, client_id, target.username, target.password,
-                            clean_session=False, tls=target.tls_context())
-    assert away.connect() == 0 and away.subscribe(target.upstream_topic)
-    away.close()
-    live = smoke.MqttClient(target.address, client_id + "-live", target.username,
-                            target.password, tls=target.tls_context())
-    assert live.connect() == 0 and live.subscribe(target.upstream_topic)
-    origin = 12_345_678
-    match = smoke.origin_matcher(origin)
-    live.publish(target.probe_topic, smoke.reading(origin))
-    _, found = live.wait_for(match, target.window_s + 10)
-    live.close()
-    assert found, "the gateway did not aggregate the reading before the deploy"
-    return match
+    yield from derived_gateway(
+        docker_client, staged["amd64"]["gateway"]["id"], BROKEN_TAG,
+        "LABEL org.xedgesim.test=e2e-broken\n"
+        'CMD ["python3", "-c", "import sys; sys.exit(\'deliberately broken\')"]\n')
 
 
 def test_broken_gateway_is_rolled_back_on_the_canary(kept_fleet: Path, broken_gateway: str,
@@ -106,22 +67,14 @@ def test_broken_gateway_is_rolled_back_on_the_canary(kept_fleet: Path, broken_ga
     # the canary runs the staged gateway again, healthy, and records the staged release
     gateway = device.the_service(hosts["edge-1"], "gateway")
     assert gateway["Image"] == staged_gateway
-    current = json.loads(hosts["edge-1"].file("/var/lib/xedgesim/release/current.json")
-                         .content_string)
-    assert current["id"] == staged_release
+    assert current_release(hosts["edge-1"])["id"] == staged_release
     # the other host was not touched at all
     after = snapshot.take(list(hosts.values()))
     assert snapshot.restarted({"edge-2": before["edge-2"]}, {"edge-2": after["edge-2"]}) == []
     assert device.the_service(hosts["edge-2"], "gateway")["Image"] == staged_gateway
 
     # the broker never lost the message queued before the deploy
-    resumed = smoke.MqttClient(canary.address, "xedgesim-e2e-away", canary.username,
-                               canary.password, clean_session=False, tls=canary.tls_context())
-    assert resumed.connect() == 0
-    _, found = resumed.wait_for(queued, 15)
-    resumed.close()
-    assert found, "the QoS 1 message queued before the deploy was lost"
-    smoke.discard_session(canary, "xedgesim-e2e-away")
+    assert_still_queued(canary, "xedgesim-e2e-away", queued)
 
 
 def test_a_digest_never_staged_is_refused(kept_fleet: Path, broken_gateway: str,
