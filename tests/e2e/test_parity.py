@@ -87,9 +87,14 @@ def compare(a: Path, b: Path, report: Path) -> tuple[Any, dict[str, Any]]:
     return result, json.loads(report.read_text())
 
 
+def staged_release(run_dir: Path) -> str:
+    """The release the stage run recorded (the commands below name it: this machine's images
+    may have been rebuilt by now)."""
+    return str(json.loads((run_dir / manifest.FILE_NAME).read_text())["release"])
+
+
 def stored_manifest(store: Path, run_dir: Path) -> dict[str, Any]:
-    release_id = json.loads((run_dir / manifest.FILE_NAME).read_text())["release"]
-    return json.loads((store / f"{release_id}.json").read_text())
+    return json.loads((store / f"{staged_release(run_dir)}.json").read_text())
 
 
 def test_stage_with_a_scenario_records_a_passing_parity(staged: tuple[Path, Any],
@@ -141,7 +146,8 @@ def test_verify_runs_the_scenario_against_the_kept_fleet(staged: tuple[Path, Any
     assert result.exit_code == 0, "the kept fleet was not staged"
     out = tmp_path / "verify"
     verified = timed("verify --scenario --duration 20s", commands.verify,
-                     ["--inventory", str(run_dir / "inventory" / "hosts.yml"), "--scenario",
+                     ["--inventory", str(run_dir / "inventory" / "hosts.yml"),
+                      "--release", staged_release(run_dir), "--scenario",
                       str(SCENARIO), "--duration", "20s", "--no-restart-broker",
                       "--out", str(out)], store)
     assert verified.exit_code == 0
@@ -156,20 +162,21 @@ def test_deploy_requires_the_recorded_parity(staged: tuple[Path, Any], store: Pa
     run_dir, result = staged
     assert result.exit_code == 0, "the kept fleet was not staged"
     inventory = str(run_dir / "inventory" / "hosts.yml")
+    release_id = staged_release(run_dir)  # not this machine's images: they may be rebuilt since
     edited = tmp_path / "fleet_parity.yaml"  # one line more: other bytes, no proof
     edited.write_text(SCENARIO.read_text() + "# edited\n")
     refused = timed("deploy --require-parity (edited scenario)", commands.deploy,
-                    ["--inventory", inventory, "--scenario", str(edited), "--require-parity",
-                     "--out", str(tmp_path / "refused"), "--no-progress"], store)
+                    ["--inventory", inventory, "--release", release_id, "--scenario",
+                     str(edited), "--require-parity", "--out", str(tmp_path / "refused"),
+                     "--no-progress"], store)
     assert refused.exit_code == 2
     assert "has no passing parity for the scenario" in refused.output
     assert not (tmp_path / "refused").exists()
     deployed = timed("deploy --scenario --require-parity", commands.deploy,
-                     ["--inventory", inventory, "--scenario", str(SCENARIO),
-                      "--require-parity", "--no-verify", "--out", str(tmp_path / "deploy"),
-                      "--no-progress"], store)
+                     ["--inventory", inventory, "--release", release_id, "--scenario",
+                      str(SCENARIO), "--require-parity", "--no-verify", "--out",
+                      str(tmp_path / "deploy"), "--no-progress"], store)
     assert deployed.exit_code == 0
-    release_id = json.loads((run_dir / manifest.FILE_NAME).read_text())["release"]
     assert f"deployed {release_id}" in deployed.output
 
 

@@ -119,15 +119,16 @@ def judge(ctx: StageContext, scenario_path: Path, fleet_run: Path, out: Path,
 
 def with_release_images(scenario: Any, release: Release) -> Any:
     """The scenario with its broker and gateway containers running the release's images for
-    this machine's architecture (the images being staged); as written when the release has
-    none for it (an arm64 release staged under qemu: the scenario's own images stand in)."""
+    this machine's architecture, by image id (the images being staged, even when their tags
+    were rebuilt since); as written when the release has none for it (an arm64 release staged
+    under qemu: the scenario's own images stand in)."""
     arch = _ARCH.get(platform.machine().lower())
     ids = release.ids().get(arch or "", {})
     nodes = []
     for node in scenario.nodes:
         service = str(getattr(node.type, "value", node.type))
         if node.implementation == "docker" and service in ids:
-            node = replace(node, image=release.image(arch or "", service).tag)
+            node = replace(node, image=release.image(arch or "", service).id)
         nodes.append(node)
     return replace(scenario, nodes=tuple(nodes))
 
