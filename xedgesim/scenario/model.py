@@ -50,13 +50,27 @@ class Distribution:
 
 
 @dataclass(frozen=True)
+class Gilbert:
+    """Bursty loss (Gilbert–Elliott): a good and a bad state per sender instance, which go
+    bad with probability ``p`` and good again with probability ``r`` after each transmission,
+    and lose a transmission with probability ``loss_good`` or ``loss_bad``
+    (xedgesim/sim/loss.py)."""
+
+    p: float
+    r: float
+    loss_bad: float = 1.0
+    loss_good: float = 0.0
+
+
+@dataclass(frozen=True)
 class LinkSpec:
     """Properties of one direction of a link; each direction has its own FIFO queue."""
 
     latency_ns: int = 0
     jitter: Distribution | None = None
-    loss: float = 0.0
+    loss: float = 0.0  # independent loss; 0 when ``gilbert`` gives the loss
     bandwidth_bps: float | None = None  # None: unlimited, no serialisation delay
+    gilbert: Gilbert | None = None  # bursty loss instead of ``loss``
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import math
 
 from xedgesim.scenario import limits
 from xedgesim.scenario.distributions import read_distribution
+from xedgesim.scenario.loss import read_bursty_loss
 from xedgesim.scenario.model import LinkOverride, LinkSpec, NetworkSpec
 from xedgesim.scenario.nodes import NodeIndex
 from xedgesim.scenario.reader import Reader, label
@@ -19,6 +20,7 @@ _ENTRY_KEYS = LINK_KEYS + END_KEYS
 def read_link(reader: Reader, ymap: YMap, context: str, base: LinkSpec) -> LinkSpec:
     """``base`` with the properties given in ``ymap`` put over it (unreadable ones are skipped)."""
     latency, jitter, loss, bandwidth = base.latency_ns, base.jitter, base.loss, base.bandwidth_bps
+    gilbert = base.gilbert
     node = ymap.get("latency")
     if node is not None:
         given_ns = reader.duration(node, label("latency", context))
@@ -28,15 +30,20 @@ def read_link(reader: Reader, ymap: YMap, context: str, base: LinkSpec) -> LinkS
         drawn = read_distribution(reader, node, label("jitter", context), "duration")
         jitter = jitter if drawn is None else drawn
     node = ymap.get("loss")
-    if node is not None:
+    if isinstance(node, YMap):  # a loss model (bursty loss), not one probability
+        bursty = read_bursty_loss(reader, node, label("loss", context))
+        if bursty is not None:
+            loss, gilbert = 0.0, bursty
+    elif node is not None:
         given = reader.probability(node, label("loss", context))
-        loss = loss if given is None else given
+        if given is not None:
+            loss, gilbert = given, None
     node = ymap.get("bandwidth")
     if node is not None:
         given = reader.bandwidth(node, label("bandwidth", context))
         if given is not None:
             bandwidth = None if given == math.inf else given
-    return LinkSpec(latency, jitter, loss, bandwidth)
+    return LinkSpec(latency, jitter, loss, bandwidth, gilbert)
 
 
 def read_network(reader: Reader, node: YNode, index: NodeIndex) -> NetworkSpec:

@@ -27,8 +27,10 @@ from xedgesim.scenario.model import LinkSpec, NetworkSpec
 from xedgesim.sim.distributions import sample
 from xedgesim.sim.faults import CAUSES, NODE_DOWN, OK, RANDOM, FaultTimeline
 from xedgesim.sim.kernel import DELIVERY, NEVER, TIMER, Kernel
+from xedgesim.sim.loss import GilbertChannel
 from xedgesim.sim.messages import MessageBatch, arrival_order
-from xedgesim.sim.rng import Streams, occurrence_rank
+from xedgesim.sim.rng import occurrence_rank
+from xedgesim.sim.streams import RandomStreams
 from xedgesim.sim.topology import Group, Topology
 from xedgesim.timeseries import FlowSeries
 
@@ -138,9 +140,13 @@ class Link:
         self.flow = flow
         self.retry_interval_ns = retry_interval_ns
         self.max_retries = max_retries
-        seed, name = network.seed, f"link:{sender.id}->{receiver.id}"
-        self._loss = Streams(seed, name + ":loss", sender.count) if spec.loss > 0 else None
-        self._jitter = Streams(seed, name + ":jitter", sender.count) if spec.jitter else None
+        streams = RandomStreams(network.seed)
+        self._loss = (streams.link(sender.id, receiver.id, "loss", sender.count)
+                      if spec.loss > 0 else None)
+        self._jitter = (streams.link(sender.id, receiver.id, "jitter", sender.count)
+                        if spec.jitter else None)
+        self._bursty = (GilbertChannel(spec.gilbert, streams, sender.id, receiver.id,
+                                       sender.count) if spec.gilbert else None)
         self._busy_until = (
             np.zeros(sender.count, dtype=np.int64) if spec.bandwidth_bps else None
         )
@@ -196,6 +202,8 @@ class Link:
         air_cause = np.zeros(len(arrival), dtype=np.int8)
         if self._loss is not None:
             air_cause[self._loss.uniform(air_local) < self.spec.loss] = RANDOM
+        elif self._bursty is not None:
+            air_cause[self._bursty.lost(air_local)] = RANDOM
         if self._receiver_may_be_down:
             down = network.timeline.node_down(self.receiver.id, np.zeros(len(arrival), np.int64),
                                               arrival)

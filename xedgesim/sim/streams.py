@@ -21,6 +21,7 @@ PURPOSES: dict[str, dict[str, str]] = {
     "link": {
         "loss": "one uniform per transmission on that link",
         "jitter": "one uniform per transmission on that link",
+        "burst": "bursty loss: one uniform per transmission, the Gilbert–Elliott state's move",
     },
 }
 
