@@ -130,9 +130,11 @@ def _interrupted(error: KeyboardInterrupt, what: str) -> NoReturn:
     sys.exit(exit_code(error))
 
 
-def _positive_duration(ctx: click.Context, param: click.Parameter,
+def positive_duration(ctx: click.Context, param: click.Parameter,
                        value: str | None) -> int | None:
-    """A duration option in nanoseconds, above zero; bad input names the option (exit 2)."""
+    """A duration option in nanoseconds, above zero; bad input names the option (exit 2).
+    Shared by every command with a duration option (simulate's ``--max-lag``, verify's
+    ``--duration``), so they word a mistake the same way."""
     from xedgesim.units import UnitError, parse_duration
 
     if value is None:
@@ -181,7 +183,7 @@ class _Speed(click.ParamType):
               help="Progress bar for long runs [default: when stderr is a terminal].")
 @click.option("--speed", type=_Speed(), default=1.0, show_default=True,
               help="With wall-clock services (a docker broker): virtual seconds per wall second.")
-@click.option("--max-lag", "max_lag_ns", metavar="DURATION", callback=_positive_duration,
+@click.option("--max-lag", "max_lag_ns", metavar="DURATION", callback=positive_duration,
               help="With wall-clock services: the bound on the p95 lag; a run past it is "
                    "written, marked invalid, and exits 1 [default: 100ms].")
 @click.option("--network", type=click.Path(path_type=Path), metavar="FILE",

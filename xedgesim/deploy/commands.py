@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from xedgesim.cli import positive_duration
 from xedgesim.deploy import paths
 from xedgesim.deploy.errors import EXIT_FAILED
 
@@ -29,22 +30,6 @@ RELEASES_OPTION = click.option(
     "--releases", "store", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
     help="The manifest store [default: $XEDGESIM_RELEASES, else "
          "$XDG_STATE_HOME/xedgesim/releases, i.e. ~/.local/state/xedgesim/releases].")
-
-
-def _fleet_duration(ctx: click.Context, param: click.Parameter,
-                    value: str | None) -> int | None:
-    """``--duration`` of a fleet run in ns (above 0; the upper bound is the fleet run's)."""
-    from xedgesim.units import UnitError, parse_duration
-
-    if value is None:
-        return None
-    try:
-        ns = parse_duration(value)
-    except UnitError as error:
-        raise click.BadParameter(str(error)) from None
-    if ns <= 0:
-        raise click.BadParameter(f"must be above 0, found {value!r}")
-    return ns
 
 
 @click.command("stage")
@@ -258,7 +243,7 @@ def deploy(inventory: Path, check: bool, force: bool, serial: str, release_id: s
 @click.option("--scenario", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Then drive this scenario's workload against the fleet and write a fleet "
                    "run (the schema of `xedge simulate`) for `xedge compare`.")
-@click.option("--duration", "duration_ns", callback=_fleet_duration, metavar="DURATION",
+@click.option("--duration", "duration_ns", callback=positive_duration, metavar="DURATION",
               help="With --scenario: run it this long instead of its own duration (at most "
                    "1h), e.g. 30s.")
 def verify(inventory: Path, release_id: str | None, store: Path | None, images: tuple[str, ...],

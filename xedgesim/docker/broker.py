@@ -106,21 +106,31 @@ class MosquittoBroker(Node):
         self.bridges.clear()
 
 
-class _Bridge:
-    """What Mosquitto delivers to one bridged subscriber, entering the run block by block.
+class BlockBridge:
+    """What a real broker delivers to one subscriber, entering the run block by block.
 
     Each message is injected on its own (so each counts in the lag from its arrival); the first
     of a wake-up schedules one kernel event at that virtual time, which sends all that arrived
-    by then through the broker->subscriber link as one batch.
+    by then through the subscriber's link as one batch. Subclasses say how a message becomes a
+    batch (``batch``; ``None`` drops it) and which counters count what was forwarded: the
+    hybrid run's broker here, a fleet run's cloud side in :mod:`xedgesim.fleetrun.cloud`.
     """
 
-    def __init__(self, broker: MosquittoBroker, link: Any) -> None:
-        self.broker = broker
+    def __init__(self, context: SimContext, link: Any) -> None:
+        self.context = context
         self.link = link
         self.pending: list[Any] = []
 
+    @property
+    def counters(self) -> Any:
+        """The counters that count forwarded messages, or None."""
+        return None
+
+    def batch(self, message: Any, now: int) -> MessageBatch | None:
+        raise NotImplementedError
+
     def arrived(self, message: Any, now: int) -> None:
-        kernel = self.broker.context.kernel
+        kernel = self.context.kernel
         if now >= kernel.until:  # the run is ending: no event can be scheduled any more
             self.pending.append(message)
             self.send(now)
@@ -131,9 +141,25 @@ class _Bridge:
 
     def send(self, now: int | None) -> int:
         messages, self.pending = self.pending, []
-        sent_at = self.broker.context.kernel.now if now is None else now
-        batches = [b for m in messages if (b := self.broker.batch(m, sent_at)) is not None]
+        sent_at = self.context.kernel.now if now is None else now
+        batches = [b for m in messages if (b := self.batch(m, sent_at)) is not None]
         if batches:
-            self.broker.counters.add("forwarded", 0, len(batches))
+            if self.counters is not None:
+                self.counters.add("forwarded", 0, len(batches))
             self.link.send(MessageBatch.concat(batches))
         return len(messages)
+
+
+class _Bridge(BlockBridge):
+    """A hybrid run's bridged subscriber: the broker node decodes and counts."""
+
+    def __init__(self, broker: MosquittoBroker, link: Any) -> None:
+        super().__init__(broker.context, link)
+        self.broker = broker
+
+    @property
+    def counters(self) -> Any:
+        return self.broker.counters
+
+    def batch(self, message: Any, now: int) -> MessageBatch | None:
+        return self.broker.batch(message, now)

@@ -13,53 +13,35 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from xedgesim.docker.broker import BlockBridge
 from xedgesim.metrics import NodeCounters
 from xedgesim.models.base import SimContext
 from xedgesim.services import payload
-from xedgesim.sim.kernel import DELIVERY
 from xedgesim.sim.messages import MessageBatch
 
 
-class Bridge:
+class Bridge(BlockBridge):
     """Messages from the real broker, into the run through one model link, block by block."""
 
     def __init__(self, context: SimContext, link: Any, src: int, base_ns: int,
                  topics: Mapping[str, str], tally: dict[str, int],
                  counters: NodeCounters | None = None) -> None:
-        self.context = context
-        self.link = link
+        super().__init__(context, link)
         self.src = src  # the sending instance (the broker, or the gateway)
         self.base_ns = base_ns
         self.topics = dict(topics)  # fleet topic -> the scenario's topic, for records
         self.tally = tally  # shared counts: received, foreign, undecodable
-        self.counters = counters  # the broker's, which counts what it forwarded
-        self.pending: list[Any] = []
+        self._counters = counters  # the broker's, which counts what it forwarded
+
+    @property
+    def counters(self) -> NodeCounters | None:
+        return self._counters
 
     def on_message(self, _client: Any, _userdata: Any, message: Any) -> None:
         """paho's thread: hand the message to the run's thread at once."""
         pacer = self.context.pacer
         assert pacer is not None
         pacer.inject(lambda now: self.arrived(message, now))
-
-    def arrived(self, message: Any, now: int) -> None:
-        kernel = self.context.kernel
-        if now >= kernel.until:  # the run is ending: no event can be scheduled any more
-            self.pending.append(message)
-            self.send(now)
-            return
-        if not self.pending:
-            kernel.schedule(now, DELIVERY, self.send)
-        self.pending.append(message)
-
-    def send(self, now: int | None) -> int:
-        messages, self.pending = self.pending, []
-        sent_at = self.context.kernel.now if now is None else now
-        batches = [b for m in messages if (b := self.batch(m, sent_at)) is not None]
-        if batches:
-            if self.counters is not None:
-                self.counters.add("forwarded", 0, len(batches))
-            self.link.send(MessageBatch.concat(batches))
-        return len(messages)
 
     def batch(self, message: Any, now: int) -> MessageBatch | None:
         self.tally["received"] = self.tally.get("received", 0) + 1

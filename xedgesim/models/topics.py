@@ -182,7 +182,30 @@ class _FleetTopics(Sequence[str]):
             tails[0].endswith(tails[1]) or tails[1].endswith(tails[0]))
 
 
-class TopicNames(Sequence[str]):
+class LazyNames(Sequence[str]):
+    """A sequence of names made when asked, by index: subclasses give ``__len__`` and
+    ``_name(index)`` for ``0 <= index < len``; this class does negative indexes, bounds and
+    slices once for all of them (instance ids, topic tables)."""
+
+    def _name(self, index: int) -> str:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        length = len(self)
+        if isinstance(index, slice):
+            return [self._name(i) for i in range(*index.indices(length))]
+        if not -length <= index < length:
+            raise IndexError(index)
+        return self._name(index % length)
+
+
+class TopicNames(LazyNames):
     """The table's names by id: topics interned one by one, and fleets' ranges made on demand."""
 
     def __init__(self) -> None:
@@ -201,18 +224,7 @@ class TopicNames(Sequence[str]):
     def __len__(self) -> int:
         return self._length
 
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[str]: ...
-
-    def __getitem__(self, index: int | slice) -> str | list[str]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(self._length))]
-        if not -self._length <= index < self._length:
-            raise IndexError(index)
-        index %= self._length
+    def _name(self, index: int) -> str:
         part = bisect.bisect_right(self._starts, index) - 1
         return self._parts[part][index - self._starts[part]]
 

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from xedgesim.bounded import Unreadable, read_bounded
 from xedgesim.scenario import limits
 from xedgesim.scenario.errors import Problem, ScenarioError
 from xedgesim.scenario.faults import read_faults
@@ -22,7 +21,7 @@ from xedgesim.scenario.nodes import NodeDraft, NodeIndex, build_node, read_draft
 from xedgesim.scenario.overlay import Overlay, read_overlay
 from xedgesim.scenario.placement import fleet_problems, read_placement
 from xedgesim.scenario.reader import Reader, label
-from xedgesim.scenario.yaml_tree import YMap, YNode, parse_yaml
+from xedgesim.scenario.yaml_tree import YMap, YNode, parse_yaml, read_source
 
 TOP_KEYS = ("name", "seed", "duration", "network", "nodes", "faults", "placement")
 DEFAULT_SEED = 1
@@ -39,38 +38,8 @@ def load_scenario(path: str | os.PathLike[str],
     """
     filename = os.fspath(path)
     overlay = None if network is None else read_overlay(network)
-    data = _read_bounded(filename)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
-        raise ScenarioError(
-            [Problem(Location(filename, line, column), "the file is not UTF-8 text")]
-        ) from None
+    _, text = read_source(filename, "the scenario")
     return load_scenario_text(text, filename, overlay)
-
-
-def _read_bounded(filename: str) -> bytes:
-    """The file's bytes, refusing what is not a regular file or is over the size limit."""
-    whole_file = Location(filename, 0, 0)
-    try:
-        return read_bounded(filename, limits.MAX_FILE_BYTES)
-    except Unreadable as error:
-        if error.kind == "directory":
-            raise ScenarioError([Problem(whole_file, "cannot read the scenario: it is a directory",
-                                         "give the path of a .yaml file")]) from None
-        if error.kind == "special":
-            raise ScenarioError([Problem(whole_file, "the scenario is not a regular file")]) \
-                from None
-        if error.kind == "too_large":
-            raise ScenarioError([Problem(
-                whole_file,
-                f"the scenario is larger than {limits.MAX_FILE_BYTES // 2**20} MiB",
-                "see 'Limits' in docs/scenario.md",
-            )]) from None
-        raise ScenarioError([Problem(whole_file, f"cannot read the scenario: {error.reason}")]) \
-            from None
 
 
 def load_scenario_text(text: str, filename: str = "<scenario>",

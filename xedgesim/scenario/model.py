@@ -6,9 +6,11 @@ came from the file keeps its ``Location`` so later checks can still point at a l
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, NamedTuple, overload
+from typing import TYPE_CHECKING, Literal, NamedTuple
+
+from xedgesim.models.topics import LazyNames
 
 if TYPE_CHECKING:
     from xedgesim.scenario.placement import Placement
@@ -183,7 +185,8 @@ def instance_id(node_id: str, count: int, index: int) -> str:
     return f"{node_id}-{index:0{len(str(count - 1))}d}"
 
 
-class InstanceIds(Sequence[str]):
+
+class InstanceIds(LazyNames):
     """The instance ids of one node, each made when asked.
 
     A fleet of a million sensors would otherwise hold a million strings (and a dict to find
@@ -197,18 +200,8 @@ class InstanceIds(Sequence[str]):
     def __len__(self) -> int:
         return self.count
 
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[str]: ...
-
-    def __getitem__(self, index: int | slice) -> str | list[str]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(self.count))]
-        if not -self.count <= index < self.count:
-            raise IndexError(index)
-        return instance_id(self.node_id, self.count, index % self.count)
+    def _name(self, index: int) -> str:
+        return instance_id(self.node_id, self.count, index)
 
     def __iter__(self) -> Iterator[str]:
         if self.count == 1:

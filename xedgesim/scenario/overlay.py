@@ -22,13 +22,11 @@ import os
 from collections.abc import Hashable
 from dataclasses import dataclass
 
-from xedgesim.bounded import Unreadable, read_bounded
-from xedgesim.scenario import limits
-from xedgesim.scenario.errors import Problem, ScenarioError
+from xedgesim.scenario.errors import ScenarioError
 from xedgesim.scenario.model import Location
 from xedgesim.scenario.network import END_KEYS
 from xedgesim.scenario.reader import Reader
-from xedgesim.scenario.yaml_tree import YEntry, YMap, YNode, YScalar, YSeq, parse_yaml
+from xedgesim.scenario.yaml_tree import YEntry, YMap, YNode, YScalar, YSeq, parse_yaml, read_source
 
 TOP_KEYS = ("network",)
 
@@ -64,21 +62,7 @@ def read_overlay(path: str | os.PathLike[str]) -> Overlay:
     checked when the merged section is read with the scenario, where node names resolve.
     """
     filename = os.fspath(path)
-    whole = Location(filename, 0, 0)
-    try:
-        data = read_bounded(filename, limits.MAX_FILE_BYTES)
-    except Unreadable as error:
-        reason = {"directory": "it is a directory", "special": "it is not a regular file",
-                  "too_large": f"it is larger than {limits.MAX_FILE_BYTES // 2**20} MiB"}
-        raise ScenarioError([Problem(whole, "cannot read the network overlay: "
-                                     + reason.get(error.kind, error.reason))]) from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
-        raise ScenarioError(
-            [Problem(Location(filename, line, column), "the file is not UTF-8 text")]) from None
+    data, text = read_source(filename, "the network overlay")
     root, problems = parse_yaml(text, filename)
     reader = Reader()
     reader.problems.extend(problems)

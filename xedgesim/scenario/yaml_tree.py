@@ -25,6 +25,36 @@ _BASE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoad
 _RESOLVED_CACHE = 10_000
 
 
+def read_source(filename: str, what: str) -> tuple[bytes, str]:
+    """A YAML file's bytes (what a content hash covers) and its text, read with the size
+    bound; ``ScenarioError`` located at the file (or at the first byte that is not UTF-8) when
+    it cannot be. ``what`` names the file in the messages ("the scenario", "the network
+    overlay"): every file xedge parses this way is refused in the same words."""
+    from xedgesim.bounded import Unreadable, read_bounded
+    from xedgesim.scenario.errors import ScenarioError
+
+    whole_file = Location(filename, 0, 0)
+    try:
+        data = read_bounded(filename, limits.MAX_FILE_BYTES)
+    except Unreadable as error:
+        problem = {
+            "directory": Problem(whole_file, f"cannot read {what}: it is a directory",
+                                 "give the path of a .yaml file"),
+            "special": Problem(whole_file, f"{what} is not a regular file"),
+            "too_large": Problem(whole_file,
+                                 f"{what} is larger than {limits.MAX_FILE_BYTES // 2**20} MiB",
+                                 "see 'Limits' in docs/scenario.md"),
+        }.get(error.kind, Problem(whole_file, f"cannot read {what}: {error.reason}"))
+        raise ScenarioError([problem]) from None
+    try:
+        return data, data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        raise ScenarioError(
+            [Problem(Location(filename, line, column), "the file is not UTF-8 text")]) from None
+
+
 class _Loader(_BASE_LOADER):  # type: ignore[misc,valid-type]
     """The safe loader, remembering how it typed each plain value: a file of 100,000 links
     says 'latency' and its node names over and over, and resolving runs a regex per value."""

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import overload
 
 import numpy as np
 
+from xedgesim.models.topics import LazyNames
 from xedgesim.scenario.model import NodeSpec, Scenario, instance_id
 
 
@@ -45,7 +44,7 @@ class Topology:
         return group, group.spec.instance_ids.index(scenario_id)
 
 
-class InstanceNames(Sequence[str]):
+class InstanceNames(LazyNames):
     """Every instance id by global index, made when asked (see ``model.InstanceIds``)."""
 
     def __init__(self, topology: Topology) -> None:
@@ -54,15 +53,7 @@ class InstanceNames(Sequence[str]):
     def __len__(self) -> int:
         return len(self._topology.group_of_instance)
 
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[str]: ...
-
-    def __getitem__(self, index: int | slice) -> str | list[str]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
+    def _name(self, index: int) -> str:
         topology = self._topology
         group = topology.group_list[int(topology.group_of_instance[index])]
-        return instance_id(group.id, group.count, index % len(self) - group.first)
+        return instance_id(group.id, group.count, index - group.first)
