@@ -7,6 +7,9 @@ simulation calibrated on it; ``xedge verify --scenario`` drives the kept fleet; 
 with the gateway's window set differently by hand (an inventory's ``host_vars``, a drifted
 production config) fails the parity step, naming the metric, and records no parity.
 
+The settings rendered from the scenario are checked on that fleet too (the verification
+suite found the scenario's own values on the device).
+
 One fleet for the module: staged and kept by the first test, used by the next ones, drifted
 by the last, destroyed at the end. Tests run in file order and depend on it.
 """
@@ -26,7 +29,8 @@ from click.testing import CliRunner
 
 from tests.e2e.conftest import xedge
 from xedgesim.cli import main
-from xedgesim.deploy import commands, manifest, state
+from xedgesim.deploy import commands, manifest, scenario_config, secrets, state
+from xedgesim.scenario import load_scenario
 
 pytestmark = pytest.mark.e2e
 
@@ -129,6 +133,55 @@ def test_stage_with_a_scenario_records_a_passing_parity(staged: tuple[Path, Any]
         {m["metric"] for m in report["metrics"]}
     assert not parity.findall("testcase/failure")
     assert f"JUnit XML:  {run_dir / 'verify' / 'junit.xml'}" in result.output
+
+
+# the checks of tests/infra/test_config.py that must have run (not skipped) and passed
+RENDERED_CHECKS = ("test_gateway_runs_the_fleets_settings", "test_broker_acl_is_the_fleets",
+                   "test_gateway_runs_the_scenarios_settings")
+
+
+def outcomes(junit: Path) -> dict[str, str]:
+    """testcase name -> passed | failed | skipped."""
+    found = {}
+    for case in ElementTree.parse(junit).iter("testcase"):
+        kinds = {child.tag for child in case}
+        found[case.get("name", "")] = ("failed" if kinds & {"failure", "error"} else
+                                       "skipped" if "skipped" in kinds else "passed")
+    return found
+
+
+def test_stage_renders_and_verifies_the_scenarios_settings(staged: tuple[Path, Any]) -> None:
+    """The services' settings are rendered from the scenario, converged, and the verification
+    suite finds the scenario's own values on the device (the gateway's window, topics and QoS;
+    the broker's ACL); the scenario's sensors and cloud have logins of their own."""
+    run_dir, result = staged
+    plan = scenario_config.plan(load_scenario(SCENARIO), ["edge-1"])
+    site = plan.site("edge-1")
+    assert ("edge-1: broker broker, gateway gw1 subscribes site/+/temp (qos 1), every 5s -> "
+            "agg/gw1") in result.output
+    for step in ("[converge] passed", "[idempotence] passed", "[verify] passed"):
+        assert step in result.output
+
+    # the overlay the playbooks and the suite read holds what the scenario renders
+    recorded = state.load(run_dir)
+    overlay = run_dir / "scenario" / "fleet-vars.yml"
+    assert str(overlay) in recorded.overlays
+    assert yaml.safe_load(overlay.read_text()) == plan.overlay()
+    assert site.role_vars["xedgesim_gateway_window_s"] == 5  # the scenario's, not the 10 s default
+
+    # the suite checked the device against them, and none of those checks was skipped
+    junit = run_dir / (recorded.results.get("verify") or {}).get("junit", "verify/junit.xml")
+    found = outcomes(junit)
+    for check in RENDERED_CHECKS:
+        ran = {name: outcome for name, outcome in found.items() if name.startswith(check)}
+        assert ran and set(ran.values()) == {"passed"}, f"{check}: {ran}"
+
+    # the scenario's sensors and cloud have their own logins, stored like the others
+    users = {user.name: user for user in secrets.load_users(Path(recorded.secrets or ""))}
+    assert {plan.sensor_user, plan.cloud_user} <= set(users)
+    for user in users.values():
+        assert user.password not in result.output, f"the password of {user.name} was printed"
+        assert user.password not in overlay.read_text(), f"{user.name}'s password in overlay"
 
 
 def test_the_fleet_run_agrees_with_the_simulation_calibrated_on_it(
