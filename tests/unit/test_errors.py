@@ -8,17 +8,24 @@ import pytest
 from click.testing import CliRunner
 
 from xedgesim import cli
+from xedgesim.calibrate.records import RecordsError
 from xedgesim.compare.runs import CompareInputError
 from xedgesim.deploy import errors as deploy_errors
+from xedgesim.deploy.smoke import SmokeFailure
 from xedgesim.docker.containers import ContainerError
 from xedgesim.docker.protocol import ConnectionClosed, ProtocolError
 from xedgesim.engine import EngineUnavailable
 from xedgesim.errors import BadInput, NodeFailure, XedgeError
+from xedgesim.fleetrun.faults import FaultRefused
 from xedgesim.images import errors as images_errors
 from xedgesim.images.packages import PackageListError
+from xedgesim.linkproxy.proxy import LinkProxyError
+from xedgesim.linkproxy.selfcheck import SelfCheckFailed
 from xedgesim.project import ProjectFilesMissing
 from xedgesim.rundir import OutputError
 from xedgesim.scenario.errors import Problem, ScenarioError
+from xedgesim.sweep.executors import ClusterUnavailable
+from xedgesim.sweep.grid import GridError
 from xedgesim.units import UnitError
 
 MESSAGE = "the thing at /some/where is wrong: do this instead"
@@ -31,13 +38,16 @@ EXIT_CODES: dict[type[XedgeError], int] = {
     deploy_errors.ReleaseRefused: 2, deploy_errors.Interrupted: 130,
     images_errors.ImagesError: 1, images_errors.EngineUnavailable: 1,
     images_errors.HostNotReady: 1, images_errors.BuildFailed: 1, PackageListError: 1,
-    ScenarioError: 2,
+    ScenarioError: 2, SmokeFailure: 1, LinkProxyError: 2, SelfCheckFailed: 2,
+    RecordsError: 2, GridError: 2, ClusterUnavailable: 1, FaultRefused: 2,
 }
 
 
 def make(kind: type[XedgeError]) -> XedgeError:
     if kind is ScenarioError:
         return ScenarioError([Problem(None, MESSAGE)])
+    if kind is GridError:
+        return GridError([MESSAGE])
     if kind is UnitError:
         return UnitError("duration", "is not a duration", "write e.g. 10s")
     return kind(MESSAGE)
