@@ -117,14 +117,19 @@ def kept_fleet(images: Any, store: Path,
 def derived_gateway(docker_client: Any, base: str, tag: str, lines: str) -> Iterator[str]:
     """Build ``FROM base`` plus the Dockerfile ``lines`` as ``tag``; yields the image id and
     removes the image afterwards (a generator for a fixture to delegate to)."""
+    import docker
+
+    try:  # never let the engine look for a missing base in a registry (FROM <absent id> does)
+        docker_client.images.get(base)
+    except docker.errors.ImageNotFound:
+        pytest.fail(f"the staged gateway image {base} is no longer on this engine (rebuilt "
+                    "and pruned by another run?): nothing to derive the test image from")
     dockerfile = f"FROM {base}\nLABEL org.xedgesim.managed=true\n{lines}"
     image, _ = docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag,
                                           pull=False, rm=True, forcerm=True)
     try:
         yield image.id
     finally:
-        import docker
-
         with contextlib.suppress(docker.errors.ImageNotFound):  # another run removed it
             docker_client.images.remove(image.id, force=True)
 
