@@ -130,6 +130,16 @@ def on_device(fleet: Fleet, name: str, *command: str) -> str:
     return output
 
 
+def engine_back(fleet: Fleet, name: str, within_s: float = 90.0) -> None:
+    """Wait until the device's engine answers again: the deploy reports the host as soon as
+    its task fails, while the engine the fault restarted may still be starting (its own
+    supervisor restarts it after 2 s)."""
+    deadline = time.monotonic() + within_s
+    while fleet.containers[name].exec_run(["docker", "info"]).exit_code != 0:
+        assert time.monotonic() < deadline, f"{name}: its engine did not come back"
+        time.sleep(1)
+
+
 def deploy(run_xedge: Any, fleet: Fleet, tag: str, out: Path,
            *extra: str) -> tuple[Any, dict[str, Any], float]:
     """``xedge deploy`` of the staged broker and the gateway ``tag``; its result, its
@@ -394,6 +404,7 @@ def test_the_engine_restarting_during_docker_load(
         assert restarts >= 1, "the engine was never restarted during a load"
         failed_on_canary(result, record, "failed_unchanged")
         untouched()
+        engine_back(fleet, CANARY)
         assert whole_release(fleet, CANARY)["id"] == before["id"]
         resumed = resume(run_xedge, fleet, tag, tmp_path / "resume", "--serial", "1,2")
     print(f"chaos (d) engine restarted {restarts} time(s): faulted deploy {seconds:.1f}s, "
