@@ -34,7 +34,6 @@ from xedgesim.images import naming
 from xedgesim.scenario import load_scenario
 
 pytestmark = pytest.mark.integration
-pytest.importorskip("paho.mqtt.client", reason="fleet runs need paho-mqtt >= 2")
 
 SCENARIO = f"""\
 name: fleet-integration

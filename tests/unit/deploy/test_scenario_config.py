@@ -5,6 +5,7 @@ host, refused where a fleet cannot realise it; parity records in the manifest an
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,6 +19,7 @@ from xedgesim.deploy import manifest, paths, scenario_config, secrets
 from xedgesim.deploy.errors import ReleaseRefused, UsageError
 from xedgesim.deploy.fleet_view import open_fleet
 from xedgesim.deploy.release import ImageRef, Release
+from xedgesim.deploy.runner import executable_path
 from xedgesim.scenario import ScenarioError, load_scenario, load_scenario_text
 from xedgesim.scenario.model import GatewayParams
 from xedgesim.scenario.placement import from_options
@@ -174,14 +176,14 @@ def inventory(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.skipif(shutil.which("ansible-inventory", path=str(Path(__file__).parents[3]
-                                                               / ".venv" / "bin")) is None
-                    and shutil.which("ansible-inventory") is None,
-                    reason="ansible-inventory is not installed")
 def test_the_overlay_is_what_every_reader_of_the_fleet_sees(inventory: Path,
                                                              tmp_path: Path) -> None:
     """Through ansible-inventory, as the playbooks and the suite read it: the rendered values
     beat the inventory's group_vars; a host_vars override is named as drift."""
+    if shutil.which("ansible-inventory", path=executable_path()) is None:  # as xedge looks
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true and ansible-inventory is not installed (pip install ansible)")
+        pytest.skip(reason="ansible-inventory is not installed (pip install ansible)")
     plan = scenario_config.plan(scenario(), ["edge-1", "edge-2"])
     fleet = open_fleet(inventory, project=PROJECT)
     lines: list[str] = []
