@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from xedgesim.errors import NodeFailure
-from xedgesim.sim.faults import CAUSES
+from xedgesim.sim.faults import ALWAYS_REPORTED, CAUSES
 
 if TYPE_CHECKING:
     from xedgesim.timeseries import FlowSeries
@@ -147,9 +147,14 @@ class FlowStats:
     delivered: int = 0
     delivered_bytes: int = 0
     retransmissions: int = 0
-    lost: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CAUSES, 0))
+    causes: tuple[str, ...] = ALWAYS_REPORTED  # the run's (reported_causes), keys of ``lost``
+    lost: dict[str, int] = field(default_factory=dict)
     latency: Histogram = field(default_factory=Histogram)
     series: FlowSeries | None = None  # per second (timeseries.csv), when the run keeps one
+
+    def __post_init__(self) -> None:
+        for cause in self.causes:
+            self.lost.setdefault(cause, 0)
 
     @property
     def name(self) -> str:
@@ -168,7 +173,11 @@ class FlowStats:
         """Losses (codes of ``CAUSES``, 1 for its first), at the time of the attempt."""
         counts = np.bincount(causes, minlength=len(CAUSES) + 1)
         for code, name in enumerate(CAUSES, start=1):
-            self.lost[name] += int(counts[code])
+            if counts[code]:
+                if name not in self.lost:
+                    raise ValueError(f"flow {self.name}: lost to {name!r}, a cause its run "
+                                     f"does not report ({', '.join(self.causes)})")
+                self.lost[name] += int(counts[code])
         if self.series is not None:
             self.series.count_lost(sent, causes)
 

@@ -21,7 +21,7 @@ from xedgesim.models.base import Node, SimContext
 from xedgesim.registry import node_class
 from xedgesim.scenario.model import Scenario
 from xedgesim.scenario.nodes import NODE_TYPE_TABLE
-from xedgesim.sim.faults import CAUSES, FAULT_CAUSES, FaultTimeline, NodeEvent
+from xedgesim.sim.faults import FAULT_CAUSES, FaultTimeline, NodeEvent, reported_causes
 from xedgesim.sim.kernel import FAULT, Kernel, Progress
 from xedgesim.sim.network import Network, Recorder
 from xedgesim.sim.pacing import DEFAULT_MAX_LAG_NS, Pacer
@@ -46,7 +46,8 @@ class RunResult:
     def summary(self) -> dict:
         """Everything a run measured, deterministic for a given scenario and seed (no wall time)."""
         duration_s = self.scenario.duration_ns / NS_PER_S
-        lost = {cause: sum(f.lost[cause] for f in self.flows) for cause in CAUSES}
+        lost = {cause: sum(f.lost[cause] for f in self.flows)
+                for cause in reported_causes(self.scenario)}
         flows = {}
         for flow in self.flows:
             flows[flow.name] = {
@@ -121,7 +122,7 @@ def simulate(
                              seed=scenario.seed)
     counters = {g.id: NodeCounters(g.id, g.count) for g in topology.groups.values()}
     network = Network(scenario.network, topology, timeline, kernel, scenario.seed, counters,
-                      recorder)
+                      recorder, reported_causes(scenario))
     context = SimContext(scenario, kernel, topology, timeline, network, counters)
     if recorder is not None:
         recorder.start(topology.instance_ids, context.topics.names)

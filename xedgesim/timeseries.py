@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, TextIO
 import numpy as np
 
 from xedgesim.metrics import bucket_quantile
-from xedgesim.sim.faults import CAUSES
+from xedgesim.sim.faults import ALWAYS_REPORTED, CAUSES
 
 if TYPE_CHECKING:
     from xedgesim.metrics import FlowStats
@@ -41,9 +41,10 @@ NS_PER_S = 1_000_000_000
 MAX_ROWS = 100_000
 """Rows per flow at most: one a second up to about 28 hours of virtual time, then coarser."""
 
-COLUMNS: tuple[str, ...] = (
-    "flow", "t_s", "sent", "delivered", *(f"lost_{cause}" for cause in CAUSES),
-    "latency_p50_ms", "latency_p95_ms", "queue")
+def columns(causes: Iterable[str] = ALWAYS_REPORTED) -> tuple[str, ...]:
+    """The header of ``timeseries.csv`` for a run that reports ``causes``."""
+    return ("flow", "t_s", "sent", "delivered", *(f"lost_{cause}" for cause in causes),
+            "latency_p50_ms", "latency_p95_ms", "queue")
 
 
 def step_ns(duration_ns: int) -> int:
@@ -170,9 +171,13 @@ def write_timeseries(handle: TextIO, flows: Iterable[FlowStats], duration_ns: in
     Percentiles of a step with no delivery and the queue of a link without bandwidth limit
     are empty fields. Every series must be the run's (``duration_ns``): one file, one clock.
     """
+    flows = list(flows)
+    reported = {cause for flow in flows for cause in flow.causes}
+    causes = [cause for cause in CAUSES if cause in reported] if flows else ALWAYS_REPORTED
+    rows_of_causes = [CAUSES.index(cause) for cause in causes]
     writer = csv.writer(handle, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    empty_lost = [[0] * len(CAUSES)]
+    writer.writerow(columns(causes))
+    empty_lost = [[0] * len(causes)]
     for flow in flows:
         series = flow.series
         if series is None:
@@ -182,7 +187,8 @@ def write_timeseries(handle: TextIO, flows: Iterable[FlowStats], duration_ns: in
                              f"the run {duration_ns} ns")
         series.close()
         seconds = series.step_ns // NS_PER_S
-        lost = series.lost.T.tolist() if series.lost is not None else empty_lost * series.rows
+        lost = (series.lost[rows_of_causes].T.tolist() if series.lost is not None
+                else empty_lost * series.rows)
         queue = series.queue()
         queue_column = queue.tolist() if queue is not None else [""] * series.rows
         writer.writerows(

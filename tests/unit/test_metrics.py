@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from xedgesim.errors import NodeFailure
 from xedgesim.metrics import INT64_MAX, FlowStats, Histogram, NodeCounters, exact_sum
-from xedgesim.sim.faults import CAUSES
+from xedgesim.sim.faults import ALWAYS_REPORTED, CAUSES
 
 QUANTILES = [0.0, 0.001, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 1.0]
 
@@ -145,7 +145,7 @@ def test_summary_ms_rounds_to_the_microsecond() -> None:
 def test_flow_stats() -> None:
     flow = FlowStats("sensors", "gateway")
     assert flow.name == "sensors->gateway"
-    assert list(flow.lost) == list(CAUSES)
+    assert list(flow.lost) == list(ALWAYS_REPORTED)
     assert flow.in_flight() == 0
     flow.sent = 100
     flow.delivered = 70
@@ -154,6 +154,16 @@ def test_flow_stats() -> None:
     assert flow.in_flight() == 22
     assert FlowStats("a", "b").lost["random"] == 0  # no shared default
     assert FlowStats("a", "b").latency is not flow.latency
+
+
+def test_a_loss_to_a_cause_the_run_does_not_report_is_a_bug_not_a_silent_drop() -> None:
+    """Outputs list only the run's causes (so older scenarios keep their bytes); a loss to any
+    other cause would vanish from every count, so it stops the run instead."""
+    flow = FlowStats("a", "b", causes=("random",))
+    flow.count_lost(np.array([0, 1]), np.array([1, 1], dtype=np.int8))
+    assert flow.lost == {"random": 2}
+    with pytest.raises(ValueError, match="'node_down', a cause its run does not report"):
+        flow.count_lost(np.array([2]), np.array([CAUSES.index("node_down") + 1], dtype=np.int8))
 
 
 def test_node_counters_with_ints() -> None:

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from xedgesim.cli import main
 from xedgesim.metrics import Histogram, bucket_index
 from xedgesim.sim.faults import CAUSES
-from xedgesim.timeseries import COLUMNS, MAX_ROWS, NS_PER_S, FlowSeries, step_ns
+from xedgesim.timeseries import MAX_ROWS, NS_PER_S, FlowSeries, columns, step_ns
 
 RETRY_NS = 700_000_000
 SCENARIO = """\
@@ -54,7 +54,7 @@ def simulate(tmp_path: Path, name: str, text: str = SCENARIO, *extra: str) -> Pa
 def rows(out: Path) -> list[dict[str, str]]:
     with open(out / "timeseries.csv", newline="") as handle:
         reader = csv.DictReader(handle)
-        assert tuple(reader.fieldnames or ()) == COLUMNS
+        assert tuple(reader.fieldnames or ()) == columns()
         return list(reader)
 
 

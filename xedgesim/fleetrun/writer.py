@@ -247,7 +247,8 @@ def merge(results: list[RunResult]) -> RunResult:
             into = flows.get((flow.sender, flow.receiver))
             if into is None:
                 into = flows[(flow.sender, flow.receiver)] = FlowStats(
-                    flow.sender, flow.receiver, series=empty_series(flow.series))
+                    flow.sender, flow.receiver, causes=flow.causes,
+                    series=empty_series(flow.series))
             into.sent += flow.sent
             into.delivered += flow.delivered
             into.delivered_bytes += flow.delivered_bytes

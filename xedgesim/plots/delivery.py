@@ -42,8 +42,8 @@ def draw(data: RunData) -> list[tuple[str, Figure]]:
         lost_axes.grid(False)
         bottom = np.zeros(len(t))
         for cause in CAUSES:
-            lost = columns[f"lost_{cause}"]
-            if lost.any():
+            lost = columns.get(f"lost_{cause}")
+            if lost is not None and lost.any():
                 lost_axes.bar(t, lost, width=width, bottom=bottom, align="edge", alpha=0.8,
                               color=LOSS_COLORS[cause], label=f"lost: {cause}")
                 bottom += lost

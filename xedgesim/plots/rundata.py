@@ -123,11 +123,15 @@ def _number(path: Path, line: int, text: str | None) -> float:
 
 
 def _series(path: Path) -> dict[str, dict[str, np.ndarray]]:
-    from xedgesim.timeseries import COLUMNS
+    from xedgesim.sim.faults import CAUSES
+    from xedgesim.timeseries import columns as required
 
-    numeric = COLUMNS[1:]
+    rows = _rows(path, required())
+    present = set(rows[0][1]) if rows else set()
+    # A cause a feature adds (overflow, battery) has a column only in the runs that use it.
+    numeric = required(cause for cause in CAUSES if f"lost_{cause}" in present)[1:]
     columns: dict[str, dict[str, list[float]]] = {}
-    for line, row in _rows(path, COLUMNS):
+    for line, row in rows:
         flow = columns.setdefault(row["flow"], {name: [] for name in numeric})
         for name in numeric:
             flow[name].append(_number(path, line, row[name]))

@@ -8,20 +8,34 @@ simulation would do.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from xedgesim.scenario.faults import RECOVERY, TARGET
-from xedgesim.scenario.model import FaultSpec
+from xedgesim.scenario.model import FaultSpec, Scenario
 from xedgesim.sim.failures import RandomOutages
 from xedgesim.sim.kernel import NEVER
 from xedgesim.sim.streams import RandomStreams
 from xedgesim.sim.topology import Topology
 
 OK, RANDOM, LINK_DOWN, PARTITION, NODE_DOWN = 0, 1, 2, 3, 4
-CAUSES: tuple[str, ...] = ("random", "link_down", "partition", "node_down")  # codes 1..4
-FAULT_CAUSES: tuple[str, ...] = CAUSES[1:]
+# Every loss cause, coded by position (1 for the first); a message's cause is its code.
+CAUSES: tuple[str, ...] = ("random", "link_down", "partition", "node_down")
+FAULT_CAUSES: tuple[str, ...] = CAUSES[1:4]
+# In every run's outputs (summary.json, timeseries.csv), used or not.
+ALWAYS_REPORTED: tuple[str, ...] = CAUSES[:4]
+# A cause that a model feature adds -> whether a scenario uses that feature. Such a cause is
+# reported only by the runs that can have it, so the outputs of every scenario written
+# before the feature keep their bytes (docs/simulation.md, "Loss causes").
+OPTIONAL_CAUSES: dict[str, Callable[[Scenario], bool]] = {}
+
+
+def reported_causes(scenario: Scenario) -> tuple[str, ...]:
+    """The loss causes a run of ``scenario`` reports, in code order."""
+    return ALWAYS_REPORTED + tuple(
+        cause for cause in CAUSES[len(ALWAYS_REPORTED):] if OPTIONAL_CAUSES[cause](scenario))
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import numpy as np
 from xedgesim.metrics import FlowStats, NodeCounters
 from xedgesim.scenario.model import LinkSpec, NetworkSpec
 from xedgesim.sim.distributions import sample
-from xedgesim.sim.faults import CAUSES, NODE_DOWN, OK, RANDOM, FaultTimeline
+from xedgesim.sim.faults import ALWAYS_REPORTED, CAUSES, NODE_DOWN, OK, RANDOM, FaultTimeline
 from xedgesim.sim.kernel import DELIVERY, NEVER, TIMER, Kernel
 from xedgesim.sim.loss import GilbertChannel
 from xedgesim.sim.messages import MessageBatch, arrival_order
@@ -72,8 +72,11 @@ class Network:
         seed: int,
         counters: dict[str, NodeCounters],
         recorder: Recorder | None = None,
+        causes: tuple[str, ...] = ALWAYS_REPORTED,
     ) -> None:
+        """``causes``: the loss causes the run reports (``reported_causes``)."""
         self.spec = spec
+        self.causes = causes
         self.topology = topology
         self.timeline = timeline
         self.kernel = kernel
@@ -98,7 +101,8 @@ class Network:
         if key not in self._links:
             spec = self.link_spec(sender, receiver)
             series = FlowSeries(self.kernel.until, queue=bool(spec.bandwidth_bps))
-            flow = self.flows.setdefault(key, FlowStats(sender, receiver, series=series))
+            flow = self.flows.setdefault(key, FlowStats(sender, receiver, causes=self.causes,
+                                                               series=series))
             self._links[key] = Link(
                 self,
                 spec,
