@@ -11,9 +11,10 @@ the two side by side. What is real and what is modelled:
 * the **broker and gateway** are the containers on the device, untouched;
 * the **cloud** is a subscriber on the gateways' forward topic; what arrives crosses the
   model's link to the cloud node (``cloud``);
-* **faults** the fleet can realise are applied for real (a gateway crash is its container
-  stopped and started on the device); the others are refused before anything runs
-  (``faults``).
+* **faults** on the broker and gateway are applied for real (a gateway crash is its
+  container stopped and started on the device, a cut between gateway and broker its
+  container disconnected from its networks and connected again); a broker crash is refused
+  before anything runs (``faults``).
 
 One module per concern: ``targets`` (what a host offers: address, users, topics),
 ``device`` (the engine on a device), ``faults``, ``broker`` and ``cloud`` (the two ends of

@@ -1,5 +1,6 @@
 """The Docker engine on a device, as a fleet run needs it: find a service's container, read its
-settings, stop and start it (a gateway crash and its restart).
+settings, stop and start it (a gateway crash and its restart), cut it off its networks and put
+it back (a link fault between the gateway and its broker).
 
 Two ways in, one interface: ``SshDevice`` runs ``docker`` on the device over SSH with the
 inventory's own connection settings (key, port, user, known hosts), as Ansible reaches it;
@@ -41,6 +42,10 @@ class Device(Protocol):
     def stop(self, container: str) -> None: ...
 
     def start(self, container: str) -> None: ...
+
+    def isolate(self, container: str) -> list[str]: ...
+
+    def rejoin(self, container: str, networks: Sequence[str]) -> None: ...
 
 
 def public_environment(pairs: Sequence[str]) -> dict[str, str]:
@@ -109,6 +114,19 @@ class SshDevice:
     def start(self, container: str) -> None:
         self.docker("start", container)
 
+    def isolate(self, container: str) -> list[str]:
+        """Disconnect ``container`` from every network it is on; those networks."""
+        networks = sorted(json.loads(self.docker(
+            "inspect", "--format", "{{json .NetworkSettings.Networks}}", container) or "{}")
+            or {})
+        for network in networks:
+            self.docker("network", "disconnect", network, container)
+        return networks
+
+    def rejoin(self, container: str, networks: Sequence[str]) -> None:
+        for network in networks:
+            self.docker("network", "connect", network, container)
+
 
 class EngineDevice:
     """A device whose engine this machine reaches directly (docker SDK client)."""
@@ -133,3 +151,14 @@ class EngineDevice:
 
     def start(self, container: str) -> None:
         self.client.containers.get(container).start()
+
+    def isolate(self, container: str) -> list[str]:
+        found = self.client.containers.get(container)
+        networks = sorted(found.attrs["NetworkSettings"]["Networks"] or {})
+        for network in networks:
+            self.client.networks.get(network).disconnect(found)
+        return networks
+
+    def rejoin(self, container: str, networks: Sequence[str]) -> None:
+        for network in networks:
+            self.client.networks.get(network).connect(container)

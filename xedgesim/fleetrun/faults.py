@@ -6,15 +6,19 @@ What is realised, and how:
   its container on the device is stopped at once (``docker stop -t 0``) and started again,
   through the device's engine (:mod:`xedgesim.fleetrun.device`); readings the broker holds
   for it meanwhile are the broker's business, as in production;
+* a **link fault or partition between a gateway and its broker**: that traffic runs between
+  two containers on the device, so the gateway's container is disconnected from its networks
+  for the window (``docker network disconnect``) and connected again when it ends. Its
+  connections are cut, not held: the gateway's MQTT client reconnects when the link is back
+  and resumes its persistent session, so QoS 1 readings the broker kept for it arrive then,
+  late, as the model's QoS 1 retries do (docs/parity.md, "Faults on a fleet");
 * a **sensor** or **cloud** crash, and a link fault or partition between sensors, broker and
   cloud: those nodes and links are the simulator's models in a fleet run too (readings cross
   the model's link before they are published; aggregates cross it after they are received),
   so the model applies them exactly as in a hybrid run.
 
 Refused before anything runs (exit 2, the fault's place in the scenario): a **broker** crash
-(it would cut the run's own clients; not realised yet), and a link fault or partition that
-touches a gateway: that traffic runs between containers on the device, and shaping it needs
-the link proxy (``xedgesim/linkproxy``), which a fleet run does not use yet.
+(it would cut the run's own clients; not realised yet).
 
 Device actions run on a worker thread of their own, so an SSH round trip never stalls the
 paced run; what each did and when is reported in the run's summary. Whatever the run stopped
@@ -34,10 +38,6 @@ from typing import Any
 from xedgesim.errors import BadInput, NodeFailure
 from xedgesim.fleetrun.device import Device
 from xedgesim.scenario.model import FaultSpec, Scenario
-
-LINK_PROXY_NOTE = ("traffic to and from a gateway runs between containers on the device; "
-                   "shaping it needs the link proxy (xedgesim/linkproxy), which fleet runs do "
-                   "not use yet")
 
 
 class FaultRefused(BadInput):
@@ -72,21 +72,9 @@ def check(scenario: Scenario) -> None:
 
 
 def _refusal(scenario: Scenario, fault: FaultSpec) -> str | None:
-    if fault.node is not None:
-        _, kind = group_of(scenario, fault.node)
-        if kind == "broker":
-            return (f"node {fault.node!r} is the host's broker; crashing it under the run's "
-                    "own clients is not realised yet (remove the fault, or simulate it)")
-        return None
-    involved: list[str] = []
-    if fault.link is not None:
-        involved = list(fault.link)
-    elif fault.groups is not None:
-        involved = [node for group in fault.groups for node in group]
-    gateways = sorted({group_of(scenario, node)[0] for node in involved
-                       if group_of(scenario, node)[1] == "gateway"})
-    if gateways:
-        return f"it touches gateway {', '.join(gateways)}: {LINK_PROXY_NOTE}"
+    if fault.node is not None and group_of(scenario, fault.node)[1] == "broker":
+        return (f"node {fault.node!r} is the host's broker; crashing it under the run's "
+                "own clients is not realised yet (remove the fault, or simulate it)")
     return None
 
 
@@ -97,7 +85,7 @@ class Applied:
     at_s: float  # the scenario's time of the fault
     host: str
     node: str
-    action: str  # stop | start
+    action: str  # stop | start | disconnect | connect
     container: str
     seconds: float | None = None  # how long the device took
     error: str | None = None
@@ -115,6 +103,7 @@ class DeviceFaults:
     device: Device
     applied: list[Applied] = field(default_factory=list)
     stopped: set[str] = field(default_factory=set)
+    isolated: dict[str, list[str]] = field(default_factory=dict)  # container -> its networks
     _work: queue.SimpleQueue[Callable[[], None] | None] = field(
         default_factory=queue.SimpleQueue)
     _thread: threading.Thread | None = None
@@ -124,6 +113,12 @@ class DeviceFaults:
 
     def restart(self, node: str, container: str, at_ns: int) -> None:
         self._submit(Applied(at_ns / 1e9, self.host, node, "start", container))
+
+    def cut_off(self, node: str, container: str, at_ns: int) -> None:
+        self._submit(Applied(at_ns / 1e9, self.host, node, "disconnect", container))
+
+    def reconnect(self, node: str, container: str, at_ns: int) -> None:
+        self._submit(Applied(at_ns / 1e9, self.host, node, "connect", container))
 
     def _submit(self, record: Applied) -> None:
         self.applied.append(record)
@@ -139,9 +134,13 @@ class DeviceFaults:
             if record.action == "stop":
                 self.stopped.add(record.container)
                 self.device.stop(record.container)
-            else:
+            elif record.action == "start":
                 self.device.start(record.container)
                 self.stopped.discard(record.container)
+            elif record.action == "disconnect":
+                self.isolated[record.container] = self.device.isolate(record.container)
+            else:
+                self.device.rejoin(record.container, self.isolated.pop(record.container, []))
         except NodeFailure as error:
             record.error = str(error)
         except Exception as error:  # an SDK or SSH failure is reported, not a crash
@@ -153,13 +152,16 @@ class DeviceFaults:
             job()
 
     def finish(self, timeout_s: float = 120.0) -> None:
-        """Wait for the actions in flight, then start again whatever is still stopped."""
+        """Wait for the actions in flight, then connect again whatever is still cut off and
+        start again whatever is still stopped."""
         if self._thread is not None:
             self._work.put(None)
             self._thread.join(timeout_s)
             self._thread = None
-        for container in sorted(self.stopped):
-            record = Applied(-1.0, self.host, "", "start", container)
+        undo = [("connect", container) for container in sorted(self.isolated)]
+        undo += [("start", container) for container in sorted(self.stopped)]
+        for action, container in undo:
+            record = Applied(-1.0, self.host, "", action, container)
             self.applied.append(record)
             self._do(record)
 

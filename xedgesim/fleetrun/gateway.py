@@ -1,10 +1,11 @@
 """The scenario's gateway on a fleet run: the gateway container of the host, left alone.
 
 It subscribes and publishes through the host's broker on its own wall-clock windows, as in
-production, so the run has nothing to feed it. Its crashes are realised on the device
-(:mod:`xedgesim.fleetrun.faults`). When the scenario sends its aggregates straight to a node
-that is not a broker (``to: cloud``), the run subscribes to the topic the gateway really
-publishes on and sends what comes through the scenario's gateway->node link.
+production, so the run has nothing to feed it. Its crashes, and the cuts of its link to the
+broker, are realised on the device (:mod:`xedgesim.fleetrun.faults`). When the scenario sends
+its aggregates straight to a node that is not a broker (``to: cloud``), the run subscribes to
+the topic the gateway really publishes on and sends what comes through the scenario's
+gateway->node link.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from xedgesim.fleetrun.targets import HostTarget
 from xedgesim.models.base import Node, SimContext
 from xedgesim.models.topics import render
 from xedgesim.scenario.model import GatewayParams, NodeSpec
+from xedgesim.sim.kernel import FAULT
 from xedgesim.sim.messages import MessageBatch
 
 
@@ -50,6 +52,22 @@ class FleetGateway(Node):
     def node_restarted(self, node_id: str, now: int) -> None:
         if node_id == self.id:
             self.faults.restart(self.id, self.on_host.container, now)
+
+    def schedule_cuts(self, broker: str) -> None:
+        """Cut the container off its broker for each window the scenario cuts that link."""
+        kernel = self.context.kernel
+        for start, end in self.context.timeline.cut_spans(self.id, broker):
+            kernel.schedule(start, FAULT, self._cut, start)
+            if end < kernel.until:
+                kernel.schedule(end, FAULT, self._mend, end)
+
+    def _cut(self, at_ns: int) -> int:
+        self.faults.cut_off(self.id, self.on_host.container, at_ns)
+        return 1
+
+    def _mend(self, at_ns: int) -> int:
+        self.faults.reconnect(self.id, self.on_host.container, at_ns)
+        return 1
 
     def stop(self) -> None:
         if self.client is not None:

@@ -132,6 +132,9 @@ class HostWorkload:
         for event in self.timeline.node_events:
             self.kernel.schedule(event.time, FAULT, apply, event)
         for node in self.nodes.values():
+            if isinstance(node, FleetGateway):
+                node.schedule_cuts(self.target.broker)
+        for node in self.nodes.values():
             node.start()
         self._started = time.perf_counter()
         pacer = self.context.pacer

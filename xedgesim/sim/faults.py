@@ -208,6 +208,19 @@ class FaultTimeline:
             return True
         return any(s < end and start < e for s, e in spans)
 
+    def cut_spans(self, a: str, b: str) -> list[tuple[int, int]]:
+        """The [start, end) windows in which the link between groups a and b is cut, by a
+        link fault or a partition, overlapping windows merged (end ``NEVER``: not mended)."""
+        spans = sorted([*self.link_outages.get(frozenset((a, b)), []),
+                        *((p.start, p.end) for p in self.partitions if _across(p, a, b))])
+        merged: list[tuple[int, int]] = []
+        for start, end in spans:
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        return merged
+
     def affects_link(self, a: str, b: str) -> bool:
         if frozenset((a, b)) in self.link_outages:
             return True

@@ -128,3 +128,12 @@ class FakeDevice:
     def start(self, container: str) -> None:
         self.calls.append(f"start {container}")
         self.broker.gateway_up = True
+
+    def isolate(self, container: str) -> list[str]:
+        self.calls.append(f"isolate {container}")
+        self.broker.gateway_up = False
+        return ["xedgesim"]
+
+    def rejoin(self, container: str, networks: list[str]) -> None:
+        self.calls.append(f"rejoin {container} {','.join(networks)}")
+        self.broker.gateway_up = True

@@ -170,27 +170,54 @@ def test_stopping_a_workload_restarts_what_it_stopped(tmp_path: Path) -> None:
     assert devices[0].calls[-1] == "start xedgesim-gateway" and broker.gateway_up
 
 
-@pytest.mark.parametrize(("fault", "message"), [
-    ("{at: 1s, node: broker, action: crash, for: 1s}", "is the host's broker"),
-    ("{at: 1s, link: [broker, gw1], action: link_down, for: 1s}", "link proxy"),
-    ("{at: 1s, groups: [[sensors, broker], [gw1, cloud]], action: partition}", "link proxy"),
-])
-def test_faults_a_fleet_cannot_realise_are_refused_with_their_place(fault: str,
-                                                                    message: str) -> None:
-    scenario = load_scenario_text(SCENARIO + f"faults:\n  - {fault}\n", "s.yaml")
+def test_a_broker_crash_is_refused_with_its_place() -> None:
+    scenario = load_scenario_text(
+        SCENARIO + "faults:\n  - {at: 1s, node: broker, action: crash, for: 1s}\n", "s.yaml")
     found = problems(scenario)
-    assert len(found) == 1 and found[0].startswith("s.yaml:15:5: ") and message in found[0]
+    assert len(found) == 1 and found[0].startswith("s.yaml:15:5: ") and \
+        "is the host's broker" in found[0]
     with pytest.raises(BadInput) as raised:
         writer.check(scenario, 1)
     assert raised.value.exit_code == 2
 
 
-def test_faults_the_models_apply_are_accepted() -> None:
+def test_faults_the_models_or_the_device_apply_are_accepted() -> None:
     scenario = load_scenario_text(SCENARIO + "faults:\n"
                                   "  - {at: 1s, link: [sensors, broker], action: link_down, "
                                   "for: 1s}\n  - {at: 1s, node: cloud, action: crash, for: 1s}\n"
-                                  "  - {at: 1s, node: gw1, action: crash}\n", "s.yaml")
+                                  "  - {at: 1s, node: gw1, action: crash}\n"
+                                  "  - {at: 1s, link: [broker, gw1], action: link_down}\n"
+                                  "  - {at: 1s, groups: [[sensors, broker], [gw1, cloud]], "
+                                  "action: partition}\n", "s.yaml")
     assert problems(scenario) == []
+
+
+def test_a_cut_between_gateway_and_broker_disconnects_the_gateway_for_its_window(
+        tmp_path: Path) -> None:
+    """A link fault and an overlapping partition are one window on the device (merged), the
+    gateway's container is put back on its networks when it ends, and each action is in the
+    summary with its scenario time."""
+    text = SCENARIO + ("faults:\n  - {at: 1s, link: [broker, gw1], action: link_down, for: 1s}\n"
+                       "  - {at: 1500ms, groups: [[sensors, broker], [gw1, cloud]], "
+                       "action: partition}\n  - {at: 2500ms, action: heal}\n")
+    scenario, broker, devices, targets = world(text=text)
+    done = writer.run(scenario, targets, tmp_path / "run", speed=10.0, say=lambda _: None,
+                      mqtt_module=fake_paho(broker))
+    assert devices[0].calls == ["isolate xedgesim-gateway", "rejoin xedgesim-gateway xedgesim"]
+    faults = done.summary["fleet"]["hosts"]["edge-1"]["faults"]
+    assert [(f["action"], f["at_s"], f["error"]) for f in faults] == [
+        ("disconnect", 1.0, None), ("connect", 2.5, None)]
+    assert broker.gateway_up
+
+
+def test_a_cut_still_open_at_the_end_is_mended_when_the_run_ends(tmp_path: Path) -> None:
+    text = SCENARIO + "faults:\n  - {at: 2s, link: [gw1, broker], action: link_down}\n"
+    scenario, broker, devices, targets = world(text=text)
+    done = writer.run(scenario, targets, tmp_path / "run", speed=10.0, say=lambda _: None,
+                      mqtt_module=fake_paho(broker))
+    assert devices[0].calls == ["isolate xedgesim-gateway", "rejoin xedgesim-gateway xedgesim"]
+    faults = done.summary["fleet"]["hosts"]["edge-1"]["faults"]
+    assert [(f["action"], f["at_s"]) for f in faults] == [("disconnect", 2.0), ("connect", -1.0)]
 
 
 def test_the_duration_is_bounded() -> None:
