@@ -96,12 +96,16 @@ def _load(path: Path, network: Path | None = None):
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-def validate(files: tuple[Path, ...]) -> None:
+@click.option("--network", type=click.Path(path_type=Path), metavar="FILE",
+              help="A network overlay (xedge calibrate writes one) to check merged into each "
+                   "scenario, as simulate --network would run it.")
+def validate(files: tuple[Path, ...], network: Path | None) -> None:
     """Check scenario files and report every problem with file:line:col.
 
     \b
-    Example:
+    Examples:
       xedge validate scenarios/quickstart.yaml
+      xedge validate scenarios/quickstart.yaml --network links.yaml
     """
     from xedgesim.interrupts import signals_as_interrupt
 
@@ -109,7 +113,7 @@ def validate(files: tuple[Path, ...]) -> None:
     with signals_as_interrupt():
         try:
             for path in files:
-                scenario = _load_or_report(path)
+                scenario = _load_or_report(path, network=network)
                 if scenario is None:
                     failed = True
                     continue

@@ -62,6 +62,19 @@ def test_validate_reports_every_problem_with_location_and_exit_2(tmp_path: Path)
     assert "Traceback" not in result.output
 
 
+def test_validate_checks_a_network_overlay_merged_into_the_scenario(tmp_path: Path) -> None:
+    """What simulate --network would run is what validate --network checks: a good overlay
+    passes, a bad one is reported at its own file and line."""
+    scenario = write(tmp_path, SMALL)
+    good = write(tmp_path, "network: {default: {latency: 9ms}}\n", "good.yaml")
+    result = CliRunner().invoke(main, ["validate", str(scenario), "--network", str(good)])
+    assert result.exit_code == 0 and "ok (3 nodes" in result.output, result.output
+    bad = write(tmp_path, "network:\n  default: {latency: -1ms}\n", "bad.yaml")
+    result = CliRunner().invoke(main, ["validate", str(scenario), "--network", str(bad)])
+    assert result.exit_code == 2 and f"{bad}:2:" in result.output, result.output
+    assert "Traceback" not in result.output
+
+
 def test_simulate_with_bad_scenario_writes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = CliRunner().invoke(main, ["simulate", str(write(tmp_path, BROKEN)), "--out", str(out)])
