@@ -42,6 +42,7 @@ class RunResult:
     events: int
     wall_s: float
     pacing: dict | None = None  # set when wall-clock services made the run paced
+    link_proxies: dict | None = None  # set when link proxies carried containers' traffic
 
     def summary(self) -> dict:
         """Everything a run measured, deterministic for a given scenario and seed (no wall time)."""
@@ -92,6 +93,7 @@ class RunResult:
             "flows": flows,
             "end_to_end_ms": {node: h.summary_ms() for node, h in self.end_to_end.items()},
             **({"pacing": self.pacing} if self.pacing is not None else {}),
+            **({"link_proxies": self.link_proxies} if self.link_proxies else {}),
             "nodes": {
                 group: {name: int(column.sum()) for name, column in sorted(c.values.items())}
                 for group, c in self.counters.items()
@@ -148,6 +150,7 @@ def simulate(
         events=kernel.events,
         wall_s=time.perf_counter() - started,
         pacing=pacer.summary() if pacer is not None else None,
+        link_proxies=context.link_proxies or None,
     )
 
 

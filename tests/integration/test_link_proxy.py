@@ -333,3 +333,8 @@ def test_a_hybrid_runs_gateway_to_broker_mqtt_crosses_the_link_and_its_faults(
     assert at_cloud, summary["nodes"]
     assert min(at_cloud) >= 4 * 10**9
     assert summary["nodes"]["cloud"]["readings_in"] > 0
+    # the run says what its proxy did: the self-check it passed, what crossed it
+    proxy = summary["link_proxies"]["gw1–broker"]
+    assert proxy["self_check"]["passed"] and proxy["fault_mode"] == "cut"
+    assert proxy["upstream"]["units"] > 0 and proxy["downstream"]["units"] > 0
+    assert proxy["connections"]["accepted"] >= 1

@@ -53,6 +53,7 @@ class ServiceGatewayNode(Node):
         from xedgesim.linkproxy.hybrid import proxy_to_broker
 
         # Its MQTT crosses the scenario link gateway-broker (docs/link-emulation.md).
+        self.proxied_link = f"{spec.id}–{subscription.broker}"
         self.link_proxy, environment["XEDGESIM_BROKER"] = proxy_to_broker(
             context, spec.id, subscription.broker)
         try:
@@ -63,6 +64,9 @@ class ServiceGatewayNode(Node):
             raise
 
     def stop(self) -> None:
+        from xedgesim.linkproxy.hybrid import report
+
+        self.context.link_proxies[self.proxied_link] = report(self.link_proxy)
         self.link_proxy.close()
 
     def receive(self, block: MessageBatch) -> None:

@@ -14,6 +14,7 @@ cut link (docs/link-emulation.md).
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from xedgesim.linkproxy import CUT, MQTT, LinkStreams, Proxy, start
@@ -81,27 +82,27 @@ def _routable(ip: str, port: int) -> bool:
         return False
 
 
-def outages(context: SimContext, a: str, b: str) -> list[tuple[int, int]]:
-    """When the link between groups a and b is cut (``link_down``, or a partition between
-    them), as merged [start, end) intervals in ns."""
-    timeline = context.timeline
-    spans = list(timeline.link_outages.get(frozenset((a, b)), ()))
-    for partition in timeline.partitions:
-        side_a, side_b = partition.side.get(a), partition.side.get(b)
-        if side_a is not None and side_b is not None and side_a != side_b:
-            spans.append((partition.start, partition.end))
-    merged: list[tuple[int, int]] = []
-    for begin, end in sorted(spans):
-        if merged and begin <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((begin, end))
-    return merged
-
-
 def schedule_faults(context: SimContext, a: str, b: str, proxy: Proxy) -> None:
     """Take the proxy down and up at the virtual times the scenario cuts the link a–b."""
     kernel = context.kernel
-    for start_ns, end_ns in outages(context, a, b):
+    for start_ns, end_ns in context.timeline.cut_spans(a, b):
         kernel.schedule(start_ns, FAULT, lambda _: proxy.down(CUT))
         kernel.schedule(end_ns, FAULT, lambda _: proxy.up())
+
+
+def report(proxy: Proxy) -> dict[str, Any]:
+    """What a run's proxy did, for its ``summary.json`` (``link_proxies``): the self-check it
+    passed, what crossed each direction, what a cut dropped, and what became of connections.
+    A proxy whose loop has died says why instead of counting."""
+    try:
+        stats = proxy.stats()
+    except LinkProxyError as error:
+        return {"error": str(error)}
+    return {
+        "fault_mode": proxy.fault_mode,
+        "self_check": proxy.check.to_dict() if proxy.check is not None else None,
+        "upstream": asdict(stats.upstream),
+        "downstream": asdict(stats.downstream),
+        "connections": {"accepted": stats.accepted, "cut": stats.cut,
+                        "refused": stats.refused, "failed": stats.failed},
+    }

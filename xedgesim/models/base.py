@@ -36,6 +36,8 @@ class SimContext:
     containers: ContainerSession | None = None  # set when the scenario has docker nodes
     pacer: Pacer | None = None  # set when a wall-clock node makes the run paced
     end_to_end: dict[str, Histogram] = field(default_factory=dict)
+    # what each link proxy of a hybrid run did (linkproxy.hybrid.report), by link
+    link_proxies: dict[str, dict] = field(default_factory=dict)
     _next_message_id: int = 0
 
     def message_ids(self, count: int) -> np.ndarray:

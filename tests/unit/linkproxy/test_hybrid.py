@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from xedgesim.linkproxy import CUT
-from xedgesim.linkproxy.hybrid import outages, schedule_faults
+from xedgesim.linkproxy.hybrid import schedule_faults
 from xedgesim.scenario import load_scenario_text
 from xedgesim.sim.faults import FaultTimeline
 from xedgesim.sim.kernel import Kernel
@@ -35,13 +35,13 @@ def context() -> SimpleNamespace:
     return SimpleNamespace(timeline=timeline, kernel=Kernel(scenario.duration_ns))
 
 
-def test_link_downs_and_partitions_between_the_two_merge_into_outages() -> None:
-    ctx = context()
+def test_link_downs_and_partitions_between_the_two_merge_into_cut_spans() -> None:
+    timeline = context().timeline
     # 5-15 s and the partition 12-20 s overlap; gw2's and the one that keeps gw1 with the
     # broker do not count; the last never ends
-    assert outages(ctx, "gw1", "broker") == outages(ctx, "broker", "gw1") == [
+    assert timeline.cut_spans("gw1", "broker") == timeline.cut_spans("broker", "gw1") == [
         (5 * S, 20 * S), (50 * S, 2**63 - 1)]
-    assert outages(ctx, "gw2", "broker") == [(30 * S, 35 * S)]
+    assert timeline.cut_spans("gw2", "broker") == [(30 * S, 35 * S)]
 
 
 class FakeProxy:
