@@ -27,8 +27,9 @@ from tests.integration.test_gateway_container import (  # noqa: F401 (network is
 from xedgesim.cli import main
 from xedgesim.deploy.device import SERVICE_LABEL
 from xedgesim.deploy.scenario_config import plan
+from xedgesim.errors import NodeFailure
 from xedgesim.fleetrun import writer
-from xedgesim.fleetrun.device import EngineDevice
+from xedgesim.fleetrun.device import EngineDevice, SshDevice
 from xedgesim.fleetrun.mqtt import Endpoint, Login
 from xedgesim.fleetrun.targets import plan_targets
 from xedgesim.images import naming
@@ -192,3 +193,25 @@ def test_a_cut_between_gateway_and_broker_disconnects_the_container_and_holds_qo
     # Held, not lost: at most the last window (2 s of 10 sensors) and one more in flight
     # are missing at the cloud when the run ends; a lost 4 s cut would miss 40 more.
     assert readings >= delivered - 40, (readings, delivered)
+
+
+def test_the_ssh_device_drives_the_engine_with_the_docker_cli(
+        site: Callable[[str], Site], network: Any) -> None:  # noqa: F811
+    """``SshDevice`` runs the very ``docker`` commands a fleet run sends over SSH; with
+    ``ansible_connection: local`` they run here, against this engine's containers."""
+    gateway = site(SCENARIO).gateway
+    device = SshDevice("local", {"ansible_connection": "local"})
+    assert device.isolate(gateway.name) == [network.name]
+    gateway.reload()
+    assert not gateway.attrs["NetworkSettings"]["Networks"]
+    device.rejoin(gateway.name, [network.name])
+    gateway.reload()
+    assert list(gateway.attrs["NetworkSettings"]["Networks"]) == [network.name]
+    device.stop(gateway.name)
+    gateway.reload()
+    assert gateway.status == "exited"
+    device.start(gateway.name)
+    gateway.reload()
+    assert gateway.status == "running"
+    with pytest.raises(NodeFailure, match="local: `docker network connect"):
+        device.rejoin(gateway.name, ["xedgesim-no-such-network"])
