@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xedgesim.sim.messages import FIELD_NAMES, MessageBatch, is_constant
+from xedgesim.sim.messages import FIELD_NAMES, MessageBatch, arrival_order, is_constant
 
 
 def _readings(first_id: int, count: int, seed: int) -> MessageBatch:
@@ -65,3 +65,20 @@ def test_a_window_of_readings_keeps_one_array_per_distinct_field() -> None:
         assert is_constant(getattr(picked, name)), name
     changed = picked.copy_with(arrival=picked.arrival + 5)
     assert changed.sent is picked.sent and changed.arrival is not picked.arrival
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 2**62), min_size=2, max_size=300), st.integers(0, 10**6),
+       st.booleans(), st.data())
+def test_arrival_order_is_the_two_key_sort_whatever_the_span_and_the_ties(
+        base: list[int], spread: int, narrow: bool, data: st.DataObject) -> None:
+    """(arrival, id) order, whichever way it is computed: the packed-key sort (a narrow span,
+    the usual case), the plain stable sort (a span too wide to pack), ties with ids in or out
+    of order."""
+    arrival = np.array([value % (spread + 1) if narrow else value for value in base],
+                       dtype=np.int64)
+    ids = np.array(data.draw(st.permutations(range(len(arrival)))), dtype=np.int64)
+    order = arrival_order(arrival, ids)
+    expected = np.lexsort((ids, arrival))
+    found = np.arange(len(arrival)) if order is None else order
+    assert found.tolist() == expected.tolist()
