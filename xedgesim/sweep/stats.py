@@ -5,15 +5,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
+from functools import cache
 
+from xedgesim.compare.stats import t_quantile
 from xedgesim.limits import MAX_SEED, MAX_SEEDS
 from xedgesim.sim.pacing import NS_PER_MS
 
-# Two-sided 95 % Student t quantiles by degrees of freedom; beyond 30 the normal's 1.96 is
-# within 2 % and is used.
-_T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-        2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
 NOT_METRICS = {"seed", "duration_s"}
 _PART = re.compile(r"(\d{1,20})(?:\s*\.\.\s*(\d{1,20}))?")
 
@@ -47,9 +44,12 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+@cache
 def t95(df: int) -> float:
-    """The two-sided 95 % Student t quantile for ``df`` degrees of freedom (df ≥ 1)."""
-    return _T95[df - 1] if df <= len(_T95) else 1.96
+    """The two-sided 95 % Student t quantile for ``df`` degrees of freedom (df ≥ 1), exact at
+    every df (a table that fell back to the normal's 1.96 past 30 made the intervals of 32 to
+    a few hundred seeds up to 4 % too narrow)."""
+    return t_quantile(0.95, df)
 
 
 def interval(values: list[float]) -> dict[str, float | None]:
