@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from tests.ci import missing
 from xedgesim.cli import main
 from xedgesim.deploy import commands, device, secrets, smoke, snapshot, state
 from xedgesim.deploy.fleet_view import open_fleet
@@ -32,13 +32,6 @@ from xedgesim.deploy.runner import executable_path
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: real SSH, Ansible and engines (slow)")
-
-
-def missing(reason: str) -> None:
-    """Fail under CI (the host should have been prepared), else skip saying what to do."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true and {reason}")
-    pytest.skip(reason=reason)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,16 @@
+"""The suite's one rule for a missing tool or service: under ``CI=true`` it is a failure (the
+host should have been prepared by ``.ci/run``), elsewhere a skip that says what to install."""
+
+from __future__ import annotations
+
+import os
+from typing import NoReturn
+
+import pytest
+
+
+def missing(reason: str) -> NoReturn:
+    """Fail under CI, else skip, with ``reason`` (what is missing and how to get it)."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true and {reason}")
+    pytest.skip(reason=reason)
