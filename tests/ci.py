@@ -14,3 +14,11 @@ def missing(reason: str) -> NoReturn:
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true and {reason}")
     pytest.skip(reason=reason)
+
+
+def require_dask() -> None:
+    """dask[distributed] is a dependency (pyproject): its absence is the host's fault."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        missing("dask[distributed] is not installed (pyproject lists it)")

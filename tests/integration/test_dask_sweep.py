@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.ci import missing
+from tests.ci import require_dask
+from tests.processes import default_sigint
 
 SCENARIO = """\
 name: dask-sweep
@@ -38,18 +39,11 @@ STARTUP_S = 120
 
 
 def dask_command() -> Path:
-    try:
-        import distributed  # noqa: F401
-    except ImportError:
-        missing("dask[distributed] is not installed (pyproject lists it)")
+    require_dask()
     found = Path(sys.executable).with_name("dask")
     if not found.exists():
         found = Path(shutil.which("dask") or "dask")
     return found
-
-
-def default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.processes import default_sigint
 from xedgesim.docker.containers import LABEL_MANAGED, LABEL_RUN
 from xedgesim.errors import NodeFailure
 from xedgesim.run import run_to_directory
@@ -53,12 +54,6 @@ def leftovers(docker_client: Any) -> list[str]:
     networks = [n.name for n in docker_client.networks.list(filters=label)
                 if n.name.split("-")[-1] in runs]
     return containers + networks
-
-
-def default_sigint() -> None:
-    """In a child about to be signalled: SIGINT back to its default. A suite run from a
-    background job inherits SIGINT ignored, and the child would never see our Ctrl-C."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.processes import default_sigint
 from xedgesim import atomic
 
 
@@ -69,7 +69,7 @@ def test_sigkill_mid_write_leaves_the_old_file_or_nothing(tmp_path: Path, existe
         path.write_text("old")
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE,
                               text=True,
-                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                              preexec_fn=default_sigint)
     try:
         assert writer.stdout is not None and writer.stdout.readline() == "writing\n"
         writer.kill()

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.processes import default_sigint
 from xedgesim.cli import main
 
 SMALL = """\
@@ -385,7 +386,7 @@ def test_a_signal_stops_a_pure_python_run_and_leaves_nothing(tmp_path: Path, sig
         [sys.executable, "-m", "xedgesim", "simulate", "s.yaml", "--records", "--out", "out"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + 60
         while not any(p.stat().st_size for p in tmp_path.glob(".out.*/records.csv")):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import children, default_sigint
 from xedgesim.limits import MAX_SEED, MAX_SEEDS
 from xedgesim.scenario import load_scenario
 from xedgesim.sweep import confidence_intervals, format_sweep, parse_seeds, sweep
@@ -163,25 +164,6 @@ def test_an_interrupted_sweep_keeps_no_seed_and_says_so(tmp_path: Path, monkeypa
 
 
 # -- signals, with real processes ---------------------------------------------------------------
-
-def default_sigint() -> None:
-    """A test run from a background job inherits SIGINT ignored: the child must not."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def children(pid: int) -> list[int]:
-    """Live child processes of ``pid``, read from /proc."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(entry.name))
-    return found
 
 
 def alive(pid: int) -> bool:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.processes import default_sigint
 from xedgesim import atomic
 from xedgesim.cli import main
 from xedgesim.compare import command
@@ -194,7 +195,7 @@ def test_a_real_signal_stops_compare_promptly(pair, tmp_path: Path, signum: int,
         [sys.executable, "-c", SLOW_COMPARE, str(ready), str(a), str(b), "--json",
          str(tmp_path / "c.json")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + 30
         while not ready.exists():

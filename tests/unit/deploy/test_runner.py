@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.processes import default_sigint, descendants
 from xedgesim.deploy.errors import DeployError, Interrupted
 from xedgesim.deploy.events import TaskDone
 from xedgesim.deploy.runner import PlaybookRun, run_playbook
@@ -246,21 +247,7 @@ def start_local_run(root: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", RUN_SCRIPT, str(root)], env=env, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid``, from /proc (children first found, then theirs)."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            parents[int(stat.parent.name)] = int(stat.read_text().rpartition(")")[2].split()[1])
-    found, frontier = [], [pid]
-    while frontier:
-        children = [child for child, parent in parents.items() if parent in frontier]
-        found += children
-        frontier = children
-    return found
+        preexec_fn=default_sigint)
 
 
 def bare_environment(**extra: str) -> dict[str, str]:

@@ -21,6 +21,7 @@ from paho.mqtt.client import MQTT_ERR_CONN_LOST, ConnectFlags
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
+from tests.processes import default_sigint
 from xedgesim.models.gateway import GatewayLogic
 from xedgesim.services import gateway, payload
 from xedgesim.services.gateway import ConfigError, GatewayConfig, GatewayService
@@ -533,7 +534,7 @@ def test_the_process_stops_cleanly_on_sigterm_and_never_logs_the_password(
         [sys.executable, "-m", "xedgesim.services.gateway", "--window", "1s"],
         env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         # A suite run from a background job passes SIGINT on ignored: the child gets defaults.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=default_sigint,
     )
     try:
         deadline = time.monotonic() + 20

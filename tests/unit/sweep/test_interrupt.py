@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.ci import missing
+from tests.ci import require_dask
+from tests.processes import default_sigint, session
 
 MID = """\
 name: mid
@@ -30,33 +31,6 @@ SWEEP = ["sweep", "mid.yaml", "--set", "network.default.loss=0,0.1", "--seeds", 
          "--out", "out"]
 
 
-def default_sigint() -> None:
-    """A test run from a background job inherits SIGINT ignored: the child must not."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def session(sid: int) -> list[int]:
-    """Live processes of the session ``sid`` (the sweep and everything it started)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":
-            found.append(int(entry.name))
-    return found
-
-
-def dask_or_skip() -> None:
-    try:
-        import distributed  # noqa: F401
-    except ImportError:
-        missing("dask[distributed] is not installed (pyproject lists it)")
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc for the workers")
 @pytest.mark.parametrize("executor", [["--jobs", "2"], ["--cluster", "local:2"]],
@@ -64,7 +38,7 @@ def dask_or_skip() -> None:
 def test_ctrl_c_stops_every_worker_and_keeps_complete_results(tmp_path: Path,
                                                               executor: list[str]) -> None:
     if "--cluster" in executor:
-        dask_or_skip()
+        require_dask()
     (tmp_path / "mid.yaml").write_text(MID)
     command = [sys.executable, "-m", "xedgesim", *SWEEP]
     child = subprocess.Popen([*command, *executor], cwd=tmp_path, stdout=subprocess.PIPE,
