@@ -12,6 +12,7 @@ import numpy as np
 
 from xedgesim.errors import NodeFailure
 from xedgesim.models.base import Node, SimContext
+from xedgesim.models.traffic import PayloadSizes, arrivals_of
 from xedgesim.scenario.model import Distribution, NodeSpec, SensorParams
 from xedgesim.sim.distributions import sample
 from xedgesim.sim.kernel import TIMER
@@ -35,21 +36,29 @@ class SensorFleet(Node):
         self._values = streams.node(spec.id, "value", count)
         self._gaps = streams.node(spec.id, "gaps", count) if params.process == "poisson" else None
         self._gap_distribution = Distribution("exponential", (float(params.interval_ns),))
-        everyone = np.arange(count)
-        if params.phase != "random":
-            self.next_time = np.full(count, params.phase, dtype=np.int64)
-        elif self._gaps is not None:
-            self.next_time = self._gap(everyone)  # a Poisson process already in its steady state
-        else:
-            phase = streams.node(spec.id, "phase", count).uniform(everyone)
-            self.next_time = (phase * params.interval_ns).astype(np.int64)
-        self._phase_order = np.argsort(self.next_time, kind="stable")
+        self._sizes = PayloadSizes.of(publish, streams, spec.id, count)
+        self._arrivals = arrivals_of(params, streams, spec.id, count)
+        if self._arrivals is None:
+            self._first_times(streams, count)
         # One window of emissions goes out at once; with QoS 1 it must be shorter than the
         # retry interval, so no retry can fall due inside a window already sent.
         self.window_ns = params.interval_ns
         if publish.qos > 0:
             self.window_ns = min(self.window_ns, publish.retry_interval_ns)
         self._may_be_down = context.timeline.has_node_outages(spec.id)
+
+    def _first_times(self, streams: RandomStreams, count: int) -> None:
+        """Each instance's first emission, for the periodic and Poisson processes."""
+        params = self.params
+        everyone = np.arange(count)
+        if params.phase != "random":
+            self.next_time = np.full(count, params.phase, dtype=np.int64)
+        elif self._gaps is not None:
+            self.next_time = self._gap(everyone)  # a Poisson process already in its steady state
+        else:
+            phase = streams.node(self.id, "phase", count).uniform(everyone)
+            self.next_time = (phase * params.interval_ns).astype(np.int64)
+        self._phase_order = np.argsort(self.next_time, kind="stable")
 
     def start(self) -> None:
         self.context.kernel.schedule(0, TIMER, self._emit_window)
@@ -61,6 +70,8 @@ class SensorFleet(Node):
 
     def _due(self, end: int) -> tuple[np.ndarray, np.ndarray]:
         """Every (instance, time) emission before ``end``, ordered by time then instance."""
+        if self._arrivals is not None:
+            return self._arrivals.due(end)
         interval = self.params.interval_ns
         due = np.flatnonzero(self.next_time < end)
         if len(due) == len(self.next_time) and self._gaps is None:
@@ -99,19 +110,22 @@ class SensorFleet(Node):
             bad = values[~np.isfinite(values)][0]
             raise NodeFailure(f"node {self.id!r} at {start / 1e9:g} s: a reading drawn from "
                               f"its value distribution is {bad}, not a finite number")
+        publish = self.params.publish
+        sizes = publish.payload_bytes if self._sizes is None else self._sizes.draw(instances)
         if self._may_be_down:
             down = self.context.timeline.node_down(self.id, instances, times)
             if down.any():
                 self.counters.add("suppressed_while_down", instances[down])
                 instances, times, values = instances[~down], times[~down], values[~down]
-        publish = self.params.publish
+                if self._sizes is not None:
+                    sizes = sizes[~down]
         batch = MessageBatch.readings(
             ids=self.context.message_ids(len(instances)),
             src=instances + self.group.first,
             topic=self.topic_ids.of(instances),
             times=times,
             values=values,
-            size=publish.payload_bytes,
+            size=sizes,
             qos=publish.qos,
             retain=publish.retain,
         )

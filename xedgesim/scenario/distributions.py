@@ -5,8 +5,8 @@ sampler (inverse transform of one uniform per draw, see ``xedgesim/sim/rng.py``)
 and its reach; the names the loader accepts derive from it, and
 ``xedgesim.sim.distributions.sample`` draws through it. Adding a kind is one entry here.
 
-Link jitter takes durations (stored as nanoseconds), sensor readings take plain numbers; the
-shapes are the same, so one reader serves both.
+Link jitter takes durations (stored as nanoseconds), sensor readings take plain numbers, a
+sensor's payload sizes (bytes); the shapes are the same, so one reader serves all three.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from xedgesim.scenario.yaml_tree import YMap, YNode, YScalar, YSeq
 if TYPE_CHECKING:  # the samplers import numpy when they run: loading a file needs none
     import numpy as np
 
-Quantity = Literal["duration", "number"]
+Quantity = Literal["duration", "number", "size"]
 
-_EXAMPLES = {"duration": "{exponential: 2ms}", "number": "{normal: {mean: 20, std: 2}}"}
+_EXAMPLES = {"duration": "{exponential: 2ms}", "number": "{normal: {mean: 20, std: 2}}",
+             "size": "{exponential: 200B}"}
 
 
 def read_distribution(
@@ -73,6 +74,9 @@ def _read(reader: Reader, node: YNode, what: str, quantity: Quantity) -> float |
     if quantity == "duration":
         ns = reader.duration(node, what)
         return None if ns is None else float(ns)
+    if quantity == "size":
+        size = reader.size(node, what, positive=False)
+        return None if size is None else float(size)
     return reader.number(node, what)
 
 

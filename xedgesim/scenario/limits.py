@@ -55,3 +55,14 @@ a fault's ``for``). Half of int64's range, so the kernel's arithmetic cannot wra
 MAX_DURATION_NS = MAX_TIME_NS // 2
 """A run's ``duration`` stays below this (2^61 ns, about 73 years), leaving the other half of
 ``MAX_TIME_NS`` for the delays added to times within it."""
+
+MAX_DRAWN_PAYLOAD_BYTES = 268_435_455
+"""The largest payload a size distribution may draw (its reach, see ``distributions.reach``):
+MQTT's own limit on a packet's remaining length (MQTT 3.1.1, section 2.2.3). Sizes are drawn
+per message, so the bound also keeps the serialisation arithmetic in int64."""
+
+MAX_TRACE_BYTES = 64 * 1024 * 1024
+"""An arrival trace (``process: {trace: FILE}``) larger than this is refused unread."""
+
+MAX_TRACE_ROWS = 2_000_000
+"""Emission rows of one arrival trace (each instance replays them, or each row names one)."""

@@ -6,6 +6,7 @@ came from the file keeps its ``Location`` so later checks can still point at a l
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, NamedTuple
@@ -104,9 +105,12 @@ class Publishing:
     topic: str
     qos: int = 0
     retain: bool = False
-    payload_bytes: int = 64
+    payload_bytes: int = 64  # the size of every message; with ``payload_size``, the largest
     retry_interval_ns: int = 1_000_000_000
     max_retries: int = 5
+    # A sensor's sizes drawn per message, in bytes (``payload: {exponential: 200B}``), rounded
+    # up to whole bytes, at least 1 (xedgesim/models/traffic.py); None: ``payload_bytes``.
+    payload_size: Distribution | None = None
 
 
 @dataclass(frozen=True)
@@ -119,12 +123,40 @@ class Subscription:
 
 
 @dataclass(frozen=True)
+class OnOff:
+    """An on/off (interrupted Poisson) arrival process: exponential on periods with mean
+    ``on_ns`` and off periods with mean ``off_ns``; while on, Poisson arrivals with mean gap
+    ``interval`` (docs/simulation.md, "Arrival processes")."""
+
+    on_ns: int
+    off_ns: int
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Emission times replayed from a CSV file (docs/scenario.md, "Traces").
+
+    ``times_ns`` in file order (never decreasing); ``instances`` the fleet index of each row,
+    or None when every instance replays every row. Arrays of int64, not tuples: a trace of a
+    million rows stays 8 MB.
+    """
+
+    path: str  # as resolved from the scenario's directory, for messages
+    times_ns: array = field(hash=False)
+    instances: array | None = field(default=None, hash=False)
+
+
+Process = Literal["periodic", "poisson", "on_off", "trace"]
+
+
+@dataclass(frozen=True)
 class SensorParams:
     publish: Publishing
-    interval_ns: int
-    process: Literal["periodic", "poisson"] = "periodic"
+    interval_ns: int  # with a trace, the length of an emission window (none is written)
+    process: Process = "periodic"
     phase: Literal["random"] | int = "random"  # "random": first emission uniform in [0, interval)
     value: Distribution = Distribution("normal", (20.0, 2.0))
+    arrivals: OnOff | Trace | None = None  # the parameters of an on_off or trace process
 
 
 @dataclass(frozen=True)

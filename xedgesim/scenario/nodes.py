@@ -11,7 +11,7 @@ import functools
 import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Literal
 
 from xedgesim import registry
 from xedgesim.models.topics import filter_problem, topic_problem
@@ -26,12 +26,16 @@ from xedgesim.scenario.model import (
     GatewayParams,
     NodeParams,
     NodeSpec,
+    OnOff,
+    Process,
     Publishing,
     SensorParams,
     Subscription,
+    Trace,
     instance_id,
 )
 from xedgesim.scenario.reader import Reader, did_you_mean, english_list, label
+from xedgesim.scenario.traffic import TRACE_WINDOW_NS, read_payload, read_process
 from xedgesim.scenario.yaml_tree import YInvalid, YMap, YNode, YScalar, YSeq, describe
 
 COMMON_KEYS = ("id", "type", "implementation", "image", "docker", "failures")
@@ -326,14 +330,18 @@ def _container(
 def _sensor(reader: Reader, draft: NodeDraft, index: NodeIndex) -> SensorParams | None:
     ymap, context = draft.ymap, draft.context
     before = len(reader.problems)
-    interval_node = reader.require(ymap, "interval", context)
-    interval = None
-    if interval_node is not None:
-        interval = reader.duration(interval_node, label("interval", context), positive=True)
     process_node = ymap.get("process")
-    process: str | None = "periodic"
+    process: tuple[Process, OnOff | Trace | None] | None = ("periodic", None)
     if process_node is not None:
-        process = reader.choice(process_node, label("process", context), ("periodic", "poisson"))
+        process = read_process(reader, process_node, label("process", context), draft.count or 1)
+    interval: int | None = TRACE_WINDOW_NS
+    if process is not None and process[0] == "trace":
+        _refuse_with_trace(reader, ymap, context)
+    else:
+        interval_node = reader.require(ymap, "interval", context)
+        interval = None
+        if interval_node is not None:
+            interval = reader.duration(interval_node, label("interval", context), positive=True)
     phase = _phase(reader, ymap.get("phase"), label("phase", context))
     value_node = ymap.get("value")
     value: Distribution | None = DEFAULT_VALUE
@@ -344,9 +352,16 @@ def _sensor(reader: Reader, draft: NodeDraft, index: NodeIndex) -> SensorParams 
         return None
     if process is None or phase is None:
         return None
-    return SensorParams(
-        publish, interval, cast(Literal["periodic", "poisson"], process), phase, value
-    )
+    return SensorParams(publish, interval, process[0], phase, value, process[1])
+
+
+def _refuse_with_trace(reader: Reader, ymap: YMap, context: str) -> None:
+    """A trace gives every emission time: an ``interval`` or ``phase`` would mean nothing."""
+    for key in ("interval", "phase"):
+        if key in ymap:
+            reader.report(ymap.entries[key].key,
+                          f"'{key}' in {context} has no effect with a trace",
+                          "the trace gives every emission time")
 
 
 def _phase(reader: Reader, node: YNode | None, what: str) -> Literal["random"] | int | None:
@@ -498,15 +513,17 @@ def _publishing(
     qos_node, retain_node, payload_node = ymap.get("qos"), ymap.get("retain"), ymap.get("payload")
     qos = 0 if qos_node is None else read_qos(reader, qos_node, label("qos", context))
     retain = False if retain_node is None else reader.boolean(retain_node, label("retain", context))
-    payload: int | None = default_payload
+    payload: tuple[int, Distribution | None] | None = (default_payload, None)
     if payload_node is not None:
-        payload = reader.size(payload_node, label("payload", context))
+        payload = read_payload(reader, payload_node, label("payload", context),
+                               drawn=draft.type == "sensor")
     retry_interval, max_retries = _retries(reader, ymap, context)
     if target is None or topic is None or qos is None or retain is None or payload is None:
         return None
     if retry_interval is None or max_retries is None:
         return None
-    return Publishing(target, topic, qos, retain, payload, retry_interval, max_retries)
+    return Publishing(target, topic, qos, retain, payload[0], retry_interval, max_retries,
+                      payload[1])
 
 
 def _subscription(reader: Reader, draft: NodeDraft, index: NodeIndex) -> Subscription | None:

@@ -233,9 +233,10 @@ class Reader:
             return None
         return None if value is None else int(value)
 
-    def size(self, node: YNode, what: str) -> int | None:
+    def size(self, node: YNode, what: str, positive: bool = True) -> int | None:
+        """Whole bytes; ``positive`` refuses zero (a payload; a distribution's std may be 0)."""
         value = self._quantity(node, what, "size")
-        if value is not None and value <= 0:
+        if value is not None and positive and value <= 0:
             self.report(node, f"{what} must be greater than zero, found {describe(node)}")
             return None
         return None if value is None else int(value)

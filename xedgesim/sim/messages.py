@@ -123,17 +123,19 @@ class MessageBatch:
         topic: np.ndarray,
         times: np.ndarray,
         values: np.ndarray,
-        size: int,
+        size: int | np.ndarray,
         qos: int,
         retain: bool,
     ) -> MessageBatch:
-        """A batch of fresh single readings measured and sent at ``times``."""
+        """A batch of fresh single readings measured and sent at ``times``; ``size`` is one
+        for all, or one per reading (sizes drawn from a distribution)."""
         count = len(ids)
         return cls(
             id=ids,
             src=src,
             topic=topic,
-            size=constant(np.array([size], dtype=np.int64), count),
+            size=(constant(np.array([size], dtype=np.int64), count) if isinstance(size, int)
+                  else size),
             qos=constant(np.array([qos], dtype=np.int8), count),
             retain=constant(np.array([retain], dtype=bool), count),
             origin=times,

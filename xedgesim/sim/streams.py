@@ -13,8 +13,11 @@ from xedgesim.sim.rng import Streams
 # owner kind -> purpose -> what it draws (docs/simulation.md, "Random numbers")
 PURPOSES: dict[str, dict[str, str]] = {
     "node": {
-        "phase": "a sensor's first emission offset in [0, interval)",
-        "gaps": "Poisson inter-arrival times",
+        "phase": "a sensor's first emission offset in [0, interval); on/off: the first state",
+        "gaps": "Poisson inter-arrival times (on/off: while on)",
+        "on": "on/off arrivals: the length of each on period",
+        "off": "on/off arrivals: the length of each off period",
+        "size": "payload sizes drawn from a distribution (payload: {exponential: 200B})",
         "value": "readings",
         "failures": "up and repair times of random failure (failures: {mtbf, mttr})",
     },
