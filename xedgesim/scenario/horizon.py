@@ -16,7 +16,7 @@ import math
 from collections.abc import Iterable
 
 from xedgesim.scenario import limits
-from xedgesim.scenario.distributions import reach
+from xedgesim.scenario.distributions import REACH, reach
 from xedgesim.scenario.model import (
     BrokerParams,
     Distribution,
@@ -25,6 +25,7 @@ from xedgesim.scenario.model import (
     LinkSpec,
     Location,
     NodeSpec,
+    OnOff,
     SensorParams,
 )
 from xedgesim.scenario.reader import Reader
@@ -108,6 +109,11 @@ def _delays(spec: NodeSpec) -> list[tuple[str, int]]:
     delays: list[tuple[str, int]] = []
     if isinstance(params, SensorParams):
         delays.append(("interval", params.interval_ns))
+    if isinstance(params, SensorParams) and isinstance(params.arrivals, OnOff):
+        # an off period, an on period and a gap, each as long as the sampler can draw it
+        longest = REACH["exponential"] * (params.arrivals.on_ns + params.arrivals.off_ns
+                                          + params.interval_ns)
+        delays.append(("process", longest))
     if isinstance(params, GatewayParams):
         delays.append(("aggregate_every", params.aggregate_every_ns))
     if isinstance(params, BrokerParams):

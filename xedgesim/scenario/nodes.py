@@ -335,7 +335,7 @@ def _sensor(reader: Reader, draft: NodeDraft, index: NodeIndex) -> SensorParams 
     if process_node is not None:
         process = read_process(reader, process_node, label("process", context), draft.count or 1)
     interval: int | None = TRACE_WINDOW_NS
-    if process is not None and process[0] == "trace":
+    if isinstance(process_node, YMap) and "trace" in process_node:  # even a trace not read
         _refuse_with_trace(reader, ymap, context)
     else:
         interval_node = reader.require(ymap, "interval", context)

@@ -96,14 +96,17 @@ def _on_off(reader: Reader, node: YNode, what: str) -> OnOff | None:
     ymap = reader.mapping(node, what, "{on_time: 2s, off_time: 8s}")
     if ymap is None:
         return None
-    for entry in ymap:
-        if isinstance(entry.key.value, bool) and entry.key.text in ("on", "off"):
-            reader.report(entry.key, f"unknown key '{entry.key.text}' in {what}",
-                          f"write {entry.key.text}_time (YAML reads a bare on or off as "
-                          "true or false)")
+    bare = [entry.key for entry in ymap
+            if isinstance(entry.key.value, bool) and entry.key.text in ("on", "off")]
+    for key_node in bare:
+        reader.report(key_node, f"unknown key '{key_node.text}' in {what}",
+                      f"write {key_node.text}_time: YAML reads a bare on or off as true or false")
     reader.check_keys(ymap, (*ON_OFF_KEYS, True, False), what)
     means = []
     for key in ON_OFF_KEYS:
+        if key not in ymap and any(f"{node.text}_time" == key for node in bare):
+            means.append(None)  # reported as the bare key already
+            continue
         value = reader.require(ymap, key, what)
         means.append(None if value is None
                      else reader.duration(value, f"'{key}' of {what}", positive=True))

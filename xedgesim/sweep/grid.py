@@ -35,6 +35,7 @@ from xedgesim.scenario import Location, Problem, ScenarioError, load_scenario_te
 from xedgesim.scenario.legacy import LEGACY_MARKER
 from xedgesim.scenario.limits import MAX_FILE_BYTES
 from xedgesim.scenario.loader import load_scenario, load_scenario_tree
+from xedgesim.scenario.model import Trace
 from xedgesim.scenario.yaml_tree import YEntry, YInvalid, YMap, YNode, YScalar, YSeq, parse_yaml
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -141,6 +142,12 @@ def build_points(scenario_file: Path, parameters: list[Parameter], seeds: int) -
     anything runs."""
     name = str(scenario_file)
     base = load_scenario(scenario_file)  # the scenario alone, reported as validate would
+    traced = [spec for spec in base.nodes if isinstance(getattr(spec.params, "arrivals", None),
+                                                         Trace)]
+    if traced:  # a point runs from its text alone, anywhere: a trace is another file
+        raise GridError([f"{spec.location}: node '{spec.id}' replays a trace file, and a sweep "
+                         "runs each point from its scenario text alone (use xedge simulate "
+                         "--seeds)" for spec in traced])
     data = read_bounded(scenario_file, MAX_FILE_BYTES)  # the loader read it just now
     digest = hashlib.sha256(data).hexdigest()
     root, _ = parse_yaml(data.decode("utf-8-sig"), name)
