@@ -189,3 +189,17 @@ def test_a_grid_file_reads_lists_and_single_values(tmp_path: Path) -> None:
         ("network.default.jitter", [{"exponential": "2ms"}])]
     assert str(parameters[1].where) == f"{path}:2:1"
     assert yaml.safe_load(path.read_text())  # the file is plain YAML
+
+
+def test_a_trace_driven_scenario_is_refused_at_its_node(tmp_path: Path) -> None:
+    """A point runs from its text alone (on any worker): the trace is another file."""
+    (tmp_path / "a.csv").write_text("time_s\n0\n")
+    path = tmp_path / "t.yaml"
+    path.write_text("duration: 5s\nnodes:\n"
+                    "  - {id: s, type: sensor, to: c, process: {trace: a.csv}}\n"
+                    "  - {id: c, type: cloud}\n")
+    with pytest.raises(GridError) as info:
+        build_points(path, [option_parameter("duration=1s,2s")], seeds=1)
+    assert info.value.problems == [
+        f"{path}:3:5: node 's' replays a trace file, and a sweep runs each point from its "
+        "scenario text alone (use xedge simulate --seeds)"]
