@@ -45,7 +45,7 @@ class Distribution:
 
     ``params`` by kind: constant ``(value,)``, exponential ``(mean,)``, normal ``(mean, std)``,
     uniform ``(low, high)``. For latencies the values are nanoseconds and a normal draw is
-    truncated at zero (redrawn, not clipped).
+    truncated at zero (redrawn, not clipped); for payload sizes they are bytes.
     """
 
     kind: DistributionKind

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -20,8 +21,7 @@ from xedgesim.scenario.model import Distribution, Location, OnOff, Process, Trac
 from xedgesim.scenario.reader import Reader, english_list
 from xedgesim.scenario.yaml_tree import YMap, YNode
 
-SIMPLE_PROCESSES = ("periodic", "poisson")
-PROCESS_MODELS = ("on_off", "trace")
+SIMPLE_PROCESSES = ("periodic", "poisson")  # written alone: process: poisson
 ON_OFF_KEYS = ("on_time", "off_time")
 TRACE_COLUMNS = ("time_s", "instance")
 TRACE_WINDOW_NS = 1_000_000_000
@@ -67,7 +67,7 @@ def read_process(reader: Reader, node: YNode, what: str,
                  count: int) -> tuple[Process, OnOff | Trace | None] | None:
     """The arrival process of a sensor with ``count`` instances, and its parameters."""
     if not isinstance(node, YMap):
-        choice = reader.choice(node, what, SIMPLE_PROCESSES + PROCESS_MODELS)
+        choice = reader.choice(node, what, SIMPLE_PROCESSES + tuple(PROCESS_MODELS))
         if choice in PROCESS_MODELS:
             example = ("{on_off: {on_time: 2s, off_time: 8s}}" if choice == "on_off"
                        else "{trace: arrivals.csv}")
@@ -81,18 +81,15 @@ def read_process(reader: Reader, node: YNode, what: str,
             reader.report(given[1].key, f"{what} gives several processes; give one")
         elif not node.entries:
             reader.report(node, f"{what} must name a process: "
-                          f"{english_list(SIMPLE_PROCESSES + PROCESS_MODELS, 'or')}")
+                          f"{english_list(PROCESS_MODELS, 'or')}",
+                          f"{english_list(SIMPLE_PROCESSES, 'and')} are written alone")
         return None
     model, value = str(given[0].key.value), given[0].value
-    inner = f"'{model}' of {what}"
-    if model == "on_off":
-        on_off = _on_off(reader, value, inner)
-        return None if on_off is None else ("on_off", on_off)
-    trace = _trace(reader, value, inner, count)
-    return None if trace is None else ("trace", trace)
+    arrivals = PROCESS_MODELS[model](reader, value, f"'{model}' of {what}", count)
+    return None if arrivals is None else (model, arrivals)  # type: ignore[return-value]
 
 
-def _on_off(reader: Reader, node: YNode, what: str) -> OnOff | None:
+def _on_off(reader: Reader, node: YNode, what: str, count: int) -> OnOff | None:
     ymap = reader.mapping(node, what, "{on_time: 2s, off_time: 8s}")
     if ymap is None:
         return None
@@ -247,3 +244,11 @@ def _instance(reader: Reader, path: str, number: int, field: tuple[int, str],
                       f"(the sensor's count is {count}), found {text!r}")
         return None
     return int(text)
+
+
+# The processes that take parameters (process: {<name>: …}), each with the reader of them;
+# the kernel's side of each is in xedgesim/models/traffic.py (``arrivals_of``).
+PROCESS_MODELS: dict[str, Callable[[Reader, YNode, str, int], OnOff | Trace | None]] = {
+    "on_off": _on_off,
+    "trace": _trace,
+}

@@ -60,6 +60,8 @@ def test_payload_distributions_and_on_off_are_read() -> None:
      "unknown key 'on' in 'on_off' of 'process' in node 's2' (write on_time: YAML reads"),
     ("process: {on_off: {on_time: 2s, off_time: 1s}, trace: a.csv}", "trace",
      "'process' in node 's2' gives several processes"),
+    ("interval: 1s, process: {}", "{}", "'process' in node 's2' must name a process: on_off "
+                                         "or trace (periodic and poisson are written alone)"),
     ("interval: 1s, process: {markov: {}}", "markov",
      "unknown key 'markov' in 'process' in node 's2'"),
     ("process: {on_off: {on_time: 2s, off_time: 1s}}", "{id",
