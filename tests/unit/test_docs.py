@@ -228,6 +228,13 @@ PROBLEM_INPUTS: dict[str, str | None] = {
         S + NODES + "faults: [{at: 10s, node: gw1, action: restart}]\n",
     "link_up of the link gw1–cloud at 12s, but it is not down then":
         S + NODES + "faults: [{at: 12s, action: link_up, link: [gw1, cloud]}]\n",
+    "'payload' in node 's2' can draw 400,000,000 bytes, more than the 268,435,455 bytes of "
+    "MQTT's largest message":
+        S + NODES + "  - {id: s2, type: sensor, interval: 1s, to: gw1, "
+        "payload: {exponential: 10MB}}\n",
+    "missing required key 'off_time' in 'on_off' of 'process' in node 's2'":
+        S + NODES + "  - {id: s2, type: sensor, interval: 1s, to: gw1, "
+        "process: {on_off: {on_time: 2s}}}\n",
     "'action' in fault #3 must be one of crash, … (did you mean 'crash'?)":
         S + NODES + "faults:\n  - {at: 1s, node: gw1, action: crash}\n"
         "  - {at: 2s, node: gw1, action: restart}\n  - {at: 3s, node: gw1, action: crashh}\n",
