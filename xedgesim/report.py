@@ -27,10 +27,12 @@ import numpy as np
 
 from xedgesim import atomic
 from xedgesim.metrics import FlowStats
+from xedgesim.sim.energy import joules_text
 from xedgesim.sim.faults import CAUSES
 from xedgesim.sim.messages import MessageBatch
 from xedgesim.simulation import RunResult
 from xedgesim.timeseries import write_timeseries
+from xedgesim.units import seconds_text
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -67,16 +69,19 @@ def write_run(directory: Path, result: RunResult) -> None:
 
 
 def write_node_counters(handle: TextIO, result: RunResult) -> None:
-    """One row per node instance; a counter a node does not have is left empty."""
+    """One row per node instance; a counter a node does not have is left empty. A run with
+    ``energy:`` adds ``ENERGY_COLUMNS`` after the counters."""
     names = sorted({name for c in result.counters.values() for name in c.values})
     writer = csv.writer(handle, lineterminator="\n")
     # How a node ran (python_model, docker) is left out on purpose: the same scenario run
     # either way must give the same bytes.
-    writer.writerow(["node", "group", "type", *names])
+    writer.writerow(["node", "group", "type", *names,
+                     *(ENERGY_COLUMNS if result.energy else ())])
     for spec in result.scenario.nodes:
         counters = result.counters[spec.id]
         fixed = (spec.id, spec.type)
         instance_ids = iter(spec.instance_ids)  # made in sequence: cheaper than by index
+        energy = _energy_columns(result, spec.id, spec.count) if result.energy else []
         # A slice of rows at a time: a million sensors' counters as Python lists would take
         # more memory than the whole run.
         for start in range(0, spec.count, _ROWS_AT_ONCE):
@@ -85,7 +90,7 @@ def write_node_counters(handle: TextIO, result: RunResult) -> None:
                 counters.values[name][start:stop].tolist() if name in counters.values
                 else [""] * (stop - start)
                 for name in names
-            ]
+            ] + [column[start:stop] for column in energy]
             writer.writerows(
                 (instance, *fixed, *values)
                 for instance, *values in zip(islice(instance_ids, stop - start), *columns,
@@ -94,6 +99,24 @@ def write_node_counters(handle: TextIO, result: RunResult) -> None:
 
 
 _ROWS_AT_ONCE = 1 << 16
+ENERGY_COLUMNS = ("energy_j", "battery_left_j", "depleted_at_s")
+
+
+def _energy_columns(result: RunResult, node_id: str, count: int) -> list[list[str]]:
+    """Energy used, battery left (both exact decimals of joules) and when the battery ran
+    out (seconds), per instance; empty where the node has no energy or no battery, or did not
+    run out."""
+    account = result.energy.get(node_id)
+    if account is None:
+        return [[""] * count] * len(ENERGY_COLUMNS)
+    until = result.scenario.duration_ns
+    used = account.used(until).tolist()
+    if account.capacity is None:
+        return [[joules_text(pj) for pj in used], [""] * count, [""] * count]
+    capacity = account.capacity
+    return [[joules_text(pj) for pj in used],
+            [joules_text(capacity - pj) for pj in used],
+            ["" if ns >= until else seconds_text(ns) for ns in account.depleted_at.tolist()]]
 
 
 def write_latency(handle: TextIO, result: RunResult) -> None:
@@ -213,6 +236,11 @@ def format_summary(result: RunResult, out: Path | None) -> str:
         f"{messages['lost_to_faults']:,} lost to faults, {messages['retransmissions']:,} "
         f"retransmissions"
     )
+    if "energy" in summary:
+        energy = summary["energy"]
+        first = energy["first_depletion_s"]
+        lines.append(f"energy: {energy['used_j']:,.6g} J used, {energy['depleted']:,} "
+                     "batteries ran out" + ("" if first is None else f", the first at {first:g}s"))
     lines.append(f"{result.events:,} events in {result.wall_s:.2f}s wall ({rate:,.0f} events/s)")
     if result.pacing is not None:
         lag = result.pacing["lag_ms"]

@@ -9,18 +9,19 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from xedgesim import __version__
-from xedgesim.metrics import FlowStats, Histogram, NodeCounters
+from xedgesim.metrics import FlowStats, Histogram, NodeCounters, exact_sum
 from xedgesim.models.base import Node, SimContext
 from xedgesim.registry import node_class
 from xedgesim.scenario.model import Scenario
 from xedgesim.scenario.nodes import NODE_TYPE_TABLE
+from xedgesim.sim.energy import EnergyAccount, energy_accounts, joules
 from xedgesim.sim.faults import FAULT_CAUSES, FaultTimeline, NodeEvent, reported_causes
 from xedgesim.sim.kernel import FAULT, Kernel, Progress
 from xedgesim.sim.network import Network, Recorder
@@ -43,6 +44,7 @@ class RunResult:
     wall_s: float
     pacing: dict | None = None  # set when wall-clock services made the run paced
     link_proxies: dict | None = None  # set when link proxies carried containers' traffic
+    energy: dict[str, EnergyAccount] = field(default_factory=dict)  # nodes with ``energy:``
 
     def summary(self) -> dict:
         """Everything a run measured, deterministic for a given scenario and seed (no wall time)."""
@@ -98,6 +100,34 @@ class RunResult:
                 group: {name: int(column.sum()) for name, column in sorted(c.values.items())}
                 for group, c in self.counters.items()
             },
+            **({"energy": self.energy_summary()} if self.energy else {}),
+        }
+
+    def energy_summary(self) -> dict:
+        """The fleet's energy (docs/simulation.md, "Energy and battery"): used and left in
+        joules, exact to the picojoule, per node and in all; how many instances ran out, and
+        when the first did."""
+        until = self.scenario.duration_ns
+        nodes = {}
+        used_pj = 0
+        firsts = []
+        for node_id, account in self.energy.items():
+            used = exact_sum(account.used(until))
+            used_pj += used
+            entry: dict = {"used_j": joules(used)}
+            if account.capacity is not None:
+                dead = account.depleted_at[account.depleted_at < until]
+                first = int(dead.min()) if len(dead) else None
+                entry["battery_left_j"] = joules(account.capacity * len(account.spent) - used)
+                entry["depleted"] = len(dead)
+                entry["first_depletion_s"] = None if first is None else first / NS_PER_S
+                firsts += [] if first is None else [first]
+            nodes[node_id] = entry
+        return {
+            "used_j": joules(used_pj),
+            "depleted": sum(node.get("depleted", 0) for node in nodes.values()),
+            "first_depletion_s": min(firsts) / NS_PER_S if firsts else None,
+            "nodes": nodes,
         }
 
 
@@ -123,8 +153,9 @@ def simulate(
     timeline = FaultTimeline(scenario.faults, topology, until=scenario.duration_ns,
                              seed=scenario.seed)
     counters = {g.id: NodeCounters(g.id, g.count) for g in topology.groups.values()}
+    energy = energy_accounts(scenario)
     network = Network(scenario.network, topology, timeline, kernel, scenario.seed, counters,
-                      recorder, reported_causes(scenario))
+                      recorder, reported_causes(scenario), energy)
     context = SimContext(scenario, kernel, topology, timeline, network, counters)
     if recorder is not None:
         recorder.start(topology.instance_ids, context.topics.names)
@@ -142,6 +173,8 @@ def simulate(
             kernel.run_paced(pacer, progress)
         else:
             kernel.run(progress)
+    for account in energy.values():
+        account.finish(scenario.duration_ns)
     return RunResult(
         scenario=scenario,
         flows=sorted(network.flows.values(), key=lambda f: (f.sender, f.receiver)),
@@ -151,6 +184,7 @@ def simulate(
         wall_s=time.perf_counter() - started,
         pacing=pacer.summary() if pacer is not None else None,
         link_proxies=context.link_proxies or None,
+        energy=energy,
     )
 
 

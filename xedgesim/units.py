@@ -1,4 +1,4 @@
-"""Human units for durations, sizes and bandwidths.
+"""Human units for durations, sizes, bandwidths, energies and powers.
 
 Virtual time is kept as integer nanoseconds everywhere: integers compare exactly, so event
 order never depends on floating-point rounding. A quantity must carry its unit: a bare ``5`` in a
@@ -17,7 +17,8 @@ from xedgesim.errors import BadInput
 
 NS_PER_S = 1_000_000_000
 MAX_QUANTITY = 2**62
-"""Any duration (ns), size (bytes) or bandwidth (bit/s) above this is refused as too large."""
+"""Any duration (ns), size (bytes), bandwidth (bit/s), energy (pJ) or power (pW) above this
+is refused as too large."""
 MAX_QUANTITY_CHARS = 64
 """A quantity written with more characters than this is refused unread."""
 _TINY_DIGITS = 40  # 1e-40 of any unit is zero at the resolution we keep
@@ -59,19 +60,53 @@ BANDWIDTH_UNITS: dict[str, int] = {
     "Gbit/s": 1_000_000_000,
 }
 
+PJ_PER_J = 10**12
+# Energy in whole picojoules and power in whole picowatts: a sensor's energy is kept as an
+# exact integer sum (docs/simulation.md, "Energy and battery").
+ENERGY_UNITS: dict[str, int] = {
+    "pJ": 1,
+    "nJ": 1_000,
+    "uJ": 1_000_000,
+    "µJ": 1_000_000,  # micro sign
+    "μJ": 1_000_000,  # greek mu
+    "mJ": 1_000_000_000,
+    "J": PJ_PER_J,
+    "kJ": 1_000 * PJ_PER_J,
+    "mWh": 3_600 * 1_000_000_000,
+    "Wh": 3_600 * PJ_PER_J,
+    "kWh": 3_600_000 * PJ_PER_J,
+}
+POWER_UNITS: dict[str, int] = {
+    "pW": 1,
+    "nW": 1_000,
+    "uW": 1_000_000,
+    "µW": 1_000_000,  # micro sign
+    "μW": 1_000_000,  # greek mu
+    "mW": 1_000_000_000,
+    "W": PJ_PER_J,
+    "kW": 1_000 * PJ_PER_J,
+}
+
 _KINDS: dict[str, tuple[dict[str, int], str]] = {
     "duration": (DURATION_UNITS, "5ms"),
     "size": (SIZE_UNITS, "64B"),
     "bandwidth": (BANDWIDTH_UNITS, "10Mbit"),
+    "energy": (ENERGY_UNITS, "2.4kJ"),
+    "power": (POWER_UNITS, "4.5uW"),
 }
 # The units shown in hints (the tables above also accept a few other spellings).
 _SHOWN = {
     "duration": ("ns", "us", "ms", "s", "min", "h"),
     "size": ("B", "kB", "MB", "GB", "KiB", "MiB", "GiB"),
     "bandwidth": ("bit", "kbit", "Mbit", "Gbit", "bps", "kbps", "Mbps", "Gbps"),
+    "energy": ("pJ", "nJ", "uJ", "mJ", "J", "kJ", "mWh", "Wh", "kWh"),
+    "power": ("pW", "nW", "uW", "mW", "W", "kW"),
 }
 # How to fix a bare number N: the units it most likely meant.
-_LIKELY = {"duration": ("s", "ms"), "size": ("B", "kB"), "bandwidth": ("Mbit", "kbit")}
+_LIKELY = {"duration": ("s", "ms"), "size": ("B", "kB"), "bandwidth": ("Mbit", "kbit"),
+           "energy": ("J", "mJ"), "power": ("uW", "mW")}
+# A battery's charge (mAh) is not an energy until it is multiplied by a voltage.
+_CHARGE_UNITS: dict[str, Decimal] = {"mAh": Decimal("0.001"), "Ah": Decimal(1)}
 # Spellings people reach for that we do not accept, and what to write instead.
 _ALIASES: dict[str, str] = {
     "sec": "s", "secs": "s", "second": "s", "seconds": "s",
@@ -99,7 +134,12 @@ class UnitError(ValueError, BadInput):
         self.what = what
         self.reason = reason
         self.hint = hint
-        super().__init__(f"a {what} {reason}" + (f" ({hint})" if hint else ""))
+        super().__init__(f"{_a(what)} {reason}" + (f" ({hint})" if hint else ""))
+
+
+def _a(what: str) -> str:
+    """``what`` with its indefinite article: 'a duration', 'an energy'."""
+    return f"an {what}" if what[0] in "aeiou" else f"a {what}"
 
 
 def unit_list(what: str) -> str:
@@ -161,11 +201,19 @@ def _parse_text(text: str, what: str) -> Fraction:
             return Fraction(0)
         raise UnitError(what, f"needs a unit: found {text!r}", _bare_hint(what, stripped))
     if unit not in units:
+        if what == "energy" and unit in _CHARGE_UNITS:
+            watt_hours = number * 3 * _CHARGE_UNITS[unit]
+            raise UnitError(
+                what,
+                f"needs an energy unit, and {unit!r} is one of charge: found {text!r}",
+                f"an energy is charge × voltage: {stripped} at 3 V is "
+                f"{watt_hours.normalize():f}Wh",
+            )
         for other, (other_units, _) in _KINDS.items():
             if other != what and unit in other_units:
                 raise UnitError(
                     what,
-                    f"needs a {what} unit, not the {other} unit {unit!r}: found {text!r}",
+                    f"needs {_a(what)} unit, not the {other} unit {unit!r}: found {text!r}",
                     unit_list(what),
                 )
         raise UnitError(
@@ -198,6 +246,22 @@ def parse_size(text: object) -> int:
 def parse_bandwidth(text: object) -> float:
     """'10Mbit', '250kbit/s' -> bits per second."""
     return float(_parse(text, "bandwidth"))
+
+
+def parse_energy(text: object) -> int:
+    """'0.2mJ', '2.4kJ', '0.675Wh' -> whole picojoules (rounded to the nearest)."""
+    return round(_parse(text, "energy"))
+
+
+def parse_power(text: object) -> int:
+    """'4.5uW', '14.4mW', '3W' -> whole picowatts (rounded to the nearest)."""
+    return round(_parse(text, "power"))
+
+
+def seconds_text(ns: int) -> str:
+    """Nanoseconds as the exact decimal number of seconds (``12.5``, ``0.000000001``)."""
+    whole, rest = divmod(ns, NS_PER_S)
+    return f"{whole}.{rest:09d}".rstrip("0").rstrip(".")
 
 
 def format_duration(ns: int) -> str:

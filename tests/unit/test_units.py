@@ -1,4 +1,5 @@
-"""Durations, sizes and bandwidths: exact integers, a unit always, helpful refusals."""
+"""Durations, sizes, bandwidths, energies and powers: exact integers, a unit always, helpful
+refusals."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from xedgesim.units import (
     format_duration,
     parse_bandwidth,
     parse_duration,
+    parse_energy,
+    parse_power,
     parse_size,
+    seconds_text,
     unit_list,
 )
 
@@ -146,3 +150,38 @@ def test_false_is_refused_even_after_zero() -> None:
     assert parse_duration(0) == 0
     with pytest.raises(UnitError):
         parse_duration(False)
+
+
+@pytest.mark.parametrize(("text", "pj"), [
+    ("0.2mJ", 200_000_000), ("153.6nJ", 153_600), ("1.5uJ", 1_500_000), ("1.5µJ", 1_500_000),
+    ("2.4kJ", 2_400 * 10**12), ("0.675Wh", 2_430 * 10**12), ("1mWh", 3_600_000_000_000),
+    ("7pJ", 7), (0, 0),
+])
+def test_energies_are_whole_picojoules(text: object, pj: int) -> None:
+    assert parse_energy(text) == pj
+
+
+def test_powers_are_whole_picowatts() -> None:
+    assert parse_power("4.5uW") == 4_500_000
+    assert parse_power("14.4mW") == 14_400_000_000
+    assert parse_power("2W") == 2 * 10**12
+
+
+def test_a_charge_is_not_an_energy_and_the_hint_converts_it() -> None:
+    with pytest.raises(UnitError) as info:
+        parse_energy("225mAh")
+    assert info.value.reason == "needs an energy unit, and 'mAh' is one of charge: found '225mAh'"
+    assert info.value.hint == "an energy is charge × voltage: 225mAh at 3 V is 0.675Wh"
+
+
+def test_power_and_energy_units_are_told_apart() -> None:
+    with pytest.raises(UnitError, match="needs an energy unit, not the power unit 'mW'"):
+        parse_energy("5mW")
+    with pytest.raises(UnitError, match="needs a power unit, not the energy unit 'uJ'"):
+        parse_power("5uJ")
+
+
+@pytest.mark.parametrize(("ns", "text"), [(0, "0"), (12_500_000_000, "12.5"), (1, "0.000000001"),
+                                          (3 * 10**9, "3")])
+def test_seconds_text_is_exact(ns: int, text: str) -> None:
+    assert seconds_text(ns) == text

@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from xedgesim.scenario import limits
+from xedgesim.scenario.energy import check_idle_drain
 from xedgesim.scenario.errors import Problem, ScenarioError
 from xedgesim.scenario.faults import read_faults
 from xedgesim.scenario.horizon import check_horizon
@@ -134,6 +135,7 @@ def _read_scenario(reader: Reader, top: YMap, filename: str) -> Scenario | None:
     assert duration_node is not None  # a duration was read from it
     where = (duration, duration_node.location)
     check_horizon(reader, where, _links(top, network), built, faults)
+    check_idle_drain(reader, duration, built)
     if placement is not None:
         reader.problems.extend(fleet_problems(built, placement))
     return Scenario(

@@ -191,6 +191,21 @@ class Failures:
 
 
 @dataclass(frozen=True)
+class Energy:
+    """What a node's radio and sleep cost (``energy:``), in whole picojoules and picowatts,
+    and its battery (xedgesim/sim/energy.py). ``battery_pj`` None: unlimited, energy is
+    still counted."""
+
+    tx_per_message_pj: int
+    tx_per_byte_pj: int
+    rx_per_message_pj: int
+    rx_per_byte_pj: int
+    idle_pw: int
+    battery_pj: int | None
+    location: Location  # of the ``energy:`` mapping, for checks made after the node is read
+
+
+@dataclass(frozen=True)
 class NodeSpec:
     """One entry of ``nodes:``; ``count > 1`` expands to instances ``<id>-<index>``."""
 
@@ -203,6 +218,7 @@ class NodeSpec:
     image: str | None = None  # for implementation: docker
     docker: dict[str, object] = field(default_factory=dict)  # checked: scenario.docker_options
     failures: Failures | None = None  # random failure and repair (xedgesim/sim/failures.py)
+    energy: Energy | None = None  # energy and battery (xedgesim/sim/energy.py)
 
     @property
     def instance_ids(self) -> InstanceIds:

@@ -18,6 +18,7 @@ from xedgesim.models.topics import filter_problem, topic_problem
 from xedgesim.scenario import limits
 from xedgesim.scenario.distributions import read_distribution
 from xedgesim.scenario.docker_options import read_docker_options
+from xedgesim.scenario.energy import read_energy
 from xedgesim.scenario.failures import read_failures
 from xedgesim.scenario.model import (
     BrokerParams,
@@ -235,10 +236,16 @@ def build_node(reader: Reader, draft: NodeDraft, index: NodeIndex) -> NodeSpec |
     image, docker = _container(reader, draft, implementation)
     failures_node = ymap.get("failures")
     failures = None if failures_node is None else read_failures(reader, failures_node, context)
+    energy_node = ymap.get("energy")
     if draft.type is None or draft.id is None:
         return None
-    params = NODE_TYPE_TABLE[draft.type].read(reader, draft, index)
+    kind = NODE_TYPE_TABLE[draft.type]
+    energy = None if energy_node is None else read_energy(reader, energy_node, context,
+                                                          draft.type, kind.receives)
+    params = kind.read(reader, draft, index)
     if params is None or implementation is None or (failures_node is not None and failures is None):
+        return None
+    if energy_node is not None and energy is None:
         return None
     return NodeSpec(
         id=draft.id,
@@ -250,6 +257,7 @@ def build_node(reader: Reader, draft: NodeDraft, index: NodeIndex) -> NodeSpec |
         image=image,
         docker=docker,
         failures=failures,
+        energy=energy,
     )
 
 
@@ -434,9 +442,9 @@ class NodeType:
 
 
 NODE_TYPE_TABLE: dict[str, NodeType] = {kind.name: kind for kind in (
-    NodeType("sensor", ("count", "interval", "process", "phase", "value", *PUBLISH_KEYS),
-             _sensor, receives=False),
-    NodeType("gateway", ("aggregate_every", "subscribe", *PUBLISH_KEYS), _gateway),
+    NodeType("sensor", ("count", "interval", "process", "phase", "value", "energy",
+                        *PUBLISH_KEYS), _sensor, receives=False),
+    NodeType("gateway", ("aggregate_every", "subscribe", "energy", *PUBLISH_KEYS), _gateway),
     NodeType("broker", ("persistence", "retry_interval", "max_retries"), _broker,
              starts_first=True),
     NodeType("cloud", ("subscribe",), _cloud),

@@ -20,11 +20,14 @@ _PARSERS: dict[str, Callable[[object], float]] = {
     "duration": units.parse_duration,
     "size": units.parse_size,
     "bandwidth": units.parse_bandwidth,
+    "energy": units.parse_energy,
+    "power": units.parse_power,
 }
 _MAX_HINT_OPTIONS = 500
 _MAX_KNOWN_QUANTITIES = 4096
 _MAX_HINT_WORD = 200
-_EXAMPLES = {"duration": "5ms", "size": "64B", "bandwidth": "10Mbit"}
+_EXAMPLES = {"duration": "5ms", "size": "64B", "bandwidth": "10Mbit", "energy": "0.2mJ",
+             "power": "4.5uW"}
 
 
 def did_you_mean(word: str, options: Collection[str]) -> str | None:
@@ -239,6 +242,16 @@ class Reader:
         if value is not None and positive and value <= 0:
             self.report(node, f"{what} must be greater than zero, found {describe(node)}")
             return None
+        return None if value is None else int(value)
+
+    def energy(self, node: YNode, what: str) -> int | None:
+        """Whole picojoules, zero allowed (a cost a node does not have)."""
+        value = self._quantity(node, what, "energy")
+        return None if value is None else int(value)
+
+    def power(self, node: YNode, what: str) -> int | None:
+        """Whole picowatts, zero allowed."""
+        value = self._quantity(node, what, "power")
         return None if value is None else int(value)
 
     def bandwidth(self, node: YNode, what: str) -> float | None:

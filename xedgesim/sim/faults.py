@@ -22,14 +22,19 @@ from xedgesim.sim.topology import Topology
 
 OK, RANDOM, LINK_DOWN, PARTITION, NODE_DOWN = 0, 1, 2, 3, 4
 # Every loss cause, coded by position (1 for the first); a message's cause is its code.
-CAUSES: tuple[str, ...] = ("random", "link_down", "partition", "node_down")
+CAUSES: tuple[str, ...] = ("random", "link_down", "partition", "node_down", "battery")
 FAULT_CAUSES: tuple[str, ...] = CAUSES[1:4]
 # In every run's outputs (summary.json, timeseries.csv), used or not.
 ALWAYS_REPORTED: tuple[str, ...] = CAUSES[:4]
 # A cause that a model feature adds -> whether a scenario uses that feature. Such a cause is
 # reported only by the runs that can have it, so the outputs of every scenario written
 # before the feature keep their bytes (docs/simulation.md, "Loss causes").
-OPTIONAL_CAUSES: dict[str, Callable[[Scenario], bool]] = {}
+OPTIONAL_CAUSES: dict[str, Callable[[Scenario], bool]] = {
+    # a node's battery ran out (docs/simulation.md, "Energy and battery")
+    "battery": lambda scenario: any(spec.energy is not None and spec.energy.battery_pj is not None
+                                    for spec in scenario.nodes),
+}
+BATTERY = CAUSES.index("battery") + 1
 
 
 def reported_causes(scenario: Scenario) -> tuple[str, ...]:

@@ -22,10 +22,19 @@ from typing import Protocol
 
 import numpy as np
 
-from xedgesim.metrics import FlowStats, NodeCounters
+from xedgesim.metrics import FlowStats, NodeCounters, exact_sum
 from xedgesim.scenario.model import LinkSpec, NetworkSpec
 from xedgesim.sim.distributions import sample
-from xedgesim.sim.faults import ALWAYS_REPORTED, CAUSES, NODE_DOWN, OK, RANDOM, FaultTimeline
+from xedgesim.sim.energy import LOST, MADE, EnergyAccount
+from xedgesim.sim.faults import (
+    ALWAYS_REPORTED,
+    BATTERY,
+    CAUSES,
+    NODE_DOWN,
+    OK,
+    RANDOM,
+    FaultTimeline,
+)
 from xedgesim.sim.kernel import DELIVERY, NEVER, TIMER, Kernel
 from xedgesim.sim.loss import GilbertChannel
 from xedgesim.sim.messages import MessageBatch, arrival_order
@@ -73,10 +82,13 @@ class Network:
         counters: dict[str, NodeCounters],
         recorder: Recorder | None = None,
         causes: tuple[str, ...] = ALWAYS_REPORTED,
+        energy: dict[str, EnergyAccount] | None = None,
     ) -> None:
-        """``causes``: the loss causes the run reports (``reported_causes``)."""
+        """``causes``: the loss causes the run reports (``reported_causes``); ``energy``: the
+        accounts of the nodes with ``energy:``, charged by their links and mailboxes."""
         self.spec = spec
         self.causes = causes
+        self.energy = energy or {}
         self.topology = topology
         self.timeline = timeline
         self.kernel = kernel
@@ -164,6 +176,7 @@ class Link:
         self._sender_may_be_down = timeline.has_node_outages(sender.id)
         self._retries: MessageBatch | None = None  # waiting QoS 1 retries, by (sent, id)
         self._retry_at = NEVER
+        self._energy = network.energy.get(sender.id)  # the sender's account, if it has one
 
     def send(self, batch: MessageBatch) -> None:
         """First transmissions (rows in order of ``sent``).
@@ -175,14 +188,53 @@ class Link:
         """
         if not len(batch):
             return
-        self.flow.count_sent(batch.sent)
-        self.network.counters[self.sender.id].add("sent", batch.src - self.sender.first)
+        due = None
         if self._retries is not None:
             due = self._take_due_retries(before=int(batch.sent[-1]) + 1)
-            if due is not None:
-                batch = MessageBatch.concat([due, batch])
-                batch = batch.select(np.lexsort((batch.id, batch.sent)))
-        self._transmit(batch)
+        if self._energy is not None:
+            batch, due = self._powered(batch, due)
+        self._count_sent(batch)
+        if due is not None:
+            self._count_retransmissions(due)
+            batch = MessageBatch.concat([due, batch])
+            batch = batch.select(np.lexsort((batch.id, batch.sent)))
+        if len(batch):
+            self._transmit(batch)
+
+    def _count_sent(self, batch: MessageBatch) -> None:
+        self.flow.count_sent(batch.sent)
+        self.network.counters[self.sender.id].add("sent", batch.src - self.sender.first)
+
+    def _count_retransmissions(self, due: MessageBatch) -> None:
+        self.flow.retransmissions += len(due)
+        self.network.counters[self.sender.id].add("retransmissions", due.src - self.sender.first)
+
+    def _powered(self, first: MessageBatch | None,
+                 due: MessageBatch | None) -> tuple[MessageBatch, MessageBatch | None]:
+        """Charge first transmissions and due retries to the sender's energy account, in
+        send-time order; return those its battery lets it make (docs/simulation.md, "Energy
+        and battery").
+
+        A first transmission of an instance already dead is dropped: it never happened. One
+        its battery cannot power counts as sent and is lost as ``battery``, as is every retry
+        of a dead instance; these are not retransmissions.
+        """
+        parts = [part for part in (due, first) if part is not None]
+        batch = MessageBatch.concat(parts)
+        if len(parts) > 1:
+            batch = batch.select(np.lexsort((batch.id, batch.sent)))
+        is_first = batch.attempt == 0
+        verdict = self._energy.transmit(batch.src - self.sender.first, batch.sent, batch.size,
+                                        is_first)
+        if verdict is None or not verdict.any():  # all made (MADE is 0), the usual case
+            return (first if first is not None else batch.select(slice(0, 0))), due
+        lost = verdict == LOST
+        if lost.any():
+            self._count_sent(batch.select(lost & is_first))
+            self._lose(batch.select(lost), np.full(int(lost.sum()), BATTERY, np.int8))
+        made = verdict == MADE
+        retries = made & ~is_first
+        return batch.select(made & is_first), batch.select(retries) if retries.any() else None
 
     def _transmit(self, batch: MessageBatch) -> None:
         network = self.network
@@ -369,8 +421,6 @@ class Link:
             return None
         due = pending.select(slice(0, cut))
         self._retries = pending.select(slice(cut, None)) if cut < len(pending) else None
-        self.flow.retransmissions += len(due)
-        self.network.counters[self.sender.id].add("retransmissions", due.src - self.sender.first)
         return due
 
     def _retry_due(self, _: object) -> int:
@@ -389,8 +439,13 @@ class Link:
             kernel.schedule(self._retry_at, TIMER, self._retry_due)
         if due is None:
             return 0
-        self._transmit(due)
-        return len(due)
+        retries = len(due)
+        if self._energy is not None:
+            _, due = self._powered(None, due)
+        if due is not None:
+            self._count_retransmissions(due)
+            self._transmit(due)
+        return retries
 
     def _lose(self, batch: MessageBatch, cause: np.ndarray) -> None:
         self.flow.count_lost(batch.sent, cause)
@@ -407,6 +462,7 @@ class Mailbox:
         self.node = node
         self.kernel = network.kernel
         self._chunks: list[MessageBatch] = []
+        self._energy = network.energy.get(node.id)  # the receiver's account, if it has one
         self._wakeup_at = NEVER
         self._bounded: bool | None = None  # decided at the first delivery, once links exist
 
@@ -481,5 +537,7 @@ class Mailbox:
             if network.recorder is not None:
                 network.recorder.delivered(flow, rows)
         network.counters[self.node.id].add("received", 0, len(block))
+        if self._energy is not None:
+            self._energy.receive(0, len(block), exact_sum(block.size))
 
 
