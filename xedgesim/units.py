@@ -134,10 +134,10 @@ class UnitError(ValueError, BadInput):
         self.what = what
         self.reason = reason
         self.hint = hint
-        super().__init__(f"{_a(what)} {reason}" + (f" ({hint})" if hint else ""))
+        super().__init__(f"{with_article(what)} {reason}" + (f" ({hint})" if hint else ""))
 
 
-def _a(what: str) -> str:
+def with_article(what: str) -> str:
     """``what`` with its indefinite article: 'a duration', 'an energy'."""
     return f"an {what}" if what[0] in "aeiou" else f"a {what}"
 
@@ -213,7 +213,8 @@ def _parse_text(text: str, what: str) -> Fraction:
             if other != what and unit in other_units:
                 raise UnitError(
                     what,
-                    f"needs {_a(what)} unit, not the {other} unit {unit!r}: found {text!r}",
+                    f"needs {with_article(what)} unit, not the {other} unit {unit!r}: "
+                    f"found {text!r}",
                     unit_list(what),
                 )
         raise UnitError(

@@ -212,7 +212,8 @@ class Reader:
         if scalar is None:
             example = _EXAMPLES[kind]
             self._wrong(
-                node, f"{what} must be a {kind} such as '{example}', found {describe(node)}"
+                node, f"{what} must be {units.with_article(kind)} such as '{example}', found "
+                f"{describe(node)}"
             )
             return None
         text = scalar.value
