@@ -27,9 +27,8 @@ from xedgesim.metrics import INT64_MAX, exact_sum
 from xedgesim.scenario.model import Energy, Scenario
 from xedgesim.sim.kernel import NEVER
 from xedgesim.sim.rng import occurrence_rank
-from xedgesim.units import PJ_PER_J
+from xedgesim.units import NS_PER_S, PJ_PER_J
 
-NS_PER_S = 1_000_000_000
 MADE, SILENT, LOST = 0, 1, 2  # a transmission's verdict (``EnergyAccount.transmit``)
 
 
