@@ -9,9 +9,12 @@ from decimal import Decimal
 
 import numpy as np
 
+from xedgesim.compare.stats import t_quantile
 from xedgesim.report import write_node_counters
+from xedgesim.scenario import load_scenario_text
 from xedgesim.sim.energy import joules_text
 from xedgesim.sim.kernel import NEVER
+from xedgesim.simulation import simulate
 
 S = 1_000_000_000
 PJ_PER_J = 10**12
@@ -202,10 +205,8 @@ def test_a_run_without_energy_has_no_energy_outputs(sim) -> None:
     assert "energy_j" not in _nodes_csv(run)[0]
 
 
-T_9995_11 = 4.437  # Student's t(0.9995, 11): the two-sided 99.9 % interval of a mean of 12
 
-
-def test_a_poisson_sensor_lives_as_walds_identity_says(tmp_path) -> None:
+def test_a_poisson_sensor_lives_as_walds_identity_says() -> None:
     """Theory: with readings at Poisson rate λ, count every reading (the one the battery
     cannot power too) in Ẽ(t) = P·t + E_msg·N(t). Ẽ(t) − (P + λ·E_msg)·t is a martingale, and
     the battery runs out at the first τ with Ẽ(τ) > C: by the idle drain reaching C, or at a
@@ -213,9 +214,6 @@ def test_a_poisson_sensor_lives_as_walds_identity_says(tmp_path) -> None:
     then brackets the mean lifetime: C/(P + λ·E_msg) ≤ E[τ] ≤ (C + E_msg)/(P + λ·E_msg),
     here [126.05 s, 126.77 s]. Over 12 seeds of 200 sensors, the 99.9 % Student-t interval of
     the seeds' mean lifetimes must meet that bracket (its half-width is about 0.6 s)."""
-    from xedgesim.scenario import load_scenario_text
-    from xedgesim.simulation import simulate
-
     means = []
     for seed in range(1, 13):
         scenario = load_scenario_text(f"""
@@ -231,7 +229,7 @@ def test_a_poisson_sensor_lives_as_walds_identity_says(tmp_path) -> None:
         means.append(float(depleted.mean()) / S)
     mean = sum(means) / len(means)
     sd = (sum((m - mean) ** 2 for m in means) / (len(means) - 1)) ** 0.5
-    half = T_9995_11 * sd / len(means) ** 0.5
+    half = t_quantile(0.999, len(means) - 1) * sd / len(means) ** 0.5
     rate_pw = _IDLE_PW + _MESSAGE_PJ  # P + λ·E_msg with λ = 1/s, in pW
     low, high = 2e9 / rate_pw, (2e9 + _MESSAGE_PJ) / rate_pw
     assert mean + half >= low and mean - half <= high, (mean, half, low, high)
