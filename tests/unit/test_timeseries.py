@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from xedgesim.cli import main
 from xedgesim.metrics import Histogram, bucket_index
-from xedgesim.sim.faults import ALWAYS_REPORTED
+from xedgesim.sim.faults import ALWAYS_REPORTED, CAUSES
 from xedgesim.timeseries import MAX_ROWS, NS_PER_S, FlowSeries, columns, step_ns
 
 RETRY_NS = 700_000_000
@@ -181,8 +181,8 @@ def test_flow_series_splits_unsorted_arrivals_by_second_and_clamps_late_losses()
         assert series.p50[second] == histogram.quantile(0.5)
         assert series.p95[second] == histogram.quantile(0.95)
     assert series.p50[1] == series.p95[1] == 20e6  # one value: exact
-    assert series.lost[:, 0].tolist() == [1, 0, 0, 0]
-    assert series.lost[:, 2].tolist() == [0, 0, 0, 1]
+    assert series.lost[:, 0].tolist() == [int(cause == "random") for cause in CAUSES]
+    assert series.lost[:, 2].tolist() == [int(cause == "node_down") for cause in CAUSES]
     assert series.sent.tolist() == [2, 1, 0]
     assert series.queue().tolist() == [2, 2, 1]  # the saturated one never leaves
     assert series.late == 0
