@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from xedgesim.calibrate.records import FlowRecords
+from xedgesim.compare.runs import CompareInputError
 from xedgesim.scenario.model import BrokerParams, LinkSpec, NetworkSpec, Publishing, Scenario
 from xedgesim.sim.faults import RANDOM, FaultTimeline
 from xedgesim.sim.kernel import NEVER
@@ -73,6 +74,11 @@ def link_samples(flows: Mapping[str, FlowRecords], scenario: Scenario,
     for flow in flows.values():
         pair = frozenset((flow.sender, flow.receiver))
         spec = link_spec(scenario.network, flow.sender, flow.receiver)
+        if spec.schedule is not None:
+            raise CompareInputError(
+                f"{spec.schedule.location}: the link {flow.sender}–{flow.receiver} changes over "
+                "time (a schedule or trace); calibration fits one latency, jitter and loss per "
+                "link, which it does not have: calibrate a run without its schedule")
         if pair not in links:
             a, b = _written_order(scenario.network, flow.sender, flow.receiver)
             links[pair] = LinkSamples(a, b, spec, np.empty(0, np.int64), 0, 0, [])

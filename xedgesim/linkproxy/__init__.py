@@ -52,8 +52,14 @@ def start(
     their link's jitter streams; ``framing`` says what one delay applies to (``segment`` for
     any TCP, ``mqtt`` for one per MQTT packet); ``fault_mode`` is what ``down()`` does by
     default. With ``check`` (the default) the self-check runs first and ``SelfCheckFailed``
-    (exit 2) refuses a proxy that would not meet the model here.
+    (exit 2) refuses a proxy that would not meet the model here. A link with a schedule
+    (``LinkSpec.schedule``) is refused: the proxy does not change its model while it runs.
     """
+    if isinstance(link, LinkSpec) and link.schedule is not None:
+        raise LinkProxyError(
+            f"the link changes over time (its schedule or trace, {link.schedule.location}), "
+            "and the link proxy applies fixed latency, jitter and bandwidth only; remove the "
+            "schedule from this link to run it on real containers, or simulate it")
     model = link if isinstance(link, LinkModel) else LinkModel.from_spec(link)
     report = require(model, framing, segment_bytes) if check else None
     proxy = serve(model, upstream, listen, streams=streams, framing=framing,

@@ -38,11 +38,13 @@ def jitter_bound_ns(jitter: Distribution | None) -> float:
 
 
 def hop_bound_ns(spec: LinkSpec, payload_bytes: int) -> float:
-    """The longest one message of ``payload_bytes`` can take over a link, queueing aside."""
+    """The longest one message of ``payload_bytes`` can take over a link, queueing aside: at
+    the highest latency and the slowest bandwidth it ever has, when it has a schedule."""
     serialisation = 0.0
-    if spec.bandwidth_bps:
-        serialisation = math.ceil(payload_bytes * 8e9 / spec.bandwidth_bps)
-    return spec.latency_ns + jitter_bound_ns(spec.jitter) + serialisation
+    bandwidth = spec.slowest_bandwidth_bps()
+    if bandwidth:
+        serialisation = math.ceil(payload_bytes * 8e9 / bandwidth)
+    return spec.highest_latency_ns() + jitter_bound_ns(spec.jitter) + serialisation
 
 
 def check_horizon(
@@ -67,10 +69,12 @@ def check_horizon(
     for spec, location, context in links:
         hop = hop_bound_ns(spec, payload)
         if duration_ns + hop >= limits.MAX_TIME_NS:
+            worst = "" if spec.schedule is None else "slowest "  # over its schedule
             reader.report(
                 location,
                 f"a message can take {_span(hop)} on {context} ({payload:,} bytes at its "
-                f"bandwidth, plus latency and the largest jitter){_PAST}",
+                f"{worst}bandwidth, plus {worst and 'highest '}latency and the largest "
+                f"jitter){_PAST}",
                 _HINT,
             )
     for spec in nodes:

@@ -62,7 +62,11 @@ MQTT's own limit on a packet's remaining length (MQTT 3.1.1, section 2.2.3). Siz
 per message, so the bound also keeps the serialisation arithmetic in int64."""
 
 MAX_TRACE_BYTES = 64 * 1024 * 1024
-"""An arrival trace (``process: {trace: FILE}``) larger than this is refused unread."""
+"""A trace file larger than this is refused unread: an arrival trace (``process: {trace:
+FILE}``) or a link's trace (``trace: FILE``, a million rows take about 30 MB)."""
 
 MAX_TRACE_ROWS = 2_000_000
 """Emission rows of one arrival trace (each instance replays them, or each row names one)."""
+
+MAX_SCHEDULE_ROWS = 1_000_000
+"""Changes of one link over time: entries of its ``schedule``, or rows of its ``trace``."""

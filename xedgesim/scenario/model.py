@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
+import numpy as np
+
 from xedgesim.models.topics import LazyNames
 
 if TYPE_CHECKING:
@@ -65,6 +67,32 @@ class Gilbert:
     loss_good: float = 0.0
 
 
+@dataclass(frozen=True, eq=False)
+class LinkSchedule:
+    """Changes of a link's properties at given times (``schedule:`` or ``trace:``).
+
+    Row ``i`` sets, from ``at_ns[i]`` on (strictly increasing), each property it gives and
+    leaves the others as they were: -1 in ``latency_ns``, NaN in ``bandwidth_bps`` and ``loss``
+    mean "not given"; a bandwidth of ``inf`` is unlimited. Columns of numbers, not objects: a
+    trace may have a million rows (xedgesim/sim/schedule.py plays them).
+    """
+
+    at_ns: np.ndarray  # int64
+    latency_ns: np.ndarray  # int64
+    bandwidth_bps: np.ndarray  # float64
+    loss: np.ndarray  # float64
+    location: Location  # where it was given: the ``schedule`` or ``trace`` key's value
+
+    def latencies_ns(self) -> np.ndarray:
+        return self.latency_ns[self.latency_ns >= 0]
+
+    def bandwidths_bps(self) -> np.ndarray:
+        return self.bandwidth_bps[~np.isnan(self.bandwidth_bps)]
+
+    def losses(self) -> np.ndarray:
+        return self.loss[~np.isnan(self.loss)]
+
+
 @dataclass(frozen=True)
 class LinkSpec:
     """Properties of one direction of a link; each direction has its own FIFO queue."""
@@ -74,6 +102,31 @@ class LinkSpec:
     loss: float = 0.0  # independent loss; 0 when ``gilbert`` gives the loss
     bandwidth_bps: float | None = None  # None: unlimited, no serialisation delay
     gilbert: Gilbert | None = None  # bursty loss instead of ``loss``
+    schedule: LinkSchedule | None = None  # changes of latency, bandwidth and loss over time
+
+    def lowest_latency_ns(self) -> int:
+        """The smallest latency the link ever has (its own, or one its schedule sets)."""
+        if self.schedule is None:
+            return self.latency_ns
+        return int(self.schedule.latencies_ns().min(initial=self.latency_ns))
+
+    def highest_latency_ns(self) -> int:
+        if self.schedule is None:
+            return self.latency_ns
+        return int(self.schedule.latencies_ns().max(initial=self.latency_ns))
+
+    def slowest_bandwidth_bps(self) -> float | None:
+        """The smallest bandwidth the link ever has; ``None`` when it is always unlimited."""
+        given = [] if self.bandwidth_bps is None else [self.bandwidth_bps]
+        if self.schedule is not None:
+            given.append(float(self.schedule.bandwidths_bps().min(initial=np.inf)))
+        slowest = min(given, default=np.inf)
+        return None if slowest == np.inf else slowest
+
+    def ever_lossy(self) -> bool:
+        """Does the link ever lose messages independently (``loss`` > 0, now or scheduled)?"""
+        return self.loss > 0 or (self.schedule is not None
+                                 and bool((self.schedule.losses() > 0).any()))
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,16 @@ import math
 from xedgesim.scenario import limits
 from xedgesim.scenario.distributions import read_distribution
 from xedgesim.scenario.loss import read_bursty_loss
-from xedgesim.scenario.model import LinkOverride, LinkSpec, NetworkSpec
+from xedgesim.scenario.model import LinkOverride, LinkSchedule, LinkSpec, NetworkSpec
 from xedgesim.scenario.nodes import NodeIndex
 from xedgesim.scenario.reader import Reader, label
+from xedgesim.scenario.schedule import read_schedule, read_trace
 from xedgesim.scenario.yaml_tree import YMap, YNode, YScalar, YSeq
 
-LINK_KEYS = ("latency", "jitter", "loss", "bandwidth")
+LINK_KEYS = ("latency", "jitter", "loss", "bandwidth", "schedule", "trace")
+# Keys that say the same thing in two ways: a link (or an overlay) that gives one replaces
+# the other it would have inherited.
+ALTERNATIVES = {"schedule": "trace", "trace": "schedule"}
 END_KEYS = ("between", "from", "to")
 _ENTRY_KEYS = LINK_KEYS + END_KEYS
 
@@ -20,7 +24,7 @@ _ENTRY_KEYS = LINK_KEYS + END_KEYS
 def read_link(reader: Reader, ymap: YMap, context: str, base: LinkSpec) -> LinkSpec:
     """``base`` with the properties given in ``ymap`` put over it (unreadable ones are skipped)."""
     latency, jitter, loss, bandwidth = base.latency_ns, base.jitter, base.loss, base.bandwidth_bps
-    gilbert = base.gilbert
+    gilbert, schedule = base.gilbert, base.schedule
     node = ymap.get("latency")
     if node is not None:
         given_ns = reader.duration(node, label("latency", context))
@@ -43,7 +47,32 @@ def read_link(reader: Reader, ymap: YMap, context: str, base: LinkSpec) -> LinkS
         given = reader.bandwidth(node, label("bandwidth", context))
         if given is not None:
             bandwidth = None if given == math.inf else given
-    return LinkSpec(latency, jitter, loss, bandwidth, gilbert)
+    schedule = _read_changes(reader, ymap, context, schedule)
+    if gilbert is not None and schedule is not None and len(schedule.losses()):
+        reader.report(ymap.get("loss") or ymap, f"{context} has bursty loss ({{gilbert: …}}), "
+                      f"which its schedule or trace ({schedule.location}) cannot change",
+                      "a schedule changes a loss probability: give 'loss' as one")
+        schedule = None  # reported once, here, not again by every link that inherits it
+    return LinkSpec(latency, jitter, loss, bandwidth, gilbert, schedule)
+
+
+def _read_changes(reader: Reader, ymap: YMap, context: str,
+                  inherited: LinkSchedule | None) -> LinkSchedule | None:
+    """The link's ``schedule`` or ``trace`` (one of them), else the one it inherits."""
+    if "schedule" in ymap and "trace" in ymap:
+        reader.report(ymap.entries["trace"].key, f"{context} gives both 'schedule' and 'trace'",
+                      "a trace is a schedule read from a file: give one of them")
+        return None
+    before = len(reader.problems)
+    node = ymap.get("schedule")
+    if node is not None:
+        schedule = read_schedule(reader, node, context)
+    else:
+        node = ymap.get("trace")
+        if node is None:
+            return inherited
+        schedule = read_trace(reader, node, context)
+    return schedule if len(reader.problems) == before else inherited
 
 
 def read_network(reader: Reader, node: YNode, index: NodeIndex) -> NetworkSpec:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from xedgesim.scenario.errors import ScenarioError
 from xedgesim.scenario.model import Location
-from xedgesim.scenario.network import END_KEYS
+from xedgesim.scenario.network import ALTERNATIVES, END_KEYS
 from xedgesim.scenario.reader import Reader
 from xedgesim.scenario.yaml_tree import YEntry, YMap, YNode, YScalar, YSeq, parse_yaml, read_source
 
@@ -93,8 +93,7 @@ def merge_network(base: YMap, over: YMap) -> YMap:
         mine = entries.get(key)
         if key == "default" and mine is not None and isinstance(mine.value, YMap) \
                 and isinstance(entry.value, YMap):
-            merged = dict(mine.value.entries)
-            merged.update(entry.value.entries)
+            merged = _replaced(mine.value.entries, entry.value.entries)
             entries[key] = YEntry(mine.key, YMap(mine.value.location, merged))
         elif key == "links" and mine is not None and isinstance(mine.value, YSeq) \
                 and isinstance(entry.value, YSeq):
@@ -119,11 +118,18 @@ def _merge_links(base: YSeq, over: YSeq) -> YSeq:
             continue
         mine = items[position]
         assert isinstance(mine, YMap) and isinstance(item, YMap)  # _pair saw mappings
-        merged: dict[Hashable, YEntry] = {
-            key: entry for key, entry in mine.entries.items() if key not in END_KEYS}
-        merged.update(item.entries)
-        items[position] = YMap(item.location, merged)
+        ends = {key: entry for key, entry in mine.entries.items() if key not in END_KEYS}
+        items[position] = YMap(item.location, _replaced(ends, item.entries))
     return YSeq(base.location, items)
+
+
+def _replaced(base: dict[Hashable, YEntry], over: dict[Hashable, YEntry]) -> dict[Hashable, YEntry]:
+    """``base`` with the keys of ``over`` put over it; a key of ``over`` also removes its
+    alternative (a ``trace`` replaces a ``schedule``, and the other way round)."""
+    merged = {key: entry for key, entry in base.items()
+              if not isinstance(key, str) or ALTERNATIVES.get(key) not in over}
+    merged.update(over)
+    return merged
 
 
 def _pair(item: YNode) -> frozenset[str] | None:

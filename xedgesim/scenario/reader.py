@@ -62,6 +62,8 @@ class Reader:
         self.notices: list[str] = []
         # kind -> text -> quantity: a file of 100,000 links writes a few dozen latencies.
         self._quantities: dict[str, dict[str, float]] = {kind: {} for kind in _PARSERS}
+        # What other files (link traces) gave, by path: a file many links name is read once.
+        self.files: dict[str, object] = {}
 
     def report(self, where: YNode | Location | None, message: str, hint: str | None = None) -> None:
         location = where.location if isinstance(where, YNode) else where

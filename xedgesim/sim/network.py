@@ -17,7 +17,6 @@ back inside the block: the result equals an event-by-event run, in far fewer ste
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Protocol
 
 import numpy as np
@@ -39,6 +38,7 @@ from xedgesim.sim.kernel import DELIVERY, NEVER, TIMER, Kernel
 from xedgesim.sim.loss import GilbertChannel
 from xedgesim.sim.messages import MessageBatch, arrival_order
 from xedgesim.sim.rng import occurrence_rank
+from xedgesim.sim.schedule import NsPerByte, Phases, ns_per_byte
 from xedgesim.sim.streams import RandomStreams
 from xedgesim.sim.topology import Group, Topology
 from xedgesim.timeseries import FlowSeries
@@ -98,7 +98,9 @@ class Network:
         self.flows: dict[tuple[str, str], FlowStats] = {}
         self.mailboxes: dict[str, Mailbox] = {}
         self._links: dict[tuple[str, str], Link] = {}
-        latencies = [spec.default.latency_ns] + [o.spec.latency_ns for o in spec.links]
+        # The smallest latency ever in effect: a link's schedule may lower it during the run.
+        latencies = [spec.default.lowest_latency_ns()]
+        latencies += [o.spec.lowest_latency_ns() for o in spec.links]
         self.lookahead = max(1, min(latencies))
 
     def link_spec(self, a: str, b: str) -> LinkSpec:
@@ -112,7 +114,8 @@ class Network:
         key = (sender, receiver)
         if key not in self._links:
             spec = self.link_spec(sender, receiver)
-            series = FlowSeries(self.kernel.until, queue=bool(spec.bandwidth_bps))
+            series = FlowSeries(self.kernel.until,
+                                queue=spec.slowest_bandwidth_bps() is not None)
             flow = self.flows.setdefault(key, FlowStats(sender, receiver, causes=self.causes,
                                                                series=series))
             self._links[key] = Link(
@@ -158,18 +161,19 @@ class Link:
         self.max_retries = max_retries
         streams = RandomStreams(network.seed)
         self._loss = (streams.link(sender.id, receiver.id, "loss", sender.count)
-                      if spec.loss > 0 else None)
+                      if spec.ever_lossy() else None)
         self._jitter = (streams.link(sender.id, receiver.id, "jitter", sender.count)
                         if spec.jitter else None)
         self._bursty = (GilbertChannel(spec.gilbert, streams, sender.id, receiver.id,
                                        sender.count) if spec.gilbert else None)
-        self._busy_until = (
-            np.zeros(sender.count, dtype=np.int64) if spec.bandwidth_bps else None
-        )
-        if spec.bandwidth_bps:
-            # ns per byte as an exact fraction of the bandwidth's value (no float rounding).
-            ns_per_byte = Fraction(8 * 10**9) / Fraction(spec.bandwidth_bps)
-            self._ns_per_byte = (ns_per_byte.numerator, ns_per_byte.denominator)
+        # With a schedule (docs/simulation.md, "Links that change") latency, loss and bandwidth
+        # come from its phases; without one, from ``spec`` as they always have.
+        self._phases = Phases(spec) if spec.schedule is not None else None
+        bandwidth = spec.slowest_bandwidth_bps()
+        self._busy_until = np.zeros(sender.count, dtype=np.int64) if bandwidth else None
+        if bandwidth:
+            # With a schedule, the slowest phase's: an upper bound, for the fault check.
+            self._ns_per_byte = ns_per_byte(bandwidth)
         timeline = network.timeline
         self._may_be_cut = timeline.affects_link(sender.id, receiver.id)
         self._receiver_may_be_down = timeline.has_node_outages(receiver.id)
@@ -250,14 +254,17 @@ class Link:
         air_local = local if all_on_air else local[on_air]
         if not all_on_air:
             departure = departure[on_air]
-        arrival = departure + self.spec.latency_ns
+        phase = None if self._phases is None else self._phases.at(departure)
+        arrival = departure + (self.spec.latency_ns if phase is None
+                               else self._phases.latency_ns[phase])
         if self._jitter is not None:
             uniforms = self._jitter.uniform(air_local)
             jitter = sample(self.spec.jitter, uniforms, truncate_at_zero=True)
             arrival += np.rint(jitter, out=jitter).astype(np.int64)  # arrival: a fresh array
         air_cause = np.zeros(len(arrival), dtype=np.int8)
         if self._loss is not None:
-            air_cause[self._loss.uniform(air_local) < self.spec.loss] = RANDOM
+            loss = self.spec.loss if phase is None else self._phases.loss[phase]
+            air_cause[self._loss.uniform(air_local) < loss] = RANDOM
         elif self._bursty is not None:
             air_cause[self._bursty.lost(air_local)] = RANDOM
         if self._receiver_may_be_down:
@@ -330,7 +337,8 @@ class Link:
             rows = np.flatnonzero(rank == r)
             who = local[rows]
             start = np.maximum(sent[rows], busy[who])
-            took = serialisation[rows]
+            took = serialisation[rows] if self._phases is None else \
+                self._phases.serialisation(size[rows], start, self._serialisation)
             done = np.minimum(start, SATURATED_NS - took) + took  # start + took, saturated
             if faulty:
                 done, cause[rows], decided[rows] = self._interrupted(who, start, done)
@@ -338,15 +346,16 @@ class Link:
             departure[rows] = done
         return departure, cause, decided
 
-    def _serialisation(self, size: np.ndarray) -> np.ndarray:
+    def _serialisation(self, size: np.ndarray, exact: NsPerByte | None = None) -> np.ndarray:
         """⌈size × 8 × 10^9 / bandwidth⌉ ns per message, exact in integers, at most
-        ``SATURATED_NS``.
+        ``SATURATED_NS``; ``exact`` is the ns per byte of a scheduled bandwidth, if not the
+        link's.
 
         int64 arithmetic when the products fit (every bandwidth in whole bits per second whose
         ns per byte is a whole number or a small fraction), Python integers per distinct size
         otherwise.
         """
-        num, den = self._ns_per_byte
+        num, den = self._ns_per_byte if exact is None else exact
         largest = int(size.max()) if len(size) else 0
         if largest * num + den <= _INT64_MAX:
             took = size * num if den == 1 else (size * num + (den - 1)) // den
