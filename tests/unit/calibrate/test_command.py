@@ -161,14 +161,16 @@ def test_bad_records_are_a_located_error_and_nothing_is_written(tmp_path: Path,
 
 
 @pytest.mark.parametrize("case", ["no records", "no run", "out is a directory", "out is input",
-                                  "bad scenario"])
+                                  "bad scenario", "scheduled link"])
 def test_bad_input_exits_2_with_one_message(tmp_path: Path, source: Path, case: str) -> None:
     run, scenario, out = source / "source", source / "known.yaml", tmp_path / "links.yaml"
     expected = {"no records": "records.csv: no such file; calibration needs per-message records",
                 "no run": "no such run directory",
                 "out is a directory": "is a directory; give a file name",
                 "out is input": "that is an input",
-                "bad scenario": "bad.yaml:1:1:"}[case]
+                "bad scenario": "bad.yaml:1:1:",
+                "scheduled link": "the link sensors–broker changes over time (a schedule or "
+                                  "trace); calibration fits one latency"}[case]
     if case == "no records":
         run = tmp_path / "bare"
         run.mkdir()
@@ -179,6 +181,11 @@ def test_bad_input_exits_2_with_one_message(tmp_path: Path, source: Path, case: 
         out = tmp_path
     elif case == "out is input":
         out = run / "records.csv"
+    elif case == "scheduled link":
+        scenario = tmp_path / "scheduled.yaml"
+        scenario.write_text(SCENARIO.replace("loss: 0.02}", "loss: 0.02,\n"
+                                             "       schedule: [{at: 5s, latency: 9ms}]}"))
+        expected = f"{scenario}:8:18: {expected}"
     else:
         scenario = tmp_path / "bad.yaml"
         scenario.write_text("[1, 2]\n")

@@ -211,3 +211,18 @@ def test_bad_models_are_refused() -> None:
     with pytest.raises(ValueError, match="fault mode"):
         direction(LinkModel()).down(0, "pause")
     assert LinkModel.from_spec(LinkSpec(latency_ns=MS, loss=0.5)) == LinkModel(MS)
+
+
+def test_a_link_that_changes_over_time_is_refused_before_anything_listens() -> None:
+    """The proxy keeps one model for its life: a scheduled link is refused, exit 2, saying
+    where its schedule is written (nothing is started, so no socket is needed)."""
+    from xedgesim.linkproxy import LinkProxyError, start
+
+    scenario = load_scenario_text(
+        "duration: 10s\nnetwork: {default: {latency: 5ms, schedule: [{at: 1s, latency: 9ms}]}}\n"
+        "nodes: [{id: s, type: sensor, interval: 1s, to: c}, {id: c, type: cloud}]\n", "s.yaml")
+    with pytest.raises(LinkProxyError) as info:
+        start(scenario.network.default, upstream=("127.0.0.1", 9))
+    assert info.value.exit_code == 2
+    assert str(info.value).startswith("the link changes over time (its schedule or trace, "
+                                      "s.yaml:2:45)")
