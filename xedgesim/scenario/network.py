@@ -217,3 +217,17 @@ def resolve_pair(
         reader.report(where, f"{context} joins node '{first}' to itself")
         return None
     return first, second
+
+
+def link_traces(top: YMap) -> list[YNode]:
+    """The ``trace`` values of the default link and of every link of a scenario's top-level
+    mapping, where they are written (a sweep refuses them: its points carry no other file)."""
+    network = top.get("network")
+    if not isinstance(network, YMap):
+        return []
+    links = [network.get("default")]
+    listed = network.get("links")
+    if isinstance(listed, YSeq):
+        links += listed.items
+    return [link.entries["trace"].value for link in links
+            if isinstance(link, YMap) and "trace" in link]

@@ -36,6 +36,7 @@ from xedgesim.scenario.legacy import LEGACY_MARKER
 from xedgesim.scenario.limits import MAX_FILE_BYTES
 from xedgesim.scenario.loader import load_scenario, load_scenario_tree
 from xedgesim.scenario.model import Trace
+from xedgesim.scenario.network import link_traces
 from xedgesim.scenario.yaml_tree import YEntry, YInvalid, YMap, YNode, YScalar, YSeq, parse_yaml
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -176,6 +177,13 @@ def build_points(scenario_file: Path, parameters: list[Parameter], seeds: int) -
             scenario = load_scenario_tree(tree, name)
         except ScenarioError as error:
             problems += [f"{problem} (point {point_id}: {shown})" for problem in error.problems]
+            continue
+        assert isinstance(tree, YMap)  # it loaded
+        traces = link_traces(tree)
+        if traces:  # as for a node's trace above: the points would not carry the file
+            problems += [f"{node.location}: a link replays a trace file, and a sweep runs each "
+                         "point from its scenario text alone (write its changes as a "
+                         "'schedule:', or use xedge simulate --seeds)" for node in traces]
             continue
         document = plain(tree)
         assert isinstance(document, dict)

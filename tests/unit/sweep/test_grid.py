@@ -203,3 +203,24 @@ def test_a_trace_driven_scenario_is_refused_at_its_node(tmp_path: Path) -> None:
     assert info.value.problems == [
         f"{path}:3:5: node 's' replays a trace file, and a sweep runs each point from its "
         "scenario text alone (use xedge simulate --seeds)"]
+
+
+def test_a_link_replaying_a_trace_is_refused_at_its_trace(tmp_path: Path) -> None:
+    """As a node's trace: a point runs from its text alone, and the trace is another file; a
+    schedule written in the scenario is part of the text and sweeps like any key."""
+    (tmp_path / "t.csv").write_text("time,latency\n1s,9ms\n")
+    path = tmp_path / "s.yaml"
+    path.write_text(SCENARIO.replace("{latency: 5ms, loss: 0.01}",
+                                     "{latency: 5ms, loss: 0.01, trace: t.csv}"))
+    with pytest.raises(GridError) as info:
+        build_points(path, [option_parameter("network.default.loss=0,0.1")], seeds=1)
+    assert info.value.problems == [
+        f"{path}:5:46: a link replays a trace file, and a sweep runs each point from its "
+        "scenario text alone (write its changes as a 'schedule:', or use xedge simulate "
+        "--seeds)"]
+    path.write_text(SCENARIO.replace("{latency: 5ms, loss: 0.01}",
+                                     "{latency: 5ms, loss: 0.01, schedule: [{at: 1s, "
+                                     "latency: 9ms}]}"))
+    grid = build_points(path, [option_parameter("network.default.loss=0,0.1")], seeds=1)
+    schedule = load_scenario_text(grid.points[1].text, "p1").network.default.schedule
+    assert schedule is not None and schedule.latency_ns.tolist() == [9_000_000]
