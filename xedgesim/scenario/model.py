@@ -6,12 +6,12 @@ came from the file keeps its ``Location`` so later checks can still point at a l
 
 from __future__ import annotations
 
+import math
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Literal, NamedTuple
-
-import numpy as np
 
 from xedgesim.models.topics import LazyNames
 
@@ -73,24 +73,33 @@ class LinkSchedule:
 
     Row ``i`` sets, from ``at_ns[i]`` on (strictly increasing), each property it gives and
     leaves the others as they were: -1 in ``latency_ns``, NaN in ``bandwidth_bps`` and ``loss``
-    mean "not given"; a bandwidth of ``inf`` is unlimited. Columns of numbers, not objects: a
-    trace may have a million rows (xedgesim/sim/schedule.py plays them).
+    mean "not given"; a bandwidth of ``inf`` is unlimited. Typed arrays (int64 ``'q'``, double
+    ``'d'``), not objects: a trace may have a million rows, and loading a scenario imports no
+    numpy (xedgesim/sim/schedule.py reads them as numpy arrays without a copy).
     """
 
-    at_ns: np.ndarray  # int64
-    latency_ns: np.ndarray  # int64
-    bandwidth_bps: np.ndarray  # float64
-    loss: np.ndarray  # float64
+    at_ns: array[int]
+    latency_ns: array[int]
+    bandwidth_bps: array[float]
+    loss: array[float]
     location: Location  # where it was given: the ``schedule`` or ``trace`` key's value
 
-    def latencies_ns(self) -> np.ndarray:
-        return self.latency_ns[self.latency_ns >= 0]
+    @cached_property
+    def latency_range_ns(self) -> tuple[int, int] | None:
+        """The lowest and highest latency a change gives (``None``: none gives one)."""
+        given = [value for value in self.latency_ns if value >= 0]
+        return (min(given), max(given)) if given else None
 
-    def bandwidths_bps(self) -> np.ndarray:
-        return self.bandwidth_bps[~np.isnan(self.bandwidth_bps)]
+    @cached_property
+    def slowest_bandwidth_bps(self) -> float | None:
+        """The smallest bandwidth a change gives (``inf``: only unlimited ones)."""
+        return min((value for value in self.bandwidth_bps if not math.isnan(value)),
+                   default=None)
 
-    def losses(self) -> np.ndarray:
-        return self.loss[~np.isnan(self.loss)]
+    @cached_property
+    def highest_loss(self) -> float | None:
+        """The largest loss a change gives (``None``: the schedule does not change loss)."""
+        return max((value for value in self.loss if not math.isnan(value)), default=None)
 
 
 @dataclass(frozen=True)
@@ -106,27 +115,25 @@ class LinkSpec:
 
     def lowest_latency_ns(self) -> int:
         """The smallest latency the link ever has (its own, or one its schedule sets)."""
-        if self.schedule is None:
-            return self.latency_ns
-        return int(self.schedule.latencies_ns().min(initial=self.latency_ns))
+        scheduled = None if self.schedule is None else self.schedule.latency_range_ns
+        return self.latency_ns if scheduled is None else min(self.latency_ns, scheduled[0])
 
     def highest_latency_ns(self) -> int:
-        if self.schedule is None:
-            return self.latency_ns
-        return int(self.schedule.latencies_ns().max(initial=self.latency_ns))
+        scheduled = None if self.schedule is None else self.schedule.latency_range_ns
+        return self.latency_ns if scheduled is None else max(self.latency_ns, scheduled[1])
 
     def slowest_bandwidth_bps(self) -> float | None:
         """The smallest bandwidth the link ever has; ``None`` when it is always unlimited."""
         given = [] if self.bandwidth_bps is None else [self.bandwidth_bps]
-        if self.schedule is not None:
-            given.append(float(self.schedule.bandwidths_bps().min(initial=np.inf)))
-        slowest = min(given, default=np.inf)
-        return None if slowest == np.inf else slowest
+        if self.schedule is not None and self.schedule.slowest_bandwidth_bps is not None:
+            given.append(self.schedule.slowest_bandwidth_bps)
+        slowest = min(given, default=math.inf)
+        return None if slowest == math.inf else slowest
 
     def ever_lossy(self) -> bool:
         """Does the link ever lose messages independently (``loss`` > 0, now or scheduled)?"""
-        return self.loss > 0 or (self.schedule is not None
-                                 and bool((self.schedule.losses() > 0).any()))
+        scheduled = None if self.schedule is None else self.schedule.highest_loss
+        return self.loss > 0 or (scheduled is not None and scheduled > 0)
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ def read_link(reader: Reader, ymap: YMap, context: str, base: LinkSpec) -> LinkS
         if given is not None:
             bandwidth = None if given == math.inf else given
     schedule = _read_changes(reader, ymap, context, schedule)
-    if gilbert is not None and schedule is not None and len(schedule.losses()):
+    if gilbert is not None and schedule is not None and schedule.highest_loss is not None:
         reader.report(ymap.get("loss") or ymap, f"{context} has bursty loss ({{gilbert: …}}), "
                       f"which its schedule or trace ({schedule.location}) cannot change",
                       "a schedule changes a loss probability: give 'loss' as one")

@@ -13,9 +13,8 @@ from __future__ import annotations
 import math
 import os
 import re
+from array import array
 from collections.abc import Callable
-
-import numpy as np
 
 from xedgesim.bounded import Unreadable, read_bounded
 from xedgesim.scenario import limits
@@ -219,11 +218,11 @@ class _Rows:
         if not self.at:
             return None
         # Latencies stay Python integers until here: a float would round those above 2^53 ns.
-        latency = [-1 if value != value else value for value in self.columns["latency"]]
+        latency = [-1 if math.isnan(value) else int(value) for value in self.columns["latency"]]
         return LinkSchedule(
-            at_ns=np.array(self.at, dtype=np.int64),
-            latency_ns=np.array(latency, dtype=np.int64),
-            bandwidth_bps=np.array(self.columns["bandwidth"], dtype=np.float64),
-            loss=np.array(self.columns["loss"], dtype=np.float64),
+            at_ns=array("q", self.at),
+            latency_ns=array("q", latency),
+            bandwidth_bps=array("d", self.columns["bandwidth"]),
+            loss=array("d", self.columns["loss"]),
             location=location,
         )

@@ -32,12 +32,15 @@ class Phases:
     def __init__(self, spec: LinkSpec) -> None:
         schedule = spec.schedule
         assert schedule is not None
-        self.starts = np.concatenate(([0], schedule.at_ns))
-        self.latency_ns = _carried(spec.latency_ns, schedule.latency_ns,
-                                   schedule.latency_ns >= 0)
-        self.loss = _carried(spec.loss, schedule.loss, ~np.isnan(schedule.loss))
+        at_ns = np.frombuffer(schedule.at_ns, dtype=np.int64)
+        latency_ns = np.frombuffer(schedule.latency_ns, dtype=np.int64)
+        loss = np.frombuffer(schedule.loss, dtype=np.float64)
+        bandwidth_bps = np.frombuffer(schedule.bandwidth_bps, dtype=np.float64)
+        self.starts = np.concatenate(([0], at_ns))
+        self.latency_ns = _carried(spec.latency_ns, latency_ns, latency_ns >= 0)
+        self.loss = _carried(spec.loss, loss, ~np.isnan(loss))
         bandwidth = _carried(np.inf if spec.bandwidth_bps is None else spec.bandwidth_bps,
-                             schedule.bandwidth_bps, ~np.isnan(schedule.bandwidth_bps))
+                             bandwidth_bps, ~np.isnan(bandwidth_bps))
         # Phases share the exact ns per byte of their bandwidth, made when first needed.
         self._bandwidths, self._bandwidth_of = np.unique(bandwidth, return_inverse=True)
         self._ns_per_byte: dict[int, NsPerByte] = {}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from array import array
 from pathlib import Path
 
 import numpy as np
@@ -164,9 +165,9 @@ def test_a_loss_pulse_loses_the_binomial_fraction_of_what_is_sent_during_it() ->
 
 def test_phases_carry_each_property_until_a_change_gives_it() -> None:
     schedule = LinkSchedule(
-        at_ns=np.array([0, 5, 9]), latency_ns=np.array([-1, 7, -1]),
-        bandwidth_bps=np.array([1e3, np.nan, np.inf]), loss=np.array([np.nan, 0.5, np.nan]),
-        location=Location("s.yaml", 1, 1))
+        at_ns=array("q", [0, 5, 9]), latency_ns=array("q", [-1, 7, -1]),
+        bandwidth_bps=array("d", [1e3, math.nan, math.inf]),
+        loss=array("d", [math.nan, 0.5, math.nan]), location=Location("s.yaml", 1, 1))
     phases = Phases(LinkSpec(latency_ns=3, loss=0.1, bandwidth_bps=None, schedule=schedule))
     found = phases.at(np.array([0, 4, 5, 8, 9, 10**15]))
     assert phases.latency_ns[found].tolist() == [3, 3, 7, 7, 7, 7]
