@@ -150,12 +150,20 @@ def _latency(path: Path) -> dict[tuple[str, str], np.ndarray]:
 def _fault_windows(data: RunData, scenario: Path) -> list[FaultWindow]:
     """Each fault's window, as the run's fault timeline computed it."""
     from xedgesim.scenario import ScenarioError
-    from xedgesim.scenario.loader import load_scenario_text
+    from xedgesim.scenario.legacy import LEGACY_MARKER
+    from xedgesim.scenario.loader import load_scenario_tree
+    from xedgesim.scenario.yaml_tree import YMap, parse_yaml
     from xedgesim.sim.faults import FaultTimeline
     from xedgesim.sim.topology import Topology
 
+    root, _ = parse_yaml(data.scenario_text or "", str(scenario))
+    if isinstance(root, YMap) and LEGACY_MARKER not in root:
+        # The faults need the nodes only, and a link's trace is named relative to where the
+        # scenario was, not to this copy of it.
+        root = YMap(root.location, {key: entry for key, entry in root.entries.items()
+                                    if key != "network"})
     try:
-        loaded = load_scenario_text(data.scenario_text or "", str(scenario))
+        loaded = load_scenario_tree(root, str(scenario))
     except ScenarioError as error:
         data.notes.append(f"{scenario} does not load ({len(error.problems)} problem(s)): "
                           "fault windows are not shaded")

@@ -72,6 +72,19 @@ def test_fault_windows_come_from_the_run_s_scenario(run: Path) -> None:
     assert np.isnan(data.series["sensors->broker"]["queue"]).all()
 
 
+def test_fault_windows_of_a_run_whose_link_replays_a_trace(tmp_path: Path,
+                                                          scenario_text: str) -> None:
+    """The run keeps a copy of its scenario, whose trace path (relative to the original)
+    names nothing there: the faults are read all the same."""
+    (tmp_path / "traces").mkdir()
+    (tmp_path / "traces" / "t.csv").write_text("time,latency\n1s,9ms\n")
+    text = scenario_text.replace("bandwidth: 20kbit}", "bandwidth: 20kbit, trace: traces/t.csv}")
+    data = read_run(simulate(tmp_path, "traced", text=text))
+    assert [window.label for window in data.faults] == ["gw1 down", "link cloud–gw1 down",
+                                                        "partition"]
+    assert not data.notes
+
+
 def test_report_is_one_self_contained_html_file(run: Path, tmp_path: Path) -> None:
     output = invoke("report", str(run))
     page = (run / "report.html").read_text()
