@@ -139,7 +139,11 @@ class Histogram:
 
 @dataclass
 class FlowStats:
-    """Messages from one sender group to one receiver: the unit of every report."""
+    """Messages from one sender group to one receiver: the unit of every report.
+
+    With a ``warmup_ns``, the counts and the latency histogram leave out the messages first
+    sent before it (a steady-state estimate); the per-second ``series`` keeps the whole run.
+    """
 
     sender: str
     receiver: str
@@ -151,6 +155,7 @@ class FlowStats:
     lost: dict[str, int] = field(default_factory=dict)
     latency: Histogram = field(default_factory=Histogram)
     series: FlowSeries | None = None  # per second (timeseries.csv), when the run keeps one
+    warmup_ns: int = 0  # the scenario's ``warmup``
 
     def __post_init__(self) -> None:
         for cause in self.causes:
@@ -163,33 +168,54 @@ class FlowStats:
     def in_flight(self) -> int:
         return self.sent - self.delivered - sum(self.lost.values())
 
+    def _measured(self, first_sent: np.ndarray) -> np.ndarray | None:
+        """Which rows the counts take (first sent at or after the warmup), or None for all:
+        without a warmup no row is ever looked at."""
+        if not self.warmup_ns:
+            return None
+        measured = first_sent >= self.warmup_ns
+        return None if measured.all() else measured
+
     def count_sent(self, sent: np.ndarray) -> None:
         """First transmissions, at their times."""
-        self.sent += len(sent)
         if self.series is not None:
             self.series.count_sent(sent)
+        measured = self._measured(sent)
+        self.sent += len(sent) if measured is None else int(np.count_nonzero(measured))
 
-    def count_lost(self, sent: np.ndarray, causes: np.ndarray) -> None:
-        """Losses (codes of ``CAUSES``, 1 for its first), at the time of the attempt."""
-        counts = np.bincount(causes, minlength=len(CAUSES) + 1)
+    def count_retransmissions(self, first_sent: np.ndarray) -> None:
+        """Retries of messages first sent at these times."""
+        measured = self._measured(first_sent)
+        self.retransmissions += (len(first_sent) if measured is None
+                                 else int(np.count_nonzero(measured)))
+
+    def count_lost(self, sent: np.ndarray, causes: np.ndarray, first_sent: np.ndarray) -> None:
+        """Losses (codes of ``CAUSES``, 1 for its first), at the time of the attempt; the
+        message was first sent at ``first_sent``."""
+        if self.series is not None:
+            self.series.count_lost(sent, causes)
+        measured = self._measured(first_sent)
+        counts = np.bincount(causes if measured is None else causes[measured],
+                             minlength=len(CAUSES) + 1)
         for code, name in enumerate(CAUSES, start=1):
             if counts[code]:
                 if name not in self.lost:
                     raise ValueError(f"flow {self.name}: lost to {name!r}, a cause its run "
                                      f"does not report ({', '.join(self.causes)})")
                 self.lost[name] += int(counts[code])
-        if self.series is not None:
-            self.series.count_lost(sent, causes)
 
     def count_delivered(self, arrival: np.ndarray, first_sent: np.ndarray,
                         size: np.ndarray) -> None:
         latency = arrival - first_sent
         buckets = bucket_index(latency)
-        self.delivered += len(arrival)
-        self.delivered_bytes += exact_sum(size)
-        self.latency.add(latency, buckets)
         if self.series is not None:
             self.series.count_delivered(arrival, latency, buckets)
+        measured = self._measured(first_sent)
+        if measured is not None:
+            latency, buckets, size = latency[measured], buckets[measured], size[measured]
+        self.delivered += len(latency)
+        self.delivered_bytes += exact_sum(size)
+        self.latency.add(latency, buckets)
 
     def count_queue(self, entered: np.ndarray, left: np.ndarray) -> None:
         """Messages that entered a bandwidth-limited link's queue and when they left it."""

@@ -49,6 +49,8 @@ class RunResult:
     def summary(self) -> dict:
         """Everything a run measured, deterministic for a given scenario and seed (no wall time)."""
         duration_s = self.scenario.duration_ns / NS_PER_S
+        warmup_s = self.scenario.warmup_ns / NS_PER_S
+        measured_s = duration_s - warmup_s  # what throughput is over
         lost = {cause: sum(f.lost[cause] for f in self.flows)
                 for cause in reported_causes(self.scenario)}
         flows = {}
@@ -64,14 +66,15 @@ class RunResult:
                 "delivery_ratio": round(flow.delivered / flow.sent, 6) if flow.sent else None,
                 "latency_ms": flow.latency.summary_ms(),
                 "throughput": {
-                    "messages_per_s": round(flow.delivered / duration_s, 3),
-                    "bytes_per_s": round(flow.delivered_bytes / duration_s, 3),
+                    "messages_per_s": round(flow.delivered / measured_s, 3),
+                    "bytes_per_s": round(flow.delivered_bytes / measured_s, 3),
                 },
             }
         return {
             "scenario": self.scenario.name,
             "seed": self.scenario.seed,
             "duration_s": duration_s,
+            **({"warmup_s": warmup_s} if self.scenario.warmup_ns else {}),
             "mode": "deterministic" if self.pacing is None else "statistical",
             # what `xedge compare` allows a count to differ by: one window of each gateway
             "aggregation_windows_s": {
@@ -155,7 +158,7 @@ def simulate(
     counters = {g.id: NodeCounters(g.id, g.count) for g in topology.groups.values()}
     energy = energy_accounts(scenario)
     network = Network(scenario.network, topology, timeline, kernel, scenario.seed, counters,
-                      recorder, reported_causes(scenario), energy)
+                      recorder, reported_causes(scenario), energy, scenario.warmup_ns)
     context = SimContext(scenario, kernel, topology, timeline, network, counters)
     if recorder is not None:
         recorder.start(topology.instance_ids, context.topics.names)

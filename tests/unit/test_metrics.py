@@ -160,10 +160,11 @@ def test_a_loss_to_a_cause_the_run_does_not_report_is_a_bug_not_a_silent_drop() 
     """Outputs list only the run's causes (so older scenarios keep their bytes); a loss to any
     other cause would vanish from every count, so it stops the run instead."""
     flow = FlowStats("a", "b", causes=("random",))
-    flow.count_lost(np.array([0, 1]), np.array([1, 1], dtype=np.int8))
+    flow.count_lost(np.array([0, 1]), np.array([1, 1], dtype=np.int8), np.array([0, 1]))
     assert flow.lost == {"random": 2}
     with pytest.raises(ValueError, match="'node_down', a cause its run does not report"):
-        flow.count_lost(np.array([2]), np.array([CAUSES.index("node_down") + 1], dtype=np.int8))
+        flow.count_lost(np.array([2]), np.array([CAUSES.index("node_down") + 1], dtype=np.int8),
+                        np.array([2]))
 
 
 def test_node_counters_with_ints() -> None:

@@ -67,7 +67,7 @@ class HostWorkload:
         self.counters = {g.id: NodeCounters(g.id, g.count) for g in self.topology.groups.values()}
         self.network = Network(scenario.network, self.topology, self.timeline, self.kernel,
                                scenario.seed, self.counters, recorder,
-                               reported_causes(scenario))
+                               reported_causes(scenario), warmup_ns=scenario.warmup_ns)
         self.context = SimContext(scenario, self.kernel, self.topology, self.timeline,
                                   self.network, self.counters)
         self.context.pacer = Pacer(speed, max_lag_ns)

@@ -14,7 +14,11 @@ class CloudNode(Node):
     def __init__(self, spec: NodeSpec, context: SimContext) -> None:
         super().__init__(spec, context)
         self.end_to_end = context.end_to_end.setdefault(spec.id, Histogram())
+        self.warmup_ns = context.scenario.warmup_ns
 
     def receive(self, block: MessageBatch) -> None:
-        self.end_to_end.add(block.arrival - block.origin)
+        age = block.arrival - block.origin
+        if self.warmup_ns:  # data measured before the warmup ended is not steady state
+            age = age[block.origin >= self.warmup_ns]
+        self.end_to_end.add(age)
         self.counters.add("readings_in", 0, exact_sum(block.n))

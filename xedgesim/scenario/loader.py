@@ -23,8 +23,9 @@ from xedgesim.scenario.overlay import Overlay, read_overlay
 from xedgesim.scenario.placement import fleet_problems, read_placement
 from xedgesim.scenario.reader import Reader, label
 from xedgesim.scenario.yaml_tree import YMap, YNode, parse_yaml, read_source
+from xedgesim.units import format_duration
 
-TOP_KEYS = ("name", "seed", "duration", "network", "nodes", "faults", "placement")
+TOP_KEYS = ("name", "seed", "duration", "warmup", "network", "nodes", "faults", "placement")
 DEFAULT_SEED = 1
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _NOT_NAME = re.compile(r"[^A-Za-z0-9._-]+|\.\.+")
@@ -115,6 +116,7 @@ def _read_scenario(reader: Reader, top: YMap, filename: str) -> Scenario | None:
     duration = None
     if duration_node is not None:
         duration = reader.duration(duration_node, label("duration", context), positive=True)
+    warmup = _read_warmup(reader, top, duration)
     drafts = _read_nodes(reader, top)
     index = NodeIndex(drafts or [])
     specs = [build_node(reader, draft, index) for draft in drafts or []]
@@ -127,7 +129,7 @@ def _read_scenario(reader: Reader, top: YMap, filename: str) -> Scenario | None:
     placement = None
     if "placement" in top:
         placement = read_placement(reader, top.entries["placement"].value, index.by_id)
-    if name is None or seed is None or duration is None or not drafts:
+    if name is None or seed is None or duration is None or warmup is None or not drafts:
         return None
     built = [spec for spec in specs if spec is not None]
     if len(built) != len(specs):
@@ -142,6 +144,7 @@ def _read_scenario(reader: Reader, top: YMap, filename: str) -> Scenario | None:
         name=name,
         seed=seed,
         duration_ns=duration,
+        warmup_ns=warmup,
         network=network,
         nodes=tuple(built),
         faults=tuple(faults),
@@ -149,6 +152,23 @@ def _read_scenario(reader: Reader, top: YMap, filename: str) -> Scenario | None:
         notices=tuple(reader.notices),
         placement=placement,
     )
+
+
+def _read_warmup(reader: Reader, top: YMap, duration_ns: int | None) -> int | None:
+    """The warmup in ns (0 when not given), or None after a problem: metrics leave out what is
+    sent before it, so it must leave some of the run to measure."""
+    node = top.get("warmup")
+    if node is None:
+        return 0
+    what = label("warmup", "the scenario")
+    warmup = reader.duration(node, what)
+    if warmup is not None and duration_ns is not None and warmup >= duration_ns:
+        reader.report(node, f"{what} must be shorter than 'duration' "
+                            f"({format_duration(duration_ns)}), found {format_duration(warmup)}",
+                      "messages sent before the warmup ends are left out of the metrics, so "
+                      "nothing would be measured")
+        return None
+    return warmup
 
 
 def slug(text: str) -> str:

@@ -373,6 +373,8 @@ class Scenario:
     placement: Placement | None = None  # where a fleet runs the nodes (scenario/placement.py)
     # path and sha256 of the --network overlay merged into 'network' (scenario/overlay.py)
     network_overlay: dict[str, str] | None = None
+    # metrics leave out the messages first sent before this (docs/simulation.md, "Steady state")
+    warmup_ns: int = 0
 
     def node(self, node_id: str) -> NodeSpec:
         for spec in self.nodes:

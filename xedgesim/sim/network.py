@@ -83,12 +83,15 @@ class Network:
         recorder: Recorder | None = None,
         causes: tuple[str, ...] = ALWAYS_REPORTED,
         energy: dict[str, EnergyAccount] | None = None,
+        warmup_ns: int = 0,
     ) -> None:
         """``causes``: the loss causes the run reports (``reported_causes``); ``energy``: the
-        accounts of the nodes with ``energy:``, charged by their links and mailboxes."""
+        accounts of the nodes with ``energy:``, charged by their links and mailboxes;
+        ``warmup_ns``: the flows' counts leave out messages first sent before it."""
         self.spec = spec
         self.causes = causes
         self.energy = energy or {}
+        self.warmup_ns = warmup_ns
         self.topology = topology
         self.timeline = timeline
         self.kernel = kernel
@@ -117,7 +120,8 @@ class Network:
             series = FlowSeries(self.kernel.until,
                                 queue=spec.slowest_bandwidth_bps() is not None)
             flow = self.flows.setdefault(key, FlowStats(sender, receiver, causes=self.causes,
-                                                               series=series))
+                                                               series=series,
+                                                               warmup_ns=self.warmup_ns))
             self._links[key] = Link(
                 self,
                 spec,
@@ -210,7 +214,7 @@ class Link:
         self.network.counters[self.sender.id].add("sent", batch.src - self.sender.first)
 
     def _count_retransmissions(self, due: MessageBatch) -> None:
-        self.flow.retransmissions += len(due)
+        self.flow.count_retransmissions(due.first_sent)
         self.network.counters[self.sender.id].add("retransmissions", due.src - self.sender.first)
 
     def _powered(self, first: MessageBatch | None,
@@ -457,7 +461,7 @@ class Link:
         return retries
 
     def _lose(self, batch: MessageBatch, cause: np.ndarray) -> None:
-        self.flow.count_lost(batch.sent, cause)
+        self.flow.count_lost(batch.sent, cause, batch.first_sent)
         self.network.counters[self.sender.id].add("lost", batch.src - self.sender.first)
         if self.network.recorder is not None:
             self.network.recorder.lost(self.flow, batch, cause)
