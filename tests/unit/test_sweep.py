@@ -16,9 +16,10 @@ import pytest
 
 from tests.processes import children, default_sigint
 from xedgesim.limits import MAX_SEED, MAX_SEEDS
-from xedgesim.scenario import load_scenario
+from xedgesim.scenario import load_scenario, load_scenario_text
+from xedgesim.simulation import simulate
 from xedgesim.sweep import confidence_intervals, format_sweep, parse_seeds, sweep
-from xedgesim.sweep.stats import t95
+from xedgesim.sweep.stats import summary_metrics, t95
 
 LONG = """\
 name: long
@@ -61,6 +62,37 @@ def test_one_value_has_no_spread_and_json_stays_valid() -> None:
     assert stats == {"messages.delivered": {"n": 1, "mean": 7.0, "std": None, "ci95": None}}
     line = format_sweep({"scenario": "s", "seeds": [5], "metrics": stats})
     assert "7.000 ± n/a (one seed)" in line
+
+
+def test_the_metrics_are_every_measurement_of_a_summary_and_its_totals() -> None:
+    """A sweep's tables and a replication's statistics hold every number a summary measures
+    (retransmissions among them), the loss totals it leaves to the reader and the overall
+    delivery ratio, but not the settings it repeats (the same for every seed)."""
+    qos = "to: gw, qos: 1, max_retries: 1, retry_interval: 100ms}"
+    text = (SHORT.replace("to: gw}", qos)
+            .replace("loss: 0.05", "loss: 0.3") + "warmup: 500ms\n")
+    summary = simulate(load_scenario_text(text, "s.yaml")).summary()
+    metrics = summary_metrics(summary)
+    settings = {"seed", "duration_s", "warmup_s", "aggregation_windows_s.gw"}
+    assert set(metrics) - {"messages.lost", "messages.delivery_ratio", "flows.sensors->gw.lost",
+                           "flows.gw->cloud.lost"} == set(_leaves(summary)) - settings
+    assert metrics["messages.retransmissions"] == summary["messages"]["retransmissions"] > 0
+    assert metrics["flows.sensors->gw.retransmissions"] > 0
+    messages = summary["messages"]
+    assert metrics["messages.lost"] == sum(messages["lost"].values()) > 0
+    assert metrics["messages.delivery_ratio"] == round(messages["delivered"] / messages["sent"], 6)
+    assert metrics["flows.gw->cloud.lost"] == sum(summary["flows"]["gw->cloud"]["lost"].values())
+    assert confidence_intervals([summary])["messages.lost"]["mean"] == metrics["messages.lost"]
+
+
+def _leaves(tree: dict, prefix: str = "") -> list[str]:
+    paths = []
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            paths += _leaves(value, f"{prefix}{key}.")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            paths.append(f"{prefix}{key}")
+    return paths
 
 
 def test_intervals_of_several_values() -> None:

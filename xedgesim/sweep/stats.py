@@ -11,7 +11,9 @@ from xedgesim.compare.stats import t_quantile
 from xedgesim.limits import MAX_SEED, MAX_SEEDS
 from xedgesim.sim.pacing import NS_PER_MS
 
-NOT_METRICS = {"seed", "duration_s"}
+# Settings a summary repeats, not measurements: the same for every seed of a scenario.
+NOT_METRICS = {"seed", "duration_s", "warmup_s"}
+NOT_METRIC_PREFIXES = ("aggregation_windows_s.",)
 _PART = re.compile(r"(\d{1,20})(?:\s*\.\.\s*(\d{1,20}))?")
 
 
@@ -63,23 +65,48 @@ def interval(values: list[float]) -> dict[str, float | None]:
 
 
 def confidence_intervals(summaries: list[dict]) -> dict[str, dict[str, float | None]]:
-    """Mean, sample standard deviation and 95 % CI half-width of every numeric metric."""
+    """Mean, sample standard deviation and 95 % CI half-width of every metric."""
     columns: dict[str, list[float]] = {}
     for summary in summaries:
-        for key, value in numeric_leaves(summary):
+        for key, value in summary_metrics(summary).items():
             columns.setdefault(key, []).append(float(value))
     return {key: interval(values) for key, values in sorted(columns.items())}
 
 
+def summary_metrics(summary: dict) -> dict[str, int | float]:
+    """Every measurement of a ``summary.json`` by its dotted path, plus the totals it leaves
+    to the reader: ``messages.lost`` and each ``flows.<flow>.lost`` (all causes) and
+    ``messages.delivery_ratio``. A ratio of means is not the mean of the runs' ratios, so
+    these are worked out per run, where a sweep's statistics can average them."""
+    metrics = dict(numeric_leaves(summary))
+    messages = summary.get("messages")
+    if isinstance(messages, dict):
+        _add_total_lost(metrics, "messages", messages)
+        sent, delivered = messages.get("sent"), messages.get("delivered")
+        if isinstance(sent, int) and isinstance(delivered, int) and sent > 0:
+            metrics["messages.delivery_ratio"] = round(delivered / sent, 6)
+    flows = summary.get("flows")
+    for name, flow in (flows.items() if isinstance(flows, dict) else ()):
+        if isinstance(flow, dict):
+            _add_total_lost(metrics, f"flows.{name}", flow)
+    return metrics
+
+
+def _add_total_lost(metrics: dict[str, int | float], path: str, counts: dict) -> None:
+    lost = counts.get("lost")
+    if isinstance(lost, dict) and all(type(n) is int for n in lost.values()):
+        metrics[f"{path}.lost"] = sum(lost.values())
+
+
 def numeric_leaves(tree: dict, prefix: str = "") -> Iterator[tuple[str, int | float]]:
     """Every number of a summary with its dotted path (``flows.a->b.latency_ms.p95``), except
-    the seed and the duration, which are settings, not measurements."""
+    the settings it repeats (``NOT_METRICS``: seed, duration, warmup, aggregation windows)."""
     for key, value in tree.items():
         path = f"{prefix}{key}"
         if isinstance(value, dict):
             yield from numeric_leaves(value, path + ".")
         elif isinstance(value, (int, float)) and not isinstance(value, bool) \
-                and path not in NOT_METRICS:
+                and path not in NOT_METRICS and not path.startswith(NOT_METRIC_PREFIXES):
             yield path, value
 
 

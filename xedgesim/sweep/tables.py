@@ -1,9 +1,9 @@
 """A sweep's results as tidy tables that pandas and polars read directly, and ``sweep.json``.
 
 * ``runs.parquet`` / ``runs.csv`` — one row per (point, seed): ``point``, one column per
-  parameter named by its path (``network.default.loss``), ``seed``, then every number of the
-  run's ``summary.json`` named by its dotted path (``messages.delivered``,
-  ``flows.sensors->gw1.latency_ms.p95``);
+  parameter named by its path (``network.default.loss``), ``seed``, then every measurement of
+  the run's ``summary.json`` named by its dotted path (``messages.delivered``,
+  ``flows.sensors->gw1.latency_ms.p95``) and the totals it leaves out (``summary_metrics``);
 * ``points.parquet`` / ``points.csv`` — one row per (point, metric): ``point``, the parameter
   columns, ``metric``, ``n`` (seeds), ``mean``, ``std``, ``ci_low``, ``ci_high`` (the 95 %
   Student-t interval of the mean; empty with one seed);
@@ -27,7 +27,7 @@ import yaml
 
 from xedgesim import __version__, atomic
 from xedgesim.sweep.grid import Parameter, Point
-from xedgesim.sweep.stats import interval, numeric_leaves
+from xedgesim.sweep.stats import interval, summary_metrics
 
 Column = list[object]
 
@@ -60,8 +60,8 @@ def write_tables(directory: Path, parameters: list[Parameter], points: list[Poin
 
 
 def metrics_of(summary_text: str) -> dict[str, int | float]:
-    """Every number of a ``summary.json`` text by its dotted path."""
-    return dict(numeric_leaves(json.loads(summary_text)))
+    """Every measurement of a ``summary.json`` text by its dotted path (``summary_metrics``)."""
+    return summary_metrics(json.loads(summary_text))
 
 
 def _runs_table(params: list[str], points: list[Point], seeds: list[int],
