@@ -2,9 +2,12 @@
 
 A run directory (``xedge simulate``, a hybrid run, a fleet run) holds ``summary.json``; a sweep
 directory (``xedge simulate --seeds``) holds one directory per seed, each with its own
-``summary.json``, and is read as a distribution. Either may come from another machine or
-another version, so every file is read bounded and every value is checked before use; a bad
-one is an error naming the file and the field, never a traceback.
+``summary.json``, and is read as a distribution; so is one point of a grid sweep (``xedge
+sweep``), ``summaries/<point>/``, which holds ``seed-<k>.json`` files. A whole grid sweep is
+many scenarios, not one distribution: it is refused, saying which points to compare. Either
+may come from another machine or another version, so every file is read bounded and every
+value is checked before use; a bad one is an error naming the file and the field, never a
+traceback.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ MAX_DIRECTORY_ENTRIES = 100_000
 MAX_NAME_CHARS = 200
 WINDOWS_FIELD = "aggregation_windows_s"  # summary.json: {gateway group: aggregate_every in s}
 QUANTILES = ("p50", "p95", "p99")
+_POINT_SUMMARY = re.compile(r"seed-\d{1,20}\.json")  # summaries/<point>/ of a grid sweep
 
 
 class CompareInputError(BadInput):
@@ -80,7 +84,9 @@ def read_run(path: Path) -> Run:
     if not (path / "sweep.json").exists() and (path / "summary.json").exists():
         file = path / "summary.json"
         return _run_of(path, [(file, _load_summary(file))], sweep=False)
-    found = _seed_summaries(path)
+    if (path / "sweep.json").exists() and (path / "summaries").is_dir():
+        raise CompareInputError(_grid_sweep_message(path))
+    found = _seed_summaries(path) or _point_summaries(path)
     if not found:
         raise CompareInputError(
             f"{path}: neither a run directory (no summary.json) nor a sweep (no directory in it "
@@ -110,6 +116,29 @@ def _seed_summaries(path: Path) -> list[Path]:
     except OSError as error:
         raise CompareInputError(f"{path}: cannot read: {error.strerror or error}") from None
     return sorted(found, key=lambda file: _natural_key(file.parent.name))
+
+
+def _point_summaries(path: Path) -> list[Path]:
+    """The ``seed-<k>.json`` summaries of one point of a grid sweep, in seed order."""
+    found = []
+    for number, file in enumerate(path.glob("seed-*.json")):
+        if number >= MAX_SWEEP_RUNS:
+            raise CompareInputError(f"{path}: more than {MAX_SWEEP_RUNS:,} runs")
+        if _POINT_SUMMARY.fullmatch(file.name) and file.is_file():
+            found.append(file)
+    return sorted(found, key=lambda file: _natural_key(file.name))
+
+
+def _grid_sweep_message(path: Path) -> str:
+    """Why a grid sweep is refused, and the points that can be compared instead."""
+    points = sorted((entry.name for entry in (path / "summaries").iterdir()
+                     if entry.is_dir() and not entry.name.startswith(".")), key=_natural_key)
+    shown = ", ".join(points[:5]) + (", …" if len(points) > 5 else "")
+    first = points[0] if points else "<point>"
+    return (f"{path}: a grid sweep (sweep.json has a grid): each of its points is another "
+            f"scenario, so it is not one distribution to compare; compare one point at a "
+            f"time, e.g. 'xedge compare {path / 'summaries' / first} OTHER' (points: "
+            f"{shown or 'none'}; their parameters are in {path / 'sweep.json'})")
 
 
 def _natural_key(name: str) -> list[tuple[int, int | str]]:

@@ -138,3 +138,31 @@ def test_a_sweep_of_two_scenarios_is_refused(tmp_path: Path) -> None:
     sweep = write_sweep(tmp_path / "sw", [summary(seed=1), summary(seed=2, scenario="other")])
     with pytest.raises(CompareInputError, match="must be of one scenario"):
         read_run(sweep)
+
+
+def _grid_sweep(directory: Path, points: dict[str, list[dict]]) -> Path:
+    """What ``xedge sweep`` writes: ``sweep.json`` and ``summaries/<point>/seed-<k>.json``."""
+    for point, summaries in points.items():
+        (directory / "summaries" / point).mkdir(parents=True)
+        for data in summaries:
+            (directory / "summaries" / point / f"seed-{data['seed']}.json").write_text(
+                json.dumps(data))
+    (directory / "sweep.json").write_text('{"grid": []}\n')
+    return directory
+
+
+def test_a_grid_sweep_is_refused_naming_the_points_to_compare(tmp_path: Path) -> None:
+    sweep = _grid_sweep(tmp_path / "g", {f"p{n}": [summary(seed=1), summary(seed=2)]
+                                         for n in (10, 2, 1)})
+    with pytest.raises(CompareInputError) as info:
+        read_run(sweep)
+    message = str(info.value)
+    assert message.startswith(f"{sweep}: a grid sweep (sweep.json has a grid)")
+    assert f"'xedge compare {sweep / 'summaries' / 'p1'} OTHER' (points: p1, p2, p10;" in message
+
+
+def test_a_point_of_a_grid_sweep_is_a_distribution_in_seed_order(tmp_path: Path) -> None:
+    sweep = _grid_sweep(tmp_path / "g", {"p1": [summary(seed=s) for s in (10, 2, 1)]})
+    (sweep / "summaries" / "p1" / "seed-x.json").write_text("{}")  # not a run's summary
+    run = read_run(sweep / "summaries" / "p1")
+    assert run.sweep and run.seeds == (1, 2, 10) and len(run.samples) == 3
