@@ -277,3 +277,36 @@ def test_documented_problem_is_what_validate_prints(message: str, tmp_path: Path
         found = result.output.find(part, position)
         assert found >= 0, f"the docs show\n{message}\nvalidate prints\n{result.output}"
         position = found + len(part)
+
+
+# -- docs/experiments.md: the sweep's files as the code writes them ------------------------------
+
+
+def test_experiments_doc_names_every_column_and_key_a_sweep_writes(tmp_path: Path) -> None:
+    """The columns of runs.csv and points.csv (besides the parameter and metric columns) and
+    the keys of sweep.json are each named in the tables section, and the settings left out of
+    the metrics and the --cluster schemes are each named on the page."""
+    from xedgesim.sweep.executors import CLUSTERS
+    from xedgesim.sweep.grid import Point, option_parameter
+    from xedgesim.sweep.stats import NOT_METRIC_PREFIXES, NOT_METRICS
+    from xedgesim.sweep.tables import write_tables
+
+    text = (ROOT / "docs" / "experiments.md").read_text()
+    tables = text.split("## The tables", 1)[1].split("\n## ", 1)[0]
+    parameter = option_parameter("network.default.loss=0,0.1")
+    points = [Point(f"p{n}", {"network.default.loss": loss}, "") for n, loss in enumerate((0, 0.1))]
+    metrics = {(point.id, seed): {"messages.delivered": seed}
+               for point in points for seed in (1, 2)}
+    document = write_tables(tmp_path, [parameter], points, [1, 2], metrics,
+                            {"name": "s", "file": "s.yaml", "sha256": "0" * 64})
+    for table in ("runs", "points"):
+        header = (tmp_path / f"{table}.csv").read_text().splitlines()[0].split(",")
+        for column in header:
+            if column not in ("network.default.loss", "messages.delivered"):
+                assert f"`{column}`" in tables, f"{table}.csv column {column!r} not documented"
+    for key in document:
+        assert f"`{key}`" in tables, f"sweep.json key {key!r} not documented"
+    for setting in [*NOT_METRICS, *NOT_METRIC_PREFIXES]:
+        assert f"`{setting}" in tables, f"setting {setting!r} not documented"
+    for scheme in CLUSTERS:
+        assert f"--cluster {scheme}" in text, f"--cluster {scheme}… not documented"

@@ -79,7 +79,7 @@ class DaskScheduler:
         except (OSError, ValueError) as error:
             raise ClusterUnavailable(f"--cluster {self.address}: no Dask scheduler answers "
                                      f"there ({error}); start one with `dask scheduler`, see "
-                                     "'Sweeps' in docs/simulation.md") from None
+                                     "'Executors' in docs/experiments.md") from None
         try:
             yield client
         finally:

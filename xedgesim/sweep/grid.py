@@ -360,7 +360,7 @@ def _check_sizes(parameters: list[Parameter], seeds: int) -> None:
     if tasks > MAX_SWEEP_TASKS:
         sizes = " × ".join(str(len(p.values)) for p in parameters)
         raise GridError([f"the sweep is {sizes or 1} points × {seeds:,} seeds = {tasks:,} runs; "
-                         f"at most {MAX_SWEEP_TASKS:,} (see 'Sweeps' in docs/simulation.md)"])
+                         f"at most {MAX_SWEEP_TASKS:,} (see 'Grid paths' in docs/experiments.md)"])
 
 
 def _count(parameters: list[Parameter]) -> int:
