@@ -78,8 +78,9 @@ def compare(run_a: Path, run_b: Path, tolerance: Path | None, window: float | No
             junit: Path | None, json_path: Path | None, quiet: bool) -> None:
     """Compare two runs metric by metric; exit 1 on any breach, 2 on bad input.
 
-    A run is a run directory (summary.json) or a sweep directory (xedge simulate --seeds),
-    which is judged as a distribution: is the other run inside its 99% prediction interval?
+    A run is a run directory (summary.json) or a sweep directory (xedge simulate --seeds, or
+    one point of xedge sweep: SWEEP/summaries/<point>), which is judged as a distribution: is
+    the other run inside its 99% prediction interval?
 
     \b
     Examples:

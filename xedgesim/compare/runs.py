@@ -137,7 +137,7 @@ def _grid_sweep_message(path: Path) -> str:
     first = points[0] if points else "<point>"
     return (f"{path}: a grid sweep (sweep.json has a grid): each of its points is another "
             f"scenario, so it is not one distribution to compare; compare one point at a "
-            f"time, e.g. 'xedge compare {path / 'summaries' / first} OTHER' (points: "
+            f"time with a run, e.g. 'xedge compare {path / 'summaries' / first} RUN' (points: "
             f"{shown or 'none'}; their parameters are in {path / 'sweep.json'})")
 
 

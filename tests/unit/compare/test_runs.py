@@ -158,7 +158,7 @@ def test_a_grid_sweep_is_refused_naming_the_points_to_compare(tmp_path: Path) ->
         read_run(sweep)
     message = str(info.value)
     assert message.startswith(f"{sweep}: a grid sweep (sweep.json has a grid)")
-    assert f"'xedge compare {sweep / 'summaries' / 'p1'} OTHER' (points: p1, p2, p10;" in message
+    assert f"'xedge compare {sweep / 'summaries' / 'p1'} RUN' (points: p1, p2, p10;" in message
 
 
 def test_a_point_of_a_grid_sweep_is_a_distribution_in_seed_order(tmp_path: Path) -> None:
