@@ -2,7 +2,7 @@
 
 From ``timeseries.csv``: deliveries by arrival second (a line), losses by cause stacked as
 bars in the second of the attempt that lost them; a grey band for each fault of the scenario,
-so a dip can be read against its cause.
+so a dip can be read against its cause; a dashed line where a warmup ends.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ def draw(data: RunData) -> list[tuple[str, Figure]]:
         t = columns["t_s"]
         width = float(t[1] - t[0]) if len(t) > 1 else 1.0
         shade_faults(axes, data, legend=number == 0)
+        mark_warmup(axes, data, legend=number == 0)
         delivered = columns["delivered"]
         axes.step(np.append(t, t[-1] + width), np.append(delivered, delivered[-1]),
                   where="post", color=COLORS[0], label="delivered")
@@ -69,3 +70,11 @@ def shade_faults(axes: Axes, data: RunData, *, legend: bool) -> None:
     for number, window in enumerate(data.faults):
         axes.axvspan(window.start_s, window.end_s, color=FAULT_COLOR, alpha=0.18, lw=0,
                      label=("fault: " + window.label) if legend and number < 4 else None)
+
+
+def mark_warmup(axes: Axes, data: RunData, *, legend: bool) -> None:
+    """A dashed line where the scenario's warmup ends: the series cover the whole run, the
+    summary only what was sent after it (docs/simulation.md, "Steady state: warmup")."""
+    if data.warmup_s:
+        axes.axvline(data.warmup_s, color=FAULT_COLOR, linestyle="--", linewidth=1.2,
+                     label="warmup ends" if legend else None)

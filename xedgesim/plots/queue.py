@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from xedgesim.plots.delivery import shade_faults
+from xedgesim.plots.delivery import mark_warmup, shade_faults
 from xedgesim.plots.render import COLORS, new_figure
 from xedgesim.plots.rundata import RunData
 
@@ -27,6 +27,7 @@ def draw(data: RunData) -> list[tuple[str, Figure]]:
     figure = new_figure(3.8)
     axes = figure.add_subplot()
     shade_faults(axes, data, legend=True)
+    mark_warmup(axes, data, legend=True)
     for number, flow in enumerate(limited):
         columns = data.series[flow]
         end = columns["t_s"] + (columns["t_s"][1] - columns["t_s"][0]

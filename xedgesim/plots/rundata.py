@@ -47,6 +47,11 @@ class RunData:
     def duration_s(self) -> float:
         return float(self.summary["duration_s"])
 
+    @property
+    def warmup_s(self) -> float:
+        """The scenario's warmup (0 without one: older runs and runs without ``warmup:``)."""
+        return float(self.summary.get("warmup_s", 0.0))
+
 
 def require_kind(directory: Path, kinds: tuple[str, ...]) -> dict:
     """The marker of an xedge run or sweep directory, or a clear refusal."""

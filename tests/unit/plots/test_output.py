@@ -16,7 +16,7 @@ from xedgesim.cli import main
 from xedgesim.plots.rundata import FaultWindow, read_run
 from xedgesim.rundir import RunIdentity, run_directory
 
-from .conftest import invoke, simulate
+from .conftest import SCENARIO, invoke, simulate
 
 RUN_FIGURES = ["delivery.png", "latency_cdf.png", "queue.png"]
 
@@ -83,6 +83,19 @@ def test_fault_windows_of_a_run_whose_link_replays_a_trace(tmp_path: Path,
     assert [window.label for window in data.faults] == ["gw1 down", "link cloud–gw1 down",
                                                         "partition"]
     assert not data.notes
+
+
+def test_a_warmup_is_marked_where_it_ends_and_only_when_there_is_one(run: Path,
+                                                                     tmp_path: Path) -> None:
+    """The series cover the whole run; a dashed line says where the summary starts counting.
+    Without a warmup nothing is drawn: the figures keep their bytes."""
+    warm = simulate(tmp_path, "warm", text=SCENARIO.replace("duration: 8s", "duration: 8s\n"
+                                                                               "warmup: 1500ms"))
+    assert read_run(warm).warmup_s == 1.5 and read_run(run).warmup_s == 0.0
+    invoke("plot", str(run))
+    invoke("plot", str(warm))
+    for name in ("delivery.png", "queue.png"):
+        assert not np.array_equal(pixels(run / "plots" / name), pixels(warm / "plots" / name))
 
 
 def test_report_is_one_self_contained_html_file(run: Path, tmp_path: Path) -> None:
