@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from .helpers import load, messages, scenario_text
@@ -33,3 +35,9 @@ def test_a_wrong_warmup_is_reported_where_it_is_written(warmup: str, message: st
 def test_a_warmup_is_not_compared_with_an_unreadable_duration() -> None:
     found = messages(scenario_text(head="duration: 1minute\nwarmup: 2h\n"))
     assert len(found) == 1 and found[0].startswith("s.yaml:1:11:"), found
+
+
+def test_the_original_layout_says_warmup_is_not_part_of_it() -> None:
+    original = (Path(__file__).resolve().parents[3] / "scenarios" / "legacy_example.yaml")
+    found = messages(original.read_text() + "warmup: 5s\n")
+    assert any("'warmup' is not part of the original xEdgeSim layout" in m for m in found), found
