@@ -209,3 +209,20 @@ def test_a_real_signal_stops_compare_promptly(pair, tmp_path: Path, signum: int,
     assert child.returncode == code, stderr
     assert "no report was written" in stderr and "Traceback" not in stderr
     assert not (tmp_path / "c.json").exists()
+
+
+def test_a_grid_sweep_exits_2_and_its_point_is_judged_against_a_run(pair,
+                                                                    tmp_path: Path) -> None:
+    a, b, _ = pair
+    grid = tmp_path / "grid"
+    (grid / "summaries" / "p0").mkdir(parents=True)
+    for seed in (1, 2, 3):
+        (grid / "summaries" / "p0" / f"seed-{seed}.json").write_text(
+            json.dumps(summary(seed=seed, windows={"gw": 10})))
+    (grid / "sweep.json").write_text('{"grid": []}\n')
+    refused = xedge("compare", grid, a)
+    assert refused.exit_code == 2
+    assert refused.output.startswith(f"error: {grid}: a grid sweep (sweep.json has a grid)")
+    judged = xedge("compare", grid / "summaries" / "p0", b)
+    assert judged.exit_code == 0, judged.output
+    assert "sweep of 3 runs" in judged.output
