@@ -73,13 +73,11 @@ def test_stationary_loss_rate_and_mean_burst_length_match_theory(sim) -> None:
         flow = run.flow("s->cloud")
         assert flow["sent"] == 500 * n and flow["in_flight"] == 0
         rates.append(flow["lost"]["random"] / flow["sent"])
-        lost = {(row.sender, row.first_sent) for row in run.lost}
-        runs = 0
-        for sensor in {row.sender for row in run.lost}:
-            times = sorted(t for who, t in lost if who == sensor)
-            # consecutive transmissions of a sensor are 100 ms apart: a gap starts a new burst
-            runs += 1 + sum(1 for a, b in itertools.pairwise(times)
-                            if b - a != 100_000_000)
+        lost = sorted({(row.sender, row.first_sent) for row in run.lost})
+        # consecutive transmissions of a sensor are 100 ms apart: another sensor, or a gap,
+        # starts a new burst
+        runs = 1 + sum(1 for (who, t), (next_who, next_t) in itertools.pairwise(lost)
+                       if next_who != who or next_t - t != 100_000_000)
         bursts.append(len(lost) / runs)
     q = 1 - p - r
     expected_rate = p / (p + r) * (1 - (1 - q**n) / (n * (1 - q)))
