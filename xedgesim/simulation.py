@@ -19,13 +19,15 @@ from xedgesim import __version__
 from xedgesim.metrics import FlowStats, Histogram, NodeCounters, exact_sum
 from xedgesim.models.base import Node, SimContext
 from xedgesim.registry import node_class
-from xedgesim.scenario.model import Scenario
+from xedgesim.scenario.model import NodeSpec, Scenario
 from xedgesim.scenario.nodes import NODE_TYPE_TABLE
 from xedgesim.sim.energy import EnergyAccount, energy_accounts, joules
 from xedgesim.sim.faults import FAULT_CAUSES, FaultTimeline, NodeEvent, reported_causes
 from xedgesim.sim.kernel import FAULT, Kernel, Progress
 from xedgesim.sim.network import Network, Recorder
 from xedgesim.sim.pacing import DEFAULT_MAX_LAG_NS, Pacer
+from xedgesim.sim.service import ProcessingStats, ServiceStage
+from xedgesim.sim.streams import RandomStreams
 from xedgesim.sim.topology import Topology
 
 if TYPE_CHECKING:
@@ -45,6 +47,7 @@ class RunResult:
     pacing: dict | None = None  # set when wall-clock services made the run paced
     link_proxies: dict | None = None  # set when link proxies carried containers' traffic
     energy: dict[str, EnergyAccount] = field(default_factory=dict)  # nodes with ``energy:``
+    processing: dict[str, ProcessingStats] | None = None  # nodes with service: or compute:
 
     def summary(self) -> dict:
         """Everything a run measured, deterministic for a given scenario and seed (no wall time)."""
@@ -97,6 +100,9 @@ class RunResult:
             },
             "flows": flows,
             "end_to_end_ms": {node: h.summary_ms() for node, h in self.end_to_end.items()},
+            **({"processing_ms": {node: stats.summary_ms()
+                                  for node, stats in sorted(self.processing.items())}}
+               if self.processing else {}),
             **({"pacing": self.pacing} if self.pacing is not None else {}),
             **({"link_proxies": self.link_proxies} if self.link_proxies else {}),
             "nodes": {
@@ -188,6 +194,7 @@ def simulate(
         pacing=pacer.summary() if pacer is not None else None,
         link_proxies=context.link_proxies or None,
         energy=energy,
+        processing=context.processing,
     )
 
 
@@ -210,12 +217,41 @@ def _build_nodes(scenario: Scenario, context: SimContext, cleanup: ExitStack) ->
     nodes = {spec.id: built[spec.id] for spec in scenario.nodes}  # scenario order from here on
     for spec in scenario.nodes:
         if NODE_TYPE_TABLE[spec.type].receives:
-            context.network.attach(nodes[spec.id])
+            context.network.attach(nodes[spec.id], _service_stage(spec, nodes, context))
     for spec in scenario.nodes:
         subscription = getattr(spec.params, "subscription", None)
         if subscription is not None:
             nodes[subscription.broker].subscribe(spec.id, subscription.topics, subscription.qos)
     return nodes
+
+
+def _service_stage(spec: NodeSpec, nodes: dict[str, Node],
+                   context: SimContext) -> ServiceStage | None:
+    """The processing queue of receiving node ``spec``: its own ``service:``, and the readings
+    of the sensors whose ``compute`` it runs (at: gateway, when they publish to it; at: cloud,
+    when it is a cloud node); None when it has neither, so its messages cost nothing more."""
+    duties = []
+    for sensor in context.scenario.nodes:
+        compute = getattr(sensor.params, "compute", None)
+        if compute is not None and (
+                (compute.at == "gateway" and sensor.params.publish.to == spec.id)
+                or (compute.at == "cloud" and spec.type == "cloud")):
+            topics = nodes[sensor.id].topic_ids.of(np.arange(sensor.count))
+            duties.append((topics, compute))
+    if spec.service is None and not duties:
+        return None
+    stats = context.processing.setdefault(spec.id, ProcessingStats())
+    return ServiceStage(
+        spec.id,
+        None if spec.service is None else spec.service.time,
+        1 if spec.service is None else spec.service.servers,
+        duties,
+        RandomStreams(context.scenario.seed),
+        context.timeline,
+        context.kernel.until,
+        context.counters[spec.id],
+        stats,
+    )
 
 
 def _apply_node_event(nodes: dict[str, Node], counters: dict[str, NodeCounters]):

@@ -14,6 +14,7 @@ from xedgesim.sim.faults import FaultTimeline
 from xedgesim.sim.kernel import Kernel
 from xedgesim.sim.messages import MessageBatch
 from xedgesim.sim.network import Network
+from xedgesim.sim.service import ProcessingStats
 from xedgesim.sim.topology import Group, Topology
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ class SimContext:
     end_to_end: dict[str, Histogram] = field(default_factory=dict)
     # what each link proxy of a hybrid run did (linkproxy.hybrid.report), by link
     link_proxies: dict[str, dict] = field(default_factory=dict)
+    processing: dict[str, ProcessingStats] = field(default_factory=dict)  # nodes that process
     _next_message_id: int = 0
 
     def message_ids(self, count: int) -> np.ndarray:

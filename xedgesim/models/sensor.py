@@ -17,6 +17,7 @@ from xedgesim.scenario.model import Distribution, NodeSpec, SensorParams
 from xedgesim.sim.distributions import sample
 from xedgesim.sim.kernel import TIMER
 from xedgesim.sim.messages import MessageBatch
+from xedgesim.sim.service import DeviceProcessing, ProcessingStats
 from xedgesim.sim.streams import RandomStreams
 
 
@@ -46,6 +47,12 @@ class SensorFleet(Node):
         if publish.qos > 0:
             self.window_ns = min(self.window_ns, publish.retry_interval_ns)
         self._may_be_down = context.timeline.has_node_outages(spec.id)
+        self._device: DeviceProcessing | None = None  # compute: {at: device}
+        if params.compute is not None and params.compute.at == "device":
+            stats = context.processing.setdefault(spec.id, ProcessingStats())
+            self._device = DeviceProcessing(spec.id, self.group.first, count, params.compute,
+                                            streams, context.timeline, context.kernel.until,
+                                            self.counters, stats)
 
     def _first_times(self, streams: RandomStreams, count: int) -> None:
         """Each instance's first emission, for the periodic and Poisson processes."""
@@ -103,6 +110,8 @@ class SensorFleet(Node):
         if end < kernel.until:
             kernel.schedule(end, TIMER, self._emit_window)
         if not len(instances):
+            if self._device is not None:
+                self._send(self._device.process(None, end))
             return 0
         with np.errstate(over="ignore", invalid="ignore"):
             values = sample(self.params.value, self._values.uniform(instances))
@@ -129,5 +138,9 @@ class SensorFleet(Node):
             qos=publish.qos,
             retain=publish.retain,
         )
-        self.link.send(batch)
+        self._send(batch if self._device is None else self._device.process(batch, end))
         return len(instances)
+
+    def _send(self, batch: MessageBatch | None) -> None:
+        if batch is not None:
+            self.link.send(batch)

@@ -125,4 +125,10 @@ def _delays(spec: NodeSpec) -> list[tuple[str, int]]:
     publish = getattr(params, "publish", None)
     if publish is not None:
         delays.append(("retry_interval", publish.retry_interval_ns))
+    # One draw of a processing time: a queue of them saturates instead (xedgesim/sim/service.py)
+    if spec.service is not None:
+        delays.append(("time' of 'service", math.ceil(reach(spec.service.time))))
+    compute = getattr(params, "compute", None)
+    if compute is not None:
+        delays.append(("time' of 'compute", math.ceil(reach(compute.time))))
     return delays

@@ -70,3 +70,10 @@ MAX_TRACE_ROWS = 2_000_000
 
 MAX_SCHEDULE_ROWS = 1_000_000
 """Changes of one link over time: entries of its ``schedule``, or rows of its ``trace``."""
+
+MAX_SERVERS = 1_024
+"""``servers`` of a node's ``service:`` (a machine's cores or worker threads)."""
+
+MAX_STEP_ENERGY_PJ = 10**18
+"""``energy`` of one processing step (``compute:``), in picojoules: 1 MJ, a kilowatt for a
+quarter of an hour; a step costs millijoules."""

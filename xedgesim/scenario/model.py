@@ -210,6 +210,31 @@ Process = Literal["periodic", "poisson", "on_off", "trace"]
 
 
 @dataclass(frozen=True)
+class Service:
+    """Processing before a node handles a message (``service:``): a FIFO queue in front of
+    ``servers`` identical servers, each message taking a draw of ``time`` (nanoseconds,
+    truncated at zero) of one of them (xedgesim/sim/service.py)."""
+
+    time: Distribution
+    servers: int = 1
+
+
+Tier = Literal["device", "gateway", "cloud"]
+
+
+@dataclass(frozen=True)
+class Compute:
+    """Where a sensor's readings are processed (``compute:``) and what one processing step
+    costs: a draw of ``time`` (nanoseconds, truncated at zero) and ``energy_pj`` picojoules.
+    ``device``: on the sensor before it sends; ``gateway``: by the node it publishes to;
+    ``cloud``: by each cloud node it reaches (docs/simulation.md, "Inference placement")."""
+
+    at: Tier
+    time: Distribution
+    energy_pj: int = 0
+
+
+@dataclass(frozen=True)
 class SensorParams:
     publish: Publishing
     interval_ns: int  # with a trace, the length of an emission window (none is written)
@@ -217,6 +242,7 @@ class SensorParams:
     phase: Literal["random"] | int = "random"  # "random": first emission uniform in [0, interval)
     value: Distribution = Distribution("normal", (20.0, 2.0))
     arrivals: OnOff | Trace | None = None  # the parameters of an on_off or trace process
+    compute: Compute | None = None  # inference placement: processed on the device or further on
 
 
 @dataclass(frozen=True)
@@ -279,6 +305,7 @@ class NodeSpec:
     docker: dict[str, object] = field(default_factory=dict)  # checked: scenario.docker_options
     failures: Failures | None = None  # random failure and repair (xedgesim/sim/failures.py)
     energy: Energy | None = None  # energy and battery (xedgesim/sim/energy.py)
+    service: Service | None = None  # processing queue before the node handles a message
 
     @property
     def instance_ids(self) -> InstanceIds:

@@ -36,6 +36,7 @@ from xedgesim.scenario.model import (
     instance_id,
 )
 from xedgesim.scenario.reader import Reader, did_you_mean, english_list, label
+from xedgesim.scenario.service import read_compute, read_service
 from xedgesim.scenario.traffic import TRACE_WINDOW_NS, read_payload, read_process
 from xedgesim.scenario.yaml_tree import YInvalid, YMap, YNode, YScalar, YSeq, describe
 
@@ -237,6 +238,8 @@ def build_node(reader: Reader, draft: NodeDraft, index: NodeIndex) -> NodeSpec |
     failures_node = ymap.get("failures")
     failures = None if failures_node is None else read_failures(reader, failures_node, context)
     energy_node = ymap.get("energy")
+    service_node = ymap.get("service")
+    service = None if service_node is None else read_service(reader, service_node, context)
     if draft.type is None or draft.id is None:
         return None
     kind = NODE_TYPE_TABLE[draft.type]
@@ -245,7 +248,8 @@ def build_node(reader: Reader, draft: NodeDraft, index: NodeIndex) -> NodeSpec |
     params = kind.read(reader, draft, index)
     if params is None or implementation is None or (failures_node is not None and failures is None):
         return None
-    if energy_node is not None and energy is None:
+    if (energy_node is not None and energy is None) or (service_node is not None
+                                                         and service is None):
         return None
     return NodeSpec(
         id=draft.id,
@@ -258,6 +262,7 @@ def build_node(reader: Reader, draft: NodeDraft, index: NodeIndex) -> NodeSpec |
         docker=docker,
         failures=failures,
         energy=energy,
+        service=service,
     )
 
 
@@ -356,11 +361,22 @@ def _sensor(reader: Reader, draft: NodeDraft, index: NodeIndex) -> SensorParams 
     if value_node is not None:
         value = read_distribution(reader, value_node, label("value", context), "number")
     publish = _publishing(reader, draft, index, "{id}/data", 64, required=True)
+    compute_node = ymap.get("compute")
+    compute = None if compute_node is None else read_compute(reader, compute_node, context)
     if len(reader.problems) > before or publish is None or interval is None or value is None:
         return None
-    if process is None or phase is None:
+    if process is None or phase is None or (compute_node is not None and compute is None):
         return None
-    return SensorParams(publish, interval, process[0], phase, value, process[1])
+    if compute is not None and compute.at == "gateway" and compute_node is not None:
+        receiver = index.by_id[publish.to].type
+        if receiver is not None and receiver not in EDGE_TYPES:
+            reader.report(ymap.entries["compute"].key,
+                          f"'compute' in {context} is at the gateway, but its 'to' is a "
+                          f"{receiver} ('{publish.to}')",
+                          f"the gateway is the node it publishes to: a "
+                          f"{english_list(EDGE_TYPES, 'or')}")
+            return None
+    return SensorParams(publish, interval, process[0], phase, value, process[1], compute)
 
 
 def _refuse_with_trace(reader: Reader, ymap: YMap, context: str) -> None:
@@ -442,15 +458,17 @@ class NodeType:
 
 
 NODE_TYPE_TABLE: dict[str, NodeType] = {kind.name: kind for kind in (
-    NodeType("sensor", ("count", "interval", "process", "phase", "value", "energy",
+    NodeType("sensor", ("count", "interval", "process", "phase", "value", "compute", "energy",
                         *PUBLISH_KEYS), _sensor, receives=False),
-    NodeType("gateway", ("aggregate_every", "subscribe", "energy", *PUBLISH_KEYS), _gateway),
-    NodeType("broker", ("persistence", "retry_interval", "max_retries"), _broker,
+    NodeType("gateway", ("aggregate_every", "subscribe", "service", "energy", *PUBLISH_KEYS),
+             _gateway),
+    NodeType("broker", ("persistence", "retry_interval", "max_retries", "service"), _broker,
              starts_first=True),
-    NodeType("cloud", ("subscribe",), _cloud),
+    NodeType("cloud", ("subscribe", "service"), _cloud),
 )}
 TYPE_KEYS: dict[str, tuple[str, ...]] = {name: kind.keys for name, kind in NODE_TYPE_TABLE.items()}
 RECEIVERS = tuple(name for name, kind in NODE_TYPE_TABLE.items() if kind.receives)
+EDGE_TYPES = ("gateway", "broker")  # what a sensor's 'compute: {at: gateway}' may publish to
 
 
 # -- publishing and subscribing ----------------------------------------------------------------

@@ -61,6 +61,16 @@ class Receiver(Protocol):
     def receive(self, block: MessageBatch) -> None: ...
 
 
+class ServiceQueue(Protocol):
+    """A node's processing queue (``xedgesim/sim/service.py``), between its mailbox and it."""
+
+    def admit(self, arrived: MessageBatch) -> None: ...
+
+    def done_before(self, bound: int) -> MessageBatch | None: ...
+
+    def earliest(self) -> int: ...
+
+
 class Recorder(Protocol):
     """Optional per-message output (``--records``)."""
 
@@ -133,8 +143,8 @@ class Network:
             )
         return self._links[key]
 
-    def attach(self, node: Receiver) -> None:
-        self.mailboxes[node.id] = Mailbox(self, node)
+    def attach(self, node: Receiver, service: ServiceQueue | None = None) -> None:
+        self.mailboxes[node.id] = Mailbox(self, node, service)
 
     def feeds_reactive_node(self, sender: str) -> bool:
         """Can what ``sender`` sends make another node send at once (and so come back)?"""
@@ -470,9 +480,11 @@ class Link:
 class Mailbox:
     """Arrivals waiting for one node, handed over in safe blocks (see the module docstring)."""
 
-    def __init__(self, network: Network, node: Receiver) -> None:
+    def __init__(self, network: Network, node: Receiver,
+                 service: ServiceQueue | None = None) -> None:
         self.network = network
         self.node = node
+        self.service = service  # processing before the node handles a message (service:)
         self.kernel = network.kernel
         self._chunks: list[MessageBatch] = []
         self._energy = network.energy.get(node.id)  # the receiver's account, if it has one
@@ -499,7 +511,9 @@ class Mailbox:
             bound = min(bound, now + self.network.lookahead)
         if self.node.block_limit_ns is not None:
             bound = min(bound, now + self.node.block_limit_ns)
-        block = self._take_before(bound)
+        block, self._chunks = take_before(self._chunks, bound)
+        if self.service is not None:
+            return self._serve(block, bound)
         self._wakeup_at = NEVER
         if self._chunks:
             self._wakeup_at = min(int(chunk.arrival[0]) for chunk in self._chunks)
@@ -510,28 +524,30 @@ class Mailbox:
         self.node.receive(block)
         return len(block)
 
-    def _take_before(self, bound: int) -> MessageBatch | None:
-        taken: list[MessageBatch] = []
-        kept: list[MessageBatch] = []
-        for chunk in self._chunks:
-            cut = int(np.searchsorted(chunk.arrival, bound, side="left"))
-            if cut == len(chunk):
-                taken.append(chunk)
-            elif cut == 0:
-                kept.append(chunk)
-            else:
-                taken.append(chunk.select(slice(0, cut)))
-                rest = chunk.select(slice(cut, None))
-                # A small rest is copied, so that the arrays of the block can be freed.
-                kept.append(rest.copy() if 2 * len(rest) < len(chunk) else rest)
-        self._chunks = kept
-        if not taken:
-            return None
-        if len(taken) == 1:
-            return taken[0]
-        arrival = np.concatenate([chunk.arrival for chunk in taken])
-        order = arrival_order(arrival, np.concatenate([chunk.id for chunk in taken]))
-        return MessageBatch.concat(taken, order)
+    def _serve(self, arrived: MessageBatch | None, bound: int) -> int:
+        """With a processing queue: the arrivals before ``bound`` join it, and the node gets
+        the messages whose processing ends before ``bound``, at that end (as ``arrival``).
+
+        Every arrival before ``bound`` is known, so is every end before it (an end comes
+        after its arrival, and a message's end depends only on those that arrived before it):
+        the node's reactions come no sooner than an end, so the reasoning of the module
+        docstring holds with ends in place of arrivals.
+        """
+        service = self.service
+        events = 0
+        if arrived is not None:
+            self._account_deliveries(arrived)
+            service.admit(arrived)
+            events = len(arrived)
+        done = service.done_before(bound)
+        self._wakeup_at = min([service.earliest()]
+                              + [int(chunk.arrival[0]) for chunk in self._chunks])
+        if self._wakeup_at != NEVER:
+            self.kernel.schedule(self._wakeup_at, DELIVERY, self._wake)
+        if done is None:
+            return events
+        self.node.receive(done)
+        return events + len(done)
 
     def _account_deliveries(self, block: MessageBatch) -> None:
         network = self.network
@@ -554,3 +570,27 @@ class Mailbox:
             self._energy.receive(0, len(block), exact_sum(block.size))
 
 
+def take_before(chunks: list[MessageBatch],
+                bound: int) -> tuple[MessageBatch | None, list[MessageBatch]]:
+    """The rows of ``chunks`` (each sorted by (arrival, id)) that arrive before ``bound``, as
+    one batch in (arrival, id) order, and the chunks of what is left."""
+    taken: list[MessageBatch] = []
+    kept: list[MessageBatch] = []
+    for chunk in chunks:
+        cut = int(np.searchsorted(chunk.arrival, bound, side="left"))
+        if cut == len(chunk):
+            taken.append(chunk)
+        elif cut == 0:
+            kept.append(chunk)
+        else:
+            taken.append(chunk.select(slice(0, cut)))
+            rest = chunk.select(slice(cut, None))
+            # A small rest is copied, so that the arrays of the block can be freed.
+            kept.append(rest.copy() if 2 * len(rest) < len(chunk) else rest)
+    if not taken:
+        return None, kept
+    if len(taken) == 1:
+        return taken[0], kept
+    arrival = np.concatenate([chunk.arrival for chunk in taken])
+    order = arrival_order(arrival, np.concatenate([chunk.id for chunk in taken]))
+    return MessageBatch.concat(taken, order), kept

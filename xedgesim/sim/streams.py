@@ -20,6 +20,8 @@ PURPOSES: dict[str, dict[str, str]] = {
         "size": "payload sizes drawn from a distribution (payload: {exponential: 200B})",
         "value": "readings",
         "failures": "up and repair times of random failure (failures: {mtbf, mttr})",
+        "service": "processing times: one per message its service queue (service:) or a "
+                   "sensor's compute (compute:) processes",
     },
     "link": {
         "loss": "one uniform per transmission on that link",
