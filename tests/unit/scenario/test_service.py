@@ -109,3 +109,33 @@ def test_a_processing_time_beyond_the_horizon_is_refused() -> None:
     assert len(found) == 1, found
     assert "'time' of 'service' of node 'gw2' is" in found[0]
     assert "2^62 ns" in found[0]
+
+
+def test_time_and_energy_may_be_given_per_place_and_at_picks_one() -> None:
+    text = scenario_text(
+        "- {id: s2, type: sensor, interval: 1s, to: gw1, compute: {at: AT,"
+        " time: {device: {constant: 70ms}, gateway: {constant: 15ms}, cloud: {constant: 1ms}},"
+        " energy: {device: 5mJ, gateway: 2mJ}}}")
+    expected = {"device": (70 * MS, 5_000_000), "gateway": (15 * MS, 2_000_000),
+                "cloud": (1 * MS, 0)}
+    for at, (time, energy) in expected.items():
+        compute = load(text.replace("AT", at)).node("s2").params.compute
+        assert compute == Compute(at, Distribution("constant", (float(time),)), energy)
+
+
+def test_a_time_per_place_must_give_the_place_at_names() -> None:
+    text = scenario_text(
+        "- {id: s2, type: sensor, interval: 1s, to: gw1, compute: {at: cloud,"
+        " time: {device: {constant: 70ms}, gateway: {exponential: 15ms}}}}")
+    found, where = _located(text, 7, "time:", "{device")
+    assert found.startswith(where + "'time' of 'compute' in node 's2' gives no value for "
+                                    "'cloud', where 'at' places it"), found
+
+
+def test_a_wrong_value_for_one_place_is_reported_at_that_value() -> None:
+    text = scenario_text(
+        "- {id: s2, type: sensor, interval: 1s, to: gw1, compute: {at: device,"
+        " time: {constant: 1ms}, energy: {device: 5mJ, gateway: 2}}}")
+    found, where = _located(text, 7, "gateway:", "2}")
+    assert found.startswith(where + "the gateway value of 'energy' of 'compute' in node 's2' "
+                                    "needs a unit"), found

@@ -176,3 +176,86 @@ def test_a_run_with_processing_is_the_same_for_the_same_seed(sim) -> None:
     assert first.summary == second.summary
     assert first.counter("gw", "discarded_in_processing") > 0
     assert set(first.summary["processing_ms"]) == {"gw", "b", "cloud"}
+
+
+# -- inference placement (compute: {at, time, energy}) ------------------------------------------
+
+
+def test_on_the_device_each_instance_processes_its_readings_in_turn(sim) -> None:
+    """150 ms of processing per reading every 100 ms: each sensor's queue grows by 50 ms a
+    reading (Lindley per instance), every reading leaves when its processing ends, and the
+    sends of the fleet still go out in time order, window by window."""
+    run = sim.run_yaml("""
+        seed: 2
+        duration: 3s
+        nodes:
+          - {id: s, type: sensor, count: 3, interval: 100ms, phase: 0s, to: cloud,
+             compute: {at: device, time: {constant: 150ms}, energy: 2mJ}}
+          - {id: cloud, type: cloud}
+        """)
+    sends = run.sent_on("s->cloud")
+    assert [row.sent for row in sends] == sorted(row.sent for row in sends)
+    for row in sends:
+        index = row.origin // (100 * MS)
+        assert row.sent == (index + 1) * 150 * MS
+        assert row.first_sent == row.sent
+    assert len(sends) == 3 * 19  # ends at 150 ms, ..., 2850 ms; the one at 3 s is not sent
+    assert run.counter("s", "processed") == 3 * 19
+    assert run.counter("s", "processing_energy_nj") == 3 * 19 * 2_000_000
+    assert run.summary["processing_ms"]["s"]["waiting"]["max"] == 900.0
+    assert min(row.arrival - row.origin for row in run.delivered_on("s->cloud")) == 150 * MS
+
+
+def test_a_device_crash_discards_the_reading_it_is_processing(sim) -> None:
+    run = sim.run_yaml("""
+        seed: 1
+        duration: 5s
+        nodes:
+          - {id: s, type: sensor, interval: 1s, phase: 0s, to: cloud,
+             compute: {at: device, time: {constant: 400ms}}}
+          - {id: cloud, type: cloud}
+        faults:
+          - {at: 1200ms, action: crash, node: s, for: 1s}
+        """)
+    # 0 s: sent at 0.4 s; 1 s: discarded by the crash at 1.2 s; 2 s: the sensor is down;
+    # 3 s and 4 s: sent 0.4 s later.
+    assert [row.sent for row in run.sent_on("s->cloud")] == [400 * MS, 3400 * MS, 4400 * MS]
+    assert run.counter("s", "discarded_in_processing") == 1
+    assert run.counter("s", "suppressed_while_down") == 1
+
+
+@pytest.mark.parametrize("at", ["gateway", "cloud"])
+def test_at_the_gateway_or_in_the_cloud_the_receiving_node_processes_the_readings(
+        sim, at: str) -> None:
+    """Readings of the computing sensor take its time in the queue of the broker it publishes
+    to (at: gateway) or of the cloud node (at: cloud); the other sensor's readings take none,
+    and wait their turn in the same FIFO."""
+    run = sim.run_yaml(f"""
+        seed: 5
+        duration: 4s
+        network: {{default: {{latency: 1ms}}}}
+        nodes:
+          - {{id: mic, type: sensor, count: 2, interval: 200ms, phase: 0s, to: b,
+              topic: "kws/{{id}}",
+              compute: {{at: {at}, time: {{gateway: {{constant: 30ms}}, cloud: {{constant: 50ms}}}},
+                         energy: {{gateway: 1mJ}}}}}}
+          - {{id: temp, type: sensor, interval: 500ms, phase: 0s, to: b, topic: temp}}
+          - {{id: b, type: broker}}
+          - {{id: cloud, type: cloud, subscribe: ['#']}}
+        """)
+    node, took = ("b", 30 * MS) if at == "gateway" else ("cloud", 50 * MS)
+    stats = run.result.processing
+    assert set(stats) == {node}
+    readings = 2 * 20 + 8
+    assert run.counter(node, "processed") == readings
+    assert run.counter(node, "processing_energy_nj") == (40 * 1_000_000 if at == "gateway" else 0)
+    # Both microphones arrive at 1 ms past each 200 ms: the first is done 30 (50) ms later,
+    # the second waits for it; the temperature reading at 0, 500 ms ... queues behind them
+    # when it arrives while they are processed.
+    assert stats[node].response.max == 2 * took
+    ends = run.end_to_end("cloud")
+    assert ends.count == readings
+    # The temperature reading at 0 waits behind both microphones' (2 ms of hops besides);
+    # the one at 500 ms finds the queue empty.
+    assert ends.max == 2 * MS + 2 * took
+    assert ends.min == 2 * MS
