@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from xedgesim.sim.network import SATURATED_NS
+from xedgesim.sim.network import SATURATED_NS, Mailbox
 from xedgesim.sim.service import fifo
 
 MS = 1_000_000
@@ -259,3 +259,33 @@ def test_at_the_gateway_or_in_the_cloud_the_receiving_node_processes_the_reading
     # the one at 500 ms finds the queue empty.
     assert ends.max == 2 * MS + 2 * took
     assert ends.min == 2 * MS
+
+
+def test_blocks_of_one_nanosecond_give_the_same_run(sim, monkeypatch) -> None:
+    """Handing a node its arrivals and processing ends a nanosecond at a time (the
+    event-by-event run) gives the very same results as the blocks the run takes."""
+    text = """
+        seed: 6
+        duration: 1s
+        network: {default: {latency: 1ms, jitter: {exponential: 1ms}}}
+        nodes:
+          - {id: s, type: sensor, count: 10, interval: 20ms, process: poisson, to: b, qos: 1,
+             compute: {at: device, time: {exponential: 5ms}}}
+          - {id: b, type: broker, service: {time: {exponential: 1ms}, servers: 2}}
+          - {id: gw, type: gateway, subscribe: ['#'], aggregate_every: 250ms, to: cloud,
+             service: {time: {uniform: [0ms, 2ms]}}}
+          - {id: cloud, type: cloud, subscribe: ['#'],
+             service: {time: {exponential: 1ms}, servers: 3}}
+        faults:
+          - {at: 400ms, action: crash, node: b, for: 100ms}
+        """
+    blocks = sim.run_yaml(text).summary
+    original = Mailbox.__init__
+
+    def one_nanosecond(self, network, node, service=None) -> None:
+        original(self, network, node, service)
+        network.lookahead = 1
+        self._bounded = True
+
+    monkeypatch.setattr(Mailbox, "__init__", one_nanosecond)
+    assert sim.run_yaml(text).summary == blocks
