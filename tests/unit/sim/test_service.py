@@ -201,7 +201,7 @@ def test_on_the_device_each_instance_processes_its_readings_in_turn(sim) -> None
         assert row.first_sent == row.sent
     assert len(sends) == 3 * 19  # ends at 150 ms, ..., 2850 ms; the one at 3 s is not sent
     assert run.counter("s", "processed") == 3 * 19
-    assert run.counter("s", "processing_energy_nj") == 3 * 19 * 2_000_000
+    assert run.counter("s", "processing_energy_pj") == 3 * 19 * 2_000_000_000
     assert run.summary["processing_ms"]["s"]["waiting"]["max"] == 900.0
     assert min(row.arrival - row.origin for row in run.delivered_on("s->cloud")) == 150 * MS
 
@@ -248,7 +248,7 @@ def test_at_the_gateway_or_in_the_cloud_the_receiving_node_processes_the_reading
     assert set(stats) == {node}
     readings = 2 * 20 + 8
     assert run.counter(node, "processed") == readings
-    assert run.counter(node, "processing_energy_nj") == (40 * 1_000_000 if at == "gateway" else 0)
+    assert run.counter(node, "processing_energy_pj") == (40 * 10**9 if at == "gateway" else 0)
     # Both microphones arrive at 1 ms past each 200 ms: the first is done 30 (50) ms later,
     # the second waits for it; the temperature reading at 0, 500 ms ... queues behind them
     # when it arrives while they are processed.
