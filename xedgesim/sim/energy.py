@@ -24,7 +24,7 @@ import numpy as np
 
 from xedgesim.errors import NodeFailure
 from xedgesim.metrics import INT64_MAX, exact_sum
-from xedgesim.scenario.model import Energy, Scenario
+from xedgesim.scenario.model import Energy, NodeSpec, Scenario
 from xedgesim.sim.kernel import NEVER
 from xedgesim.sim.rng import occurrence_rank
 from xedgesim.units import NS_PER_S, PJ_PER_J
@@ -35,9 +35,13 @@ MADE, SILENT, LOST = 0, 1, 2  # a transmission's verdict (``EnergyAccount.transm
 class EnergyAccount:
     """The energy of every instance of one node group."""
 
-    def __init__(self, node_id: str, count: int, spec: Energy) -> None:
+    def __init__(self, node_id: str, count: int, spec: Energy, processing_pj: int = 0) -> None:
+        """``processing_pj``: what a sensor pays to process a reading on the device
+        (``compute: {at: device, energy}``), with the reading's first transmission: processing
+        and sending are one cost to its battery (retries are not processed again)."""
         self.node_id = node_id
         self.spec = spec
+        self.processing_pj = processing_pj
         self.capacity = spec.battery_pj  # None: no battery, nothing runs out
         self.spent = np.zeros(count, dtype=np.int64)  # on messages, pJ
         self.depleted_at = np.full(count, NEVER, dtype=np.int64)  # ns, with a battery
@@ -66,6 +70,10 @@ class EnergyAccount:
         """
         spec = self.spec
         cost = self._costs(spec.tx_per_message_pj, spec.tx_per_byte_pj, size)
+        if self.processing_pj and len(cost):
+            if int(cost.max()) + self.processing_pj > INT64_MAX:
+                raise self._overflow(int(cost.max()) + self.processing_pj)
+            cost = cost + np.where(first, self.processing_pj, 0)
         if self.capacity is None:
             self._charge(local, cost)
             return None
@@ -163,5 +171,11 @@ def joules_text(picojoules: int) -> str:
 
 def energy_accounts(scenario: Scenario) -> dict[str, EnergyAccount]:
     """One account per node with ``energy:`` (none for a scenario without)."""
-    return {spec.id: EnergyAccount(spec.id, spec.count, spec.energy)
+    return {spec.id: EnergyAccount(spec.id, spec.count, spec.energy, _on_device(spec))
             for spec in scenario.nodes if spec.energy is not None}
+
+
+def _on_device(spec: NodeSpec) -> int:
+    """The energy of processing one reading on the sensor itself, if it does."""
+    compute = getattr(spec.params, "compute", None)
+    return compute.energy_pj if compute is not None and compute.at == "device" else 0

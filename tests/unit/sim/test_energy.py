@@ -234,3 +234,30 @@ def test_a_poisson_sensor_lives_as_walds_identity_says() -> None:
     low, high = 2e9 / rate_pw, (2e9 + _MESSAGE_PJ) / rate_pw
     assert mean + half >= low and mean - half <= high, (mean, half, low, high)
     assert half < 1.0, half  # narrow enough to tell the bracket from, say, C/P
+
+
+def test_processing_on_the_device_is_paid_with_the_first_transmission(sim) -> None:
+    """``compute: {at: device, energy}`` on a sensor with ``energy:``: each reading's processing
+    costs its battery once, with its first transmission (a retry is not processed again), and
+    nodes.csv's ``processing_energy_pj`` is that part of ``energy_j``."""
+    run = sim.run_yaml("""
+        seed: 9
+        duration: 20s
+        network: {default: {latency: 3ms, loss: 0.3}}
+        nodes:
+          - {id: s, type: sensor, count: 6, interval: 1s, qos: 1, retry_interval: 200ms,
+             payload: 40B, to: cloud,
+             compute: {at: device, time: {constant: 10ms}, energy: 2mJ},
+             energy: {tx_per_message: 1uJ, tx_per_byte: 100nJ, idle: 1uW}}
+          - {id: cloud, type: cloud}
+        """)
+    until = 20 * S
+    first = run.counters("s", "sent")
+    retries = run.counters("s", "retransmissions")
+    assert int(retries.sum()) > 0
+    message = 1_000_000 + 40 * 100_000
+    expected = [f * (message + 2 * 10**9) + r * message + _idle(1_000_000, until)
+                for f, r in zip(first.tolist(), retries.tolist(), strict=True)]
+    assert run.result.energy["s"].used(until).tolist() == expected
+    assert run.counters("s", "processing_energy_pj").tolist() == \
+        [f * 2 * 10**9 for f in first.tolist()]
