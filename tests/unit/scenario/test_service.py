@@ -116,7 +116,7 @@ def test_time_and_energy_may_be_given_per_place_and_at_picks_one() -> None:
         "- {id: s2, type: sensor, interval: 1s, to: gw1, compute: {at: AT,"
         " time: {device: {constant: 70ms}, gateway: {constant: 15ms}, cloud: {constant: 1ms}},"
         " energy: {device: 5mJ, gateway: 2mJ}}}")
-    expected = {"device": (70 * MS, 5_000_000), "gateway": (15 * MS, 2_000_000),
+    expected = {"device": (70 * MS, 5 * 10**9), "gateway": (15 * MS, 2 * 10**9),
                 "cloud": (1 * MS, 0)}
     for at, (time, energy) in expected.items():
         compute = load(text.replace("AT", at)).node("s2").params.compute
