@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.theory import mean_and_half_width
 from xedgesim.models.traffic import OnOffArrivals, PayloadSizes, TraceArrivals
 from xedgesim.scenario import load_scenario_text
 from xedgesim.scenario.model import Distribution, OnOff, Publishing, SensorParams, Trace
@@ -21,19 +22,11 @@ MS = 1_000_000
 S = 1_000_000_000
 # Student's t quantile t(0.9995, 9): the two-sided 99.9 % interval of a mean over 10 seeds.
 # A deterministic test cannot be allowed the 5 % misses of a 95 % interval.
-T_9995_DOF9 = 4.781
 
 
 def _run(text: str):
     """A run without records: the theory tests send a million messages."""
     return simulate(load_scenario_text(textwrap.dedent(text), "test.yaml"))
-
-
-def _mean_and_half_width(values: list[float]) -> tuple[float, float]:
-    n = len(values)
-    mean = sum(values) / n
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    return mean, T_9995_DOF9 * sd / math.sqrt(n)
 
 
 # -- payload sizes ------------------------------------------------------------------------------
@@ -151,7 +144,7 @@ def test_mm1_waiting_time_with_exponential_sizes() -> None:
     expected = lam * mean_t2 / (2 * (1 - rho))
     mm1 = rho / (1 / mean_t - lam)
     assert abs(expected - mm1) / mm1 < 1e-3
-    mean, half = _mean_and_half_width(means)
+    mean, half = mean_and_half_width(means)
     assert abs(mean - expected) <= half, (mean, half, expected)
     assert half < 0.05 * expected  # narrow enough to tell M/M/1 from M/D/1 (half the wait)
 
@@ -250,10 +243,10 @@ def test_on_off_mean_rate_and_index_of_dispersion_match_theory() -> None:
     p, c = a / (a + b), 1 / a + 1 / b
     expected_rate = lam * p
     expected_idc = 1 + 2 * lam * (1 - p) / c * (1 - (1 - math.exp(-c * t)) / (c * t))
-    mean, half = _mean_and_half_width(rates)
+    mean, half = mean_and_half_width(rates)
     assert abs(mean - expected_rate) <= half, (mean, half, expected_rate)
     assert half < 0.03 * expected_rate
-    mean, half = _mean_and_half_width(idcs)
+    mean, half = mean_and_half_width(idcs)
     assert abs(mean - expected_idc) <= half, (mean, half, expected_idc)
     assert half < 0.1 * expected_idc  # a Poisson process has 1
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from xedgesim.compare.stats import t_quantile
+from tests.theory import mean_and_half_width
 from xedgesim.report import write_node_counters
 from xedgesim.scenario import load_scenario_text
 from xedgesim.sim.energy import joules_text
@@ -227,9 +227,7 @@ def test_a_poisson_sensor_lives_as_walds_identity_says() -> None:
         depleted = simulate(scenario).energy["s"].depleted_at
         assert (depleted != NEVER).all()
         means.append(float(depleted.mean()) / S)
-    mean = sum(means) / len(means)
-    sd = (sum((m - mean) ** 2 for m in means) / (len(means) - 1)) ** 0.5
-    half = t_quantile(0.999, len(means) - 1) * sd / len(means) ** 0.5
+    mean, half = mean_and_half_width(means)
     rate_pw = _IDLE_PW + _MESSAGE_PJ  # P + λ·E_msg with λ = 1/s, in pW
     low, high = 2e9 / rate_pw, (2e9 + _MESSAGE_PJ) / rate_pw
     assert mean + half >= low and mean - half <= high, (mean, half, low, high)

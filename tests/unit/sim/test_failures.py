@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 
+from tests.theory import mean_and_half_width
 from xedgesim.scenario.model import Failures
 from xedgesim.sim.failures import RandomOutages
 from xedgesim.sim.kernel import NEVER
@@ -17,7 +18,6 @@ from xedgesim.sim.streams import RandomStreams
 S = 1_000_000_000
 # Student's t quantile t(0.9995, dof): the two-sided 99.9 % interval of a mean over seeds.
 # A deterministic test cannot be allowed the 5 % misses of a 95 % interval.
-T_9995 = {11: 4.437, 19: 3.883}
 
 
 FAILURES = Failures(20 * S, 5 * S)
@@ -70,13 +70,6 @@ def test_each_instance_has_its_own_stream_and_the_seed_decides() -> None:
     assert not np.array_equal(again.start[:10], other.start[:10])
 
 
-def _mean_and_half_width(values: list[float]) -> tuple[float, float]:
-    n = len(values)
-    mean = sum(values) / n
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    return mean, T_9995[n - 1] * sd / math.sqrt(n)
-
-
 def _expected_unavailability(mtbf: float, mttr: float, duration: float) -> float:
     """Time-averaged probability of being down over [0, T] for an alternating renewal process
     with exponential up (rate l = 1/MTBF) and down (rate m = 1/MTTR) times that starts up:
@@ -96,7 +89,7 @@ def test_the_fraction_of_time_down_is_the_theoretical_unavailability() -> None:
         outages = RandomOutages(Failures(mtbf, mttr), 2000, until, RandomStreams(seed), "s")
         down = np.minimum(outages.end, until) - outages.start
         fractions.append(int(down.sum()) / (2000 * until))
-    mean, half = _mean_and_half_width(fractions)
+    mean, half = mean_and_half_width(fractions)
     expected = _expected_unavailability(mtbf, mttr, until)
     assert abs(mean - expected) <= half, (mean, half, expected)
     assert half < 0.004  # the interval is narrow enough to mean something
@@ -121,7 +114,7 @@ def test_sensors_with_random_failures_emit_with_the_theoretical_availability(sim
         suppressed = run.counter("s", "suppressed_while_down")
         assert run.counter("s", "sent") + suppressed == 200 * 300
         fractions.append(suppressed / (200 * 300))
-    mean, half = _mean_and_half_width(fractions)
+    mean, half = mean_and_half_width(fractions)
     expected = _expected_unavailability(30.0, 10.0, 300.0)
     assert abs(mean - expected) <= half, (mean, half, expected)
     assert half < 0.015

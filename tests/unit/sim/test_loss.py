@@ -8,13 +8,13 @@ import math
 
 import numpy as np
 
+from tests.theory import mean_and_half_width
 from xedgesim.scenario.model import Gilbert
 from xedgesim.sim.loss import GilbertChannel, stationary_loss
 from xedgesim.sim.streams import RandomStreams
 
 # Student's t quantile t(0.9995, 9): the two-sided 99.9 % interval of a mean over 10 seeds.
 # A deterministic test cannot be allowed the 5 % misses of a 95 % interval.
-T_9995_DOF9 = 4.781
 MODEL = Gilbert(p=0.05, r=0.25, loss_bad=0.9, loss_good=0.02)
 
 
@@ -43,13 +43,6 @@ def test_batching_never_changes_a_draw() -> None:
     pieces = _channel(count=6)
     parts = [pieces.lost(chunk) for chunk in np.array_split(local, [1, 7, 500, 501, 2200])]
     assert np.array_equal(whole, np.concatenate(parts))
-
-
-def _mean_and_half_width(values: list[float]) -> tuple[float, float]:
-    n = len(values)
-    mean = sum(values) / n
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    return mean, T_9995_DOF9 * sd / math.sqrt(n)
 
 
 def test_stationary_loss_rate_and_mean_burst_length_match_theory(sim) -> None:
@@ -82,10 +75,10 @@ def test_stationary_loss_rate_and_mean_burst_length_match_theory(sim) -> None:
     q = 1 - p - r
     expected_rate = p / (p + r) * (1 - (1 - q**n) / (n * (1 - q)))
     assert math.isclose(stationary_loss(Gilbert(p, r)), p / (p + r))
-    mean, half = _mean_and_half_width(rates)
+    mean, half = mean_and_half_width(rates)
     assert abs(mean - expected_rate) <= half, (mean, half, expected_rate)
     assert half < 0.005
-    mean, half = _mean_and_half_width(bursts)
+    mean, half = mean_and_half_width(bursts)
     assert abs(mean - 1 / r) <= half, (mean, half, 1 / r)
     assert half < 0.1
 

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 
+from tests.theory import mean_and_half_width
 from xedgesim.sim.network import SATURATED_NS, Mailbox
 from xedgesim.sim.service import fifo
 
@@ -16,7 +17,6 @@ MS = 1_000_000
 S = 1_000_000_000
 # Student's t quantile t(0.9995, dof): the two-sided 99.9 % interval of a mean over seeds.
 # A deterministic test cannot be allowed the 5 % misses of a 95 % interval.
-T_9995 = {11: 4.437, 19: 3.883}
 
 
 def _by_hand(arrival: list[int], work: list[int], servers: int) -> tuple[list[int], list[int]]:
@@ -150,9 +150,7 @@ def test_mean_waiting_time_is_erlang_c(sim, servers: int, mean_service_ms: float
             """, check=False)
         waiting = run.result.processing["cloud"].waiting
         means.append(waiting.total / waiting.count / MS)
-    mean = sum(means) / len(means)
-    sd = math.sqrt(sum((m - mean) ** 2 for m in means) / (len(means) - 1))
-    half = T_9995[len(means) - 1] * sd / math.sqrt(len(means))
+    mean, half = mean_and_half_width(means)
     expected = _erlang_c_waiting(400.0, mean_service_ms / 1000, servers) * 1000
     assert abs(mean - expected) <= half, (mean, half, expected)
     assert half < 0.1 * expected, (half, expected)

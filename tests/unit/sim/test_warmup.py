@@ -5,12 +5,12 @@ measured after a warmup is the Pollaczek–Khinchine mean, while the whole run's
 from __future__ import annotations
 
 import io
-import math
 import textwrap
 from pathlib import Path
 
 import numpy as np
 
+from tests.theory import mean_and_half_width
 from xedgesim.report import write_run
 from xedgesim.scenario import load_scenario, load_scenario_text
 from xedgesim.sim.messages import MessageBatch
@@ -19,7 +19,6 @@ from xedgesim.timeseries import write_timeseries
 
 S = 1_000_000_000
 # Student's t quantile t(0.9995, 7): the two-sided 99.9 % interval of a mean over 8 seeds.
-T_9995_7 = 5.408
 
 MIXED = """
     name: mixed
@@ -124,13 +123,6 @@ def _md1_waits(seed: int, rho: float, duration_ms: int, warmup_ms: int) -> tuple
         everything.total / everything.count / 1e6 - service_ms
 
 
-def _mean_and_half_width(values: list[float]) -> tuple[float, float]:
-    n = len(values)
-    mean = sum(values) / n
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    return mean, T_9995_7 * sd / math.sqrt(n)
-
-
 def test_md1_waiting_time_after_a_warmup_is_pollaczek_khinchine() -> None:
     """1,000 Poisson sensors, each with its own FIFO on a 1 Mbit/s link and 125 B messages:
     1,000 independent M/D/1 queues with service time D = 1 ms at load rho = 0.7, started
@@ -154,8 +146,8 @@ def test_md1_waiting_time_after_a_warmup_is_pollaczek_khinchine() -> None:
     wait = rho * 1.0 / (2 * (1 - rho))
     variance = 2 * wait**2 + rho / (3 * (1 - rho)) - wait**2
     runs = [_md1_waits(seed, rho, duration_ms, warmup_ms) for seed in range(1, 9)]
-    steady, steady_half = _mean_and_half_width([after for after, _ in runs])
-    whole, whole_half = _mean_and_half_width([every for _, every in runs])
+    steady, steady_half = mean_and_half_width([after for after, _ in runs])
+    whole, whole_half = mean_and_half_width([every for _, every in runs])
     expected = wait - variance / (duration_ms - warmup_ms)
     assert abs(steady - expected) <= steady_half, (steady, steady_half, expected)
     assert steady_half < 0.05 * wait  # narrow enough to mean something
