@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 from collections.abc import Callable, Collection, Iterable, Mapping
 
 from xedgesim import units
+from xedgesim.bounded import Unreadable, read_bounded
 from xedgesim.scenario.errors import Problem
+from xedgesim.scenario.limits import MAX_TRACE_BYTES
 from xedgesim.scenario.model import Location
 from xedgesim.scenario.yaml_tree import YInvalid, YMap, YNode, YScalar, YSeq, describe
 
@@ -133,6 +136,31 @@ class Reader:
             self._wrong(node, f"{what} must be text, found {found}", hint)
             return None
         return scalar.value
+
+    def trace(self, node: YNode, what: str) -> tuple[str, str] | None:
+        """(path, text) of the CSV file ``node`` names, relative to the file it is written in
+        (a scenario or an overlay): read whole up to ``MAX_TRACE_BYTES``, UTF-8 (a BOM
+        allowed). Its rows are the caller's; what cannot be read is reported at ``node``."""
+        written = self.string(node, what, "the path of a CSV file, relative to the file it is "
+                                          "written in")
+        if written is None:
+            return None
+        path = os.path.normpath(os.path.join(os.path.dirname(node.location.file), written))
+        try:
+            data = read_bounded(path, MAX_TRACE_BYTES)
+        except Unreadable as error:
+            why = {"directory": "it is a directory", "special": "it is not a regular file",
+                   "too_large": f"it is larger than {MAX_TRACE_BYTES // 2**20} MiB"}
+            self.report(node, f"cannot read the trace '{written}' of {what}: "
+                        f"{why.get(error.kind, error.reason)}",
+                        "a trace's path is relative to the file it is written in")
+            return None
+        try:
+            return path, data.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            self.report(Location(path, 0, 0), f"the trace is not UTF-8 text ({error.reason} at "
+                        f"byte {error.start})")
+            return None
 
     def integer(
         self, node: YNode, what: str, minimum: int | None = None, maximum: int | None = None

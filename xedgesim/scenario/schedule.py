@@ -11,12 +11,10 @@ mistake in it is reported at its line and column in the CSV.
 from __future__ import annotations
 
 import math
-import os
 import re
 from array import array
 from collections.abc import Callable
 
-from xedgesim.bounded import Unreadable, read_bounded
 from xedgesim.scenario import limits
 from xedgesim.scenario.model import LinkSchedule, Location
 from xedgesim.scenario.reader import Reader, did_you_mean, label
@@ -65,27 +63,12 @@ def read_schedule(reader: Reader, node: YNode, context: str) -> LinkSchedule | N
 def read_trace(reader: Reader, node: YNode, context: str) -> LinkSchedule | None:
     """The trace file named under ``trace`` of the link ``context``, read once per load
     however many links name it."""
-    what = label("trace", context)
-    name = reader.string(node, what, "the path of a CSV file, relative to the scenario")
-    if name is None:
+    found = reader.trace(node, label("trace", context))
+    if found is None:
         return None
-    path = os.path.normpath(os.path.join(os.path.dirname(node.location.file), name))
+    path, text = found
     if path in reader.files:
         return reader.files[path]  # type: ignore[return-value]
-    try:
-        data = read_bounded(path, limits.MAX_TRACE_BYTES)
-    except Unreadable as error:
-        reason = {"directory": "it is a directory", "special": "it is not a regular file",
-                  "too_large": f"it is larger than {limits.MAX_TRACE_BYTES // 2**20} MiB"}
-        reader.report(node, f"{what} names {name!r} ({path}), which cannot be read: "
-                            f"{reason.get(error.kind, error.reason)}",
-                      "the path is relative to the file it is written in")
-        return None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        reader.report(node, f"{what} names {name!r} ({path}), which is not UTF-8 text")
-        return None
     schedule = _read_csv(reader, text, path, f"the trace of {context}")
     reader.files[path] = schedule
     return schedule

@@ -12,9 +12,7 @@ import math
 from array import array
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 
-from xedgesim.bounded import Unreadable, read_bounded
 from xedgesim.scenario import limits
 from xedgesim.scenario.distributions import reach, read_distribution
 from xedgesim.scenario.model import Distribution, Location, OnOff, Process, Trace
@@ -115,26 +113,11 @@ def _on_off(reader: Reader, node: YNode, what: str, count: int) -> OnOff | None:
 
 def _trace(reader: Reader, node: YNode, what: str, count: int) -> Trace | None:
     """The trace file named by ``node``, relative to the scenario's directory, read whole."""
-    written = reader.string(node, what, "the path of a CSV file, relative to the scenario")
-    if written is None:
+    found = reader.trace(node, what)
+    if found is None:
         return None
-    path = Path(node.location.file).parent / written
-    try:
-        data = read_bounded(path, limits.MAX_TRACE_BYTES)
-    except Unreadable as error:
-        why = {"directory": "it is a directory", "special": "it is not a regular file",
-               "too_large": f"it is larger than {limits.MAX_TRACE_BYTES // 2**20} MiB"}
-        reader.report(node, f"cannot read the trace '{written}' of {what}: "
-                      f"{why.get(error.kind, error.reason)}",
-                      "a trace's path is relative to the scenario file's directory")
-        return None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        reader.report(Location(str(path), 0, 0), f"the trace is not UTF-8 text ({error.reason} "
-                      f"at byte {error.start})")
-        return None
-    return _trace_rows(reader, str(path), text, count)
+    path, text = found
+    return _trace_rows(reader, path, text, count)
 
 
 def _trace_rows(reader: Reader, path: str, text: str, count: int) -> Trace | None:

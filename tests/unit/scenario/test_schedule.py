@@ -122,8 +122,7 @@ def test_a_missing_trace_is_reported_at_the_key(tmp_path: Path) -> None:
     (problem,) = info.value.problems
     assert problem.location.file == str(scenario)
     assert problem.message.startswith(
-        "'trace' in the default link names 'traces/none.csv' "
-        f"({tmp_path / 'traces' / 'none.csv'}), which cannot be read: No such file")
+        "cannot read the trace 'traces/none.csv' of 'trace' in the default link: No such file")
 
 
 @pytest.mark.parametrize(("network", "at", "message"), [
