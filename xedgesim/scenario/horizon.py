@@ -112,7 +112,9 @@ def _delays(spec: NodeSpec) -> list[tuple[str, int]]:
     params = spec.params
     delays: list[tuple[str, int]] = []
     if isinstance(params, SensorParams):
-        delays.append(("interval", params.interval_ns))
+        # a Poisson gap is exponential: as long as the sampler can draw one
+        gap = REACH["exponential"] if params.process == "poisson" else 1
+        delays.append(("interval", gap * params.interval_ns))
     if isinstance(params, SensorParams) and isinstance(params.arrivals, OnOff):
         # an off period, an on period and a gap, each as long as the sampler can draw it
         longest = REACH["exponential"] * (params.arrivals.on_ns + params.arrivals.off_ns

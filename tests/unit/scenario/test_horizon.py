@@ -55,6 +55,16 @@ def test_node_delays_added_to_the_duration(change: tuple[str, str], message: str
     assert problem.message == message + PAST
 
 
+def test_a_poisson_gap_counts_as_long_as_the_sampler_can_draw_it() -> None:
+    """A periodic sensor adds one interval to a time; a Poisson one adds an exponential gap,
+    up to 40 means: 4 years is fine for the first and 160 years for the second."""
+    years4 = "126230400s"
+    assert load(BASE.replace("interval: 1s", f"interval: {years4}")).node("s")
+    problem = one(BASE.replace("interval: 1s", f"interval: {years4}, process: poisson"))
+    assert problem.location == Location(FILE, 7, 5)
+    assert problem.message == "'interval' of node 's' is 160 years" + PAST
+
+
 def test_a_fault_for_that_ends_past_the_limit() -> None:
     text = BASE + f"faults:\n  - {{at: 1s, node: c, action: crash, for: {BIG}}}\n"
     problem = one(text)
