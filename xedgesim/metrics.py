@@ -156,6 +156,8 @@ class FlowStats:
     latency: Histogram = field(default_factory=Histogram)
     series: FlowSeries | None = None  # per second (timeseries.csv), when the run keeps one
     warmup_ns: int = 0  # the scenario's ``warmup``
+    # on a bandwidth-limited link: how long each transmission waited in its FIFO
+    waiting: Histogram | None = None
 
     def __post_init__(self) -> None:
         for cause in self.causes:
@@ -221,6 +223,13 @@ class FlowStats:
         """Messages that entered a bandwidth-limited link's queue and when they left it."""
         if self.series is not None:
             self.series.count_queue(entered, left)
+
+    def count_waited(self, waited: np.ndarray, first_sent: np.ndarray) -> None:
+        """How long transmissions on a bandwidth-limited link waited before they started, of
+        messages first sent at ``first_sent`` (after the warmup, if there is one)."""
+        if self.waiting is not None:
+            measured = self._measured(first_sent)
+            self.waiting.add(waited if measured is None else waited[measured])
 
 
 class NodeCounters:

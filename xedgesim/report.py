@@ -153,7 +153,7 @@ class RecordWriter:
     """
 
     HEADER = ("message_id", "flow", "sender", "topic", "first_sent_ns", "arrival_ns", "status",
-              "cause", "attempt")
+              "cause", "attempt", "queue_ns")
 
     def __init__(self, handle: TextIO) -> None:
         self.handle = handle
@@ -173,15 +173,23 @@ class RecordWriter:
         names = [CAUSES[c - 1] for c in causes.tolist()]
         self._write(flow, batch, repeat(""), repeat("lost"), names)
 
+    def in_flight(self, flow: FlowStats, batch: MessageBatch) -> None:
+        self._write(flow, batch, repeat(""), repeat("in_flight"), repeat(""))
+
     def _write(self, flow: FlowStats, batch: MessageBatch, arrival: Iterable,
                status: Iterable, cause: Iterable) -> None:
         ids, topics, name = self.instance_ids, self._topics(), csv_field(flow.name)
+        # The wait in the link's FIFO: only a bandwidth-limited link has one, and only an
+        # attempt whose transmission started has waited for it.
+        waited: Iterable = repeat("") if flow.waiting is None else (
+            "" if w < 0 else w for w in batch.waited.tolist())
         self.handle.writelines(
-            f"{m},{name},{ids[s]},{topics[t]},{f},{a},{st},{c},{n}\n"
-            for m, s, t, f, a, st, c, n in zip(
+            f"{m},{name},{ids[s]},{topics[t]},{f},{a},{st},{c},{n},{w}\n"
+            for m, s, t, f, a, st, c, n, w in zip(
                 batch.id.tolist(), batch.src.tolist(), batch.topic.tolist(),
                 batch.first_sent.tolist(), arrival, status, cause, batch.attempt.tolist(),
-                strict=False,  # status and cause may be endless repeats of one value
+                waited,
+                strict=False,  # status, cause and waited may be endless repeats of one value
             )
         )
 

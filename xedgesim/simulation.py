@@ -68,6 +68,9 @@ class RunResult:
                 "retransmissions": flow.retransmissions,
                 "delivery_ratio": round(flow.delivered / flow.sent, 6) if flow.sent else None,
                 "latency_ms": flow.latency.summary_ms(),
+                # only links with a queue (a bandwidth limit): other runs keep their bytes
+                **({"queueing_ms": flow.waiting.summary_ms()} if flow.waiting is not None
+                   else {}),
                 "throughput": {
                     "messages_per_s": round(flow.delivered / measured_s, 3),
                     "bytes_per_s": round(flow.delivered_bytes / measured_s, 3),

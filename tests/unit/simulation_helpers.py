@@ -32,7 +32,8 @@ S = 1_000_000_000
 
 @dataclass(frozen=True)
 class Row:
-    """One message on one hop: as first sent (``status='sent'``), delivered, or lost."""
+    """One message on one hop: as first sent (``status='sent'``), delivered, lost, or still
+    travelling when the run ends (``in_flight``)."""
 
     status: str
     flow: str
@@ -51,6 +52,7 @@ class Row:
     vmin: float
     vmax: float
     n: int
+    waited: int  # in a bandwidth-limited link's FIFO (-1: the transmission did not start)
     cause: str | None = None
 
     @property
@@ -73,6 +75,7 @@ class MemoryRecorder:
         self.topic_names: list[str] = []
         self.delivered_rows: list[Row] = []
         self.lost_rows: list[Row] = []
+        self.in_flight_rows: list[Row] = []
 
     def start(self, instance_ids: list[str], topic_names: list[str]) -> None:
         self.instance_ids = instance_ids
@@ -101,6 +104,7 @@ class MemoryRecorder:
                 vmin=float(batch.vmin[i]),
                 vmax=float(batch.vmax[i]),
                 n=int(batch.n[i]),
+                waited=int(batch.waited[i]),
                 cause=cause,
             ))
         return out
@@ -112,6 +116,9 @@ class MemoryRecorder:
         assert len(causes) == len(batch)
         assert (causes >= 1).all(), f"a lost message without a cause: {causes}"
         self.lost_rows.extend(self.rows("lost", flow.name, batch, causes))
+
+    def in_flight(self, flow: FlowStats, batch: MessageBatch) -> None:
+        self.in_flight_rows.extend(self.rows("in_flight", flow.name, batch))
 
 
 def _copy(batch: MessageBatch) -> MessageBatch:
@@ -151,6 +158,7 @@ class Run:
     sent: list[Row]
     delivered: list[Row]
     lost: list[Row]
+    in_flight: list[Row]
     _flows: dict[str, FlowStats] = field(default_factory=dict)
 
     def flow(self, name: str) -> dict:
@@ -214,6 +222,7 @@ def run_scenario(scenario: Scenario, *, check: bool = True) -> Run:
         sent=sent,
         delivered=recorder.delivered_rows,
         lost=recorder.lost_rows,
+        in_flight=recorder.in_flight_rows,
         _flows={flow.name: flow for flow in result.flows},
     )
     if check:
@@ -261,6 +270,9 @@ def check_accounting(run: Run) -> None:
         assert len(set(finished)) == len(finished), f"{name}: a message with two fates"
         assert set(finished) <= set(sent_keys), f"{name}: a fate for a message never sent"
         assert len(set(sent_keys) - set(finished)) == flow.in_flight(), name
+        travelling = [r.key for r in run.in_flight if r.flow == name]
+        assert len(travelling) == flow.in_flight(), f"{name}: in-flight rows"
+        assert set(travelling) == set(sent_keys) - set(finished), name
         for row in delivered:
             assert row.arrival < duration, f"{name}: delivered after the end: {row}"
             assert row.arrival >= row.sent >= row.first_sent, f"{name}: {row}"

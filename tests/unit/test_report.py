@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from xedgesim.cli import main
-from xedgesim.metrics import FlowStats
+from xedgesim.metrics import FlowStats, Histogram
 from xedgesim.report import RecordWriter, csv_field, write_json
 from xedgesim.sim.faults import CAUSES
 from xedgesim.sim.messages import FIELD_NAMES, MessageBatch
@@ -49,10 +49,27 @@ def test_records_round_trip_with_hostile_topics() -> None:
     for row, i in zip(rows[1:11], range(10), strict=True):
         assert row == [str(100 + i), "sensors->gw", ["s,0", 'q"1'][i % 2],
                        HOSTILE_TOPICS[i % len(HOSTILE_TOPICS)], str(i * 1000), str(i * 1000 + 7),
-                       "delivered", "", str(i % 3)]
+                       "delivered", "", str(i % 3), ""]
     assert all(row[5:8] == ["", "lost", CAUSES[0]] for row in rows[11:])
     assert [row[3] for row in rows[11:]] == [HOSTILE_TOPICS[i % len(HOSTILE_TOPICS)]
                                               for i in range(10)]
+
+
+def test_records_show_the_wait_in_a_queue_and_the_messages_still_in_flight() -> None:
+    """``queue_ns`` only on a flow with a queue (a bandwidth-limited link), empty for an
+    attempt that did not start; ``in_flight`` rows have no arrival and no cause."""
+    handle = io.StringIO(newline="")
+    writer = RecordWriter(handle)
+    writer.start(["s0", "s1"], HOSTILE_TOPICS)
+    messages = batch(3)
+    messages = messages.copy_with(waited=np.array([0, 250, -1]))
+    writer.delivered(FlowStats("sensors", "gw", waiting=Histogram()), messages)
+    writer.in_flight(FlowStats("sensors", "gw", waiting=Histogram()), messages)
+    writer.delivered(FlowStats("sensors", "cloud"), messages)
+    rows = list(csv.DictReader(io.StringIO(handle.getvalue(), newline="")))
+    assert [row["queue_ns"] for row in rows] == ["0", "250", "", "0", "250", "", "", "", ""]
+    assert [(row["status"], row["arrival_ns"], row["cause"]) for row in rows[3:6]] == [
+        ("in_flight", "", "")] * 3
 
 
 def test_records_of_a_run_with_a_hostile_topic_read_back(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ MAX_ROWS = 10_000_000
 MAX_ATTEMPT = 10_000
 MAX_FLOWS = 10_000
 REQUIRED = ("flow", "first_sent_ns", "arrival_ns", "status", "cause", "attempt")
-DELIVERED, LOST = "delivered", "lost"
+DELIVERED, LOST, IN_FLIGHT = "delivered", "lost", "in_flight"
 _FIELD = re.compile(r'"(?:[^"]|"")*"|[^,\r\n]*')
 _MAX_TIME = 2**62
 
@@ -106,6 +106,8 @@ def read_records(path: Path, nodes: set[str]) -> tuple[dict[str, FlowRecords], s
             columns = entry[2]
             first_sent = place.integer(index["first_sent_ns"], "first_sent_ns", _MAX_TIME)
             status = row[index["status"]]
+            if status == IN_FLIGHT:
+                continue  # still travelling when the run ended: its fate says nothing
             if status == DELIVERED:
                 arrival = place.integer(index["arrival_ns"], "arrival_ns", _MAX_TIME)
                 if arrival < first_sent:
@@ -125,8 +127,8 @@ def read_records(path: Path, nodes: set[str]) -> tuple[dict[str, FlowRecords], s
                                       f"'cause' must be one of {', '.join(CAUSES)}, found "
                                       f"{_shown(row[index['cause']])}")
             else:
-                raise place.error(index["status"], f"'status' must be {DELIVERED} or {LOST}, "
-                                                   f"found {_shown(status)}")
+                raise place.error(index["status"], f"'status' must be {DELIVERED}, {LOST} or "
+                                                   f"{IN_FLIGHT}, found {_shown(status)}")
             columns.first_sent.append(first_sent)
             columns.arrival.append(arrival)
             columns.cause.append(cause)

@@ -35,7 +35,7 @@ WIDTH_IN = 9.0
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
           "#7f7f7f", "#bcbd22", "#17becf")
 LOSS_COLORS = {"random": "#d62728", "link_down": "#9467bd", "partition": "#8c564b",
-               "node_down": "#ff7f0e", "battery": "#bcbd22"}
+               "node_down": "#ff7f0e", "battery": "#bcbd22", "overflow": "#17becf"}
 FAULT_COLOR = "#7f7f7f"
 
 

@@ -77,3 +77,6 @@ MAX_SERVERS = 1_024
 MAX_STEP_ENERGY_PJ = 10**18
 """``energy`` of one processing step (``compute:``), in picojoules: 1 MJ, a kilowatt for a
 quarter of an hour; a step costs millijoules."""
+
+MAX_BUFFER_MESSAGES = 1_000_000_000
+"""``buffer`` counted in messages (one FIFO); a byte ``buffer`` is bounded like every size."""

@@ -21,6 +21,7 @@ from xedgesim.scenario.network import read_network
 from xedgesim.scenario.nodes import NodeDraft, NodeIndex, build_node, read_drafts
 from xedgesim.scenario.overlay import Overlay, read_overlay
 from xedgesim.scenario.placement import fleet_problems, read_placement
+from xedgesim.scenario.queues import publish_buffer_problems
 from xedgesim.scenario.reader import Reader, label
 from xedgesim.scenario.yaml_tree import YMap, YNode, parse_yaml, read_source
 from xedgesim.units import format_duration
@@ -138,6 +139,7 @@ def _read_scenario(reader: Reader, top: YMap, filename: str) -> Scenario | None:
     where = (duration, duration_node.location)
     check_horizon(reader, where, _links(top, network), built, faults)
     check_idle_drain(reader, duration, built)
+    publish_buffer_problems(reader, network, built)
     if placement is not None:
         reader.problems.extend(fleet_problems(built, placement))
     return Scenario(

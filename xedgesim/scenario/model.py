@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 DistributionKind = str  # a name of KIND_TABLE, xedgesim/scenario/distributions.py
 NodeType = str  # a name of NODE_TYPE_TABLE, xedgesim/scenario/nodes.py
 FaultAction = str  # a name of ACTION_TABLE, xedgesim/scenario/faults.py
+QueueKind = Literal["per_sender", "shared"]
 
 
 class Location(NamedTuple):
@@ -103,8 +104,19 @@ class LinkSchedule:
 
 
 @dataclass(frozen=True)
+class Buffer:
+    """A finite FIFO (drop-tail): at most ``messages`` messages, or ``size_bytes`` bytes, in
+    it at once, the one being serialised included (docs/simulation.md, "Finite buffers")."""
+
+    messages: int | None = None
+    size_bytes: int | None = None
+    location: Location | None = field(default=None, compare=False)  # where it was written
+
+
+@dataclass(frozen=True)
 class LinkSpec:
-    """Properties of one direction of a link; each direction has its own FIFO queue."""
+    """Properties of one direction of a link; each direction has a FIFO queue per sender
+    instance, or one for all of them (``queue: shared``)."""
 
     latency_ns: int = 0
     jitter: Distribution | None = None
@@ -112,6 +124,8 @@ class LinkSpec:
     bandwidth_bps: float | None = None  # None: unlimited, no serialisation delay
     gilbert: Gilbert | None = None  # bursty loss instead of ``loss``
     schedule: LinkSchedule | None = None  # changes of latency, bandwidth and loss over time
+    buffer: Buffer | None = None  # None: the queue never overflows
+    queue: QueueKind = "per_sender"
 
     def lowest_latency_ns(self) -> int:
         """The smallest latency the link ever has (its own, or one its schedule sets)."""
@@ -151,6 +165,14 @@ class NetworkSpec:
     default: LinkSpec = LinkSpec()
     links: tuple[LinkOverride, ...] = ()
 
+    def between(self, a: str, b: str) -> LinkSpec:
+        """The link joining nodes ``a`` and ``b`` (either way round): an override, or the
+        default."""
+        for override in self.links:
+            if {override.a, override.b} == {a, b}:
+                return override.spec
+        return self.default
+
 
 @dataclass(frozen=True)
 class Publishing:
@@ -171,6 +193,7 @@ class Publishing:
     # A sensor's sizes drawn per message, in bytes (``payload: {exponential: 200B}``), rounded
     # up to whole bytes, at least 1 (xedgesim/models/traffic.py); None: ``payload_bytes``.
     payload_size: Distribution | None = None
+    buffer: Buffer | None = None  # the node's publish queue: its FIFO on the link to ``to``
 
 
 @dataclass(frozen=True)

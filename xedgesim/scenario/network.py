@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
 from xedgesim.scenario import limits
 from xedgesim.scenario.distributions import read_distribution
 from xedgesim.scenario.loss import read_bursty_loss
-from xedgesim.scenario.model import LinkOverride, LinkSchedule, LinkSpec, NetworkSpec
+from xedgesim.scenario.model import (
+    LinkOverride,
+    LinkSchedule,
+    LinkSpec,
+    NetworkSpec,
+    QueueKind,
+)
 from xedgesim.scenario.nodes import NodeIndex
+from xedgesim.scenario.queues import QUEUE_KINDS, UNLIMITED, queue_problem, read_buffer
 from xedgesim.scenario.reader import Reader, label
 from xedgesim.scenario.schedule import read_schedule, read_trace
 from xedgesim.scenario.yaml_tree import YMap, YNode, YScalar, YSeq
 
-LINK_KEYS = ("latency", "jitter", "loss", "bandwidth", "schedule", "trace")
+LINK_KEYS = ("latency", "jitter", "loss", "bandwidth", "schedule", "trace",
+             "buffer", "queue")
 # Keys that say the same thing in two ways: a link (or an overlay) that gives one replaces
 # the other it would have inherited.
 ALTERNATIVES = {"schedule": "trace", "trace": "schedule"}
@@ -25,6 +34,7 @@ def read_link(reader: Reader, ymap: YMap, context: str, base: LinkSpec) -> LinkS
     """``base`` with the properties given in ``ymap`` put over it (unreadable ones are skipped)."""
     latency, jitter, loss, bandwidth = base.latency_ns, base.jitter, base.loss, base.bandwidth_bps
     gilbert, schedule = base.gilbert, base.schedule
+    buffer, queue = base.buffer, base.queue
     node = ymap.get("latency")
     if node is not None:
         given_ns = reader.duration(node, label("latency", context))
@@ -53,7 +63,25 @@ def read_link(reader: Reader, ymap: YMap, context: str, base: LinkSpec) -> LinkS
                       f"which its schedule or trace ({schedule.location}) cannot change",
                       "a schedule changes a loss probability: give 'loss' as one")
         schedule = None  # reported once, here, not again by every link that inherits it
-    return LinkSpec(latency, jitter, loss, bandwidth, gilbert, schedule)
+    node = ymap.get("buffer")
+    if node is not None:
+        limit = read_buffer(reader, node, label("buffer", context))
+        if limit is not None:
+            buffer = None if limit == UNLIMITED else limit
+    node = ymap.get("queue")
+    if node is not None:
+        kind = reader.choice(node, label("queue", context), QUEUE_KINDS)
+        queue = cast(QueueKind, kind) if kind is not None else queue
+    spec = LinkSpec(latency, jitter, loss, bandwidth, gilbert, schedule, buffer, queue)
+    problem = queue_problem(spec)
+    written_here = [key for key in ("buffer", "queue", "bandwidth") if key in ymap]
+    # A problem inherited from the default link is reported there, once.
+    if problem is not None and (written_here or queue_problem(base) is None):
+        where = ymap.entries[written_here[0]].key if written_here else ymap
+        reader.report(where, f"{context} {problem}",
+                      "give it a 'bandwidth'; a link that inherits them from the default link "
+                      "can lift them with 'buffer: unlimited' and 'queue: per_sender'")
+    return spec
 
 
 def _read_changes(reader: Reader, ymap: YMap, context: str,

@@ -22,6 +22,7 @@ from xedgesim.scenario.energy import read_energy
 from xedgesim.scenario.failures import read_failures
 from xedgesim.scenario.model import (
     BrokerParams,
+    Buffer,
     CloudParams,
     Distribution,
     GatewayParams,
@@ -35,13 +36,15 @@ from xedgesim.scenario.model import (
     Trace,
     instance_id,
 )
+from xedgesim.scenario.queues import UNLIMITED, read_buffer
 from xedgesim.scenario.reader import Reader, did_you_mean, english_list, label
 from xedgesim.scenario.service import read_compute, read_service
 from xedgesim.scenario.traffic import TRACE_WINDOW_NS, read_payload, read_process
 from xedgesim.scenario.yaml_tree import YInvalid, YMap, YNode, YScalar, YSeq, describe
 
 COMMON_KEYS = ("id", "type", "implementation", "image", "docker", "failures")
-PUBLISH_KEYS = ("to", "topic", "qos", "retain", "payload", "retry_interval", "max_retries")
+PUBLISH_KEYS = ("to", "topic", "qos", "retain", "payload", "retry_interval", "max_retries",
+                "buffer")
 CONTAINER_IMPLEMENTATION = "docker"
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 PLACEHOLDERS = ("{id}", "{index}")
@@ -544,12 +547,17 @@ def _publishing(
         payload = read_payload(reader, payload_node, label("payload", context),
                                drawn=draft.type == "sensor")
     retry_interval, max_retries = _retries(reader, ymap, context)
+    buffer_node = ymap.get("buffer")
+    buffer = None if buffer_node is None else read_buffer(reader, buffer_node,
+                                                          label("buffer", context))
     if target is None or topic is None or qos is None or retain is None or payload is None:
         return None
     if retry_interval is None or max_retries is None:
         return None
+    if buffer_node is not None and buffer is None:
+        return None
     return Publishing(target, topic, qos, retain, payload[0], retry_interval, max_retries,
-                      payload[1])
+                      payload[1], None if buffer == UNLIMITED else cast(Buffer, buffer))
 
 
 def _subscription(reader: Reader, draft: NodeDraft, index: NodeIndex) -> Subscription | None:

@@ -22,10 +22,23 @@ from xedgesim.sim.topology import Topology
 
 OK, RANDOM, LINK_DOWN, PARTITION, NODE_DOWN = 0, 1, 2, 3, 4
 # Every loss cause, coded by position (1 for the first); a message's cause is its code.
-CAUSES: tuple[str, ...] = ("random", "link_down", "partition", "node_down", "battery")
+CAUSES: tuple[str, ...] = ("random", "link_down", "partition", "node_down", "battery",
+                          "overflow")
 FAULT_CAUSES: tuple[str, ...] = CAUSES[1:4]
 # In every run's outputs (summary.json, timeseries.csv), used or not.
 ALWAYS_REPORTED: tuple[str, ...] = CAUSES[:4]
+
+
+def has_buffer(scenario: Scenario) -> bool:
+    """Does any queue of ``scenario`` have a finite ``buffer`` (a link's or a sender's)?"""
+    network = scenario.network
+    if network.default.buffer is not None or any(
+            link.spec.buffer is not None for link in network.links):
+        return True
+    return any(getattr(getattr(spec.params, "publish", None), "buffer", None) is not None
+               for spec in scenario.nodes)
+
+
 # A cause that a model feature adds -> whether a scenario uses that feature. Such a cause is
 # reported only by the runs that can have it, so the outputs of every scenario written
 # before the feature keep their bytes (docs/simulation.md, "Loss causes").
@@ -33,8 +46,11 @@ OPTIONAL_CAUSES: dict[str, Callable[[Scenario], bool]] = {
     # a node's battery ran out (docs/simulation.md, "Energy and battery")
     "battery": lambda scenario: any(spec.energy is not None and spec.energy.battery_pj is not None
                                     for spec in scenario.nodes),
+    # a message found a full buffer (docs/simulation.md, "Finite buffers")
+    "overflow": has_buffer,
 }
 BATTERY = CAUSES.index("battery") + 1
+OVERFLOW = CAUSES.index("overflow") + 1
 
 
 def reported_causes(scenario: Scenario) -> tuple[str, ...]:

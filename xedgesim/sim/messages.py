@@ -36,6 +36,9 @@ class MessageBatch:
     vmin: np.ndarray  # float64
     vmax: np.ndarray  # float64
     n: np.ndarray  # int64: readings behind this message (1 for a reading)
+    # int64 ns this attempt waited in a bandwidth-limited link's FIFO before its transmission
+    # started (-1: it did not start; set by such a link for records.csv, stale elsewhere)
+    waited: np.ndarray
 
     def __len__(self) -> int:
         return len(self.id)
@@ -112,7 +115,7 @@ class MessageBatch:
             qos=np.array([qos], dtype=np.int8), retain=np.array([retain]),
             origin=ints(origin), first_sent=ints(sent), sent=ints(sent), arrival=ints(sent),
             attempt=ints(0), value=np.array([value]), vmin=np.array([vmin]),
-            vmax=np.array([vmax]), n=ints(n),
+            vmax=np.array([vmax]), n=ints(n), waited=ints(-1),
         )
 
     @classmethod
@@ -147,6 +150,7 @@ class MessageBatch:
             vmin=values,
             vmax=values,
             n=constant(np.ones(1, dtype=np.int64), count),
+            waited=constant(np.full(1, -1, dtype=np.int64), count),
         )
 
 

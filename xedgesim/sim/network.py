@@ -17,12 +17,13 @@ back inside the block: the result equals an event-by-event run, in far fewer ste
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Protocol
 
 import numpy as np
 
-from xedgesim.metrics import FlowStats, NodeCounters, exact_sum
-from xedgesim.scenario.model import LinkSpec, NetworkSpec
+from xedgesim.metrics import FlowStats, Histogram, NodeCounters, exact_sum
+from xedgesim.scenario.model import Buffer, LinkSpec, NetworkSpec
 from xedgesim.sim.distributions import sample
 from xedgesim.sim.energy import LOST, MADE, EnergyAccount
 from xedgesim.sim.faults import (
@@ -31,12 +32,13 @@ from xedgesim.sim.faults import (
     CAUSES,
     NODE_DOWN,
     OK,
+    OVERFLOW,
     RANDOM,
     FaultTimeline,
 )
 from xedgesim.sim.kernel import DELIVERY, NEVER, TIMER, Kernel
 from xedgesim.sim.loss import GilbertChannel
-from xedgesim.sim.messages import MessageBatch, arrival_order
+from xedgesim.sim.messages import MessageBatch, arrival_order, constant
 from xedgesim.sim.rng import occurrence_rank
 from xedgesim.sim.schedule import NsPerByte, Phases, ns_per_byte
 from xedgesim.sim.streams import RandomStreams
@@ -51,6 +53,7 @@ _SENDER_DOWN = np.int8(len(CAUSES) + 1)  # lost as node_down, but never retried:
 # however long the backlog a slow link accumulates (docs/simulation.md, "Bandwidth").
 SATURATED_NS = 2**62
 _INT64_MAX = 2**63 - 1
+_NOT_STARTED = np.full(1, -1, dtype=np.int64)  # ``waited`` of an attempt not yet transmitted
 
 
 class Receiver(Protocol):
@@ -79,6 +82,9 @@ class Recorder(Protocol):
     def delivered(self, flow: FlowStats, block: MessageBatch) -> None: ...
 
     def lost(self, flow: FlowStats, batch: MessageBatch, causes: np.ndarray) -> None: ...
+
+    def in_flight(self, flow: FlowStats, batch: MessageBatch) -> None:
+        """Messages whose fate the run's end leaves undecided."""
 
 
 class Network:
@@ -117,29 +123,31 @@ class Network:
         self.lookahead = max(1, min(latencies))
 
     def link_spec(self, a: str, b: str) -> LinkSpec:
-        for override in self.spec.links:
-            if {override.a, override.b} == {a, b}:
-                return override.spec
-        return self.spec.default
+        return self.spec.between(a, b)
 
     def link(self, sender: str, receiver: str, retry_interval_ns: int, max_retries: int) -> Link:
         """The link bundle from group ``sender`` to node ``receiver`` (created once)."""
         key = (sender, receiver)
         if key not in self._links:
             spec = self.link_spec(sender, receiver)
-            series = FlowSeries(self.kernel.until,
-                                queue=spec.slowest_bandwidth_bps() is not None)
-            flow = self.flows.setdefault(key, FlowStats(sender, receiver, causes=self.causes,
-                                                               series=series,
-                                                               warmup_ns=self.warmup_ns))
+            queued = spec.slowest_bandwidth_bps() is not None
+            series = FlowSeries(self.kernel.until, queue=queued)
+            flow = self.flows.setdefault(key, FlowStats(
+                sender, receiver, causes=self.causes, series=series,
+                waiting=Histogram() if queued else None, warmup_ns=self.warmup_ns))
+            group = self.topology.groups[sender]
+            publish = getattr(group.spec.params, "publish", None)
+            own_buffer = publish.buffer if publish is not None and publish.to == receiver \
+                else None
             self._links[key] = Link(
                 self,
                 spec,
-                self.topology.groups[sender],
+                group,
                 self.topology.groups[receiver],
                 flow,
                 retry_interval_ns,
                 max_retries,
+                own_buffer,
             )
         return self._links[key]
 
@@ -165,7 +173,10 @@ class Link:
         flow: FlowStats,
         retry_interval_ns: int,
         max_retries: int,
+        own_buffer: Buffer | None = None,
     ) -> None:
+        """``own_buffer``: the sender's publish ``buffer``, a limit on its FIFO besides the
+        link's."""
         self.network = network
         self.spec = spec
         self.sender = sender
@@ -184,7 +195,15 @@ class Link:
         # come from its phases; without one, from ``spec`` as they always have.
         self._phases = Phases(spec) if spec.schedule is not None else None
         bandwidth = spec.slowest_bandwidth_bps()
-        self._busy_until = np.zeros(sender.count, dtype=np.int64) if bandwidth else None
+        self._shared = spec.queue == "shared"
+        # When each FIFO's link is free: one per sender instance, or one shared by them all.
+        self._busy_until = (np.zeros(1 if self._shared else sender.count, dtype=np.int64)
+                            if bandwidth else None)
+        self._limit = _fifo_limit(spec.buffer, own_buffer)
+        # What is in each finite FIFO (FIFO index -> when each message leaves it, its size,
+        # oldest first) and its bytes: only finite buffers look at the queue's length.
+        self._inside: dict[int, deque[tuple[int, int]]] = {}
+        self._inside_bytes: dict[int, int] = {}
         if bandwidth:
             # With a schedule, the slowest phase's: an upper bound, for the fault check.
             self._ns_per_byte = ns_per_byte(bandwidth)
@@ -258,8 +277,10 @@ class Link:
         network = self.network
         local = batch.src - self.sender.first
         if self._busy_until is not None:
-            departure, cause, decided = self._queue(local, batch.sent, batch.size)
-            self.flow.count_queue(batch.sent, departure)
+            departure, cause, decided, waited = self._queue(local, batch.sent, batch.size)
+            self._count_queue(batch, departure, cause, waited)
+            if network.recorder is not None:
+                batch = batch.copy_with(waited=waited)
         else:
             departure = decided = batch.sent
             cause = self._fault_at_start(local, batch.sent)
@@ -312,6 +333,32 @@ class Link:
         failed = (cause != OK) & (cause != _SENDER_DOWN) & ~late
         if failed.any():
             self._failed(batch.select(failed), cause[failed])
+        if network.recorder is not None and late.any():
+            self._record_in_flight(batch.select(late))
+
+    def _record_in_flight(self, batch: MessageBatch) -> None:
+        """Record messages the run's end leaves travelling; a wait is shown only for a
+        transmission that started within the run."""
+        if self._busy_until is not None:
+            unstarted = batch.sent + batch.waited >= self.network.kernel.until
+            if unstarted.any():
+                batch = batch.copy_with(waited=np.where(unstarted, -1, batch.waited))
+        self.network.recorder.in_flight(self.flow, batch)
+
+    def _count_queue(self, batch: MessageBatch, departure: np.ndarray, cause: np.ndarray,
+                     waited: np.ndarray) -> None:
+        """The queue's length over time (timeseries.csv) and how long each transmission that
+        started within the run waited for its turn (summary.json); a message lost to
+        overflow never entered the queue."""
+        sent = batch.sent
+        if self._limit is not None:
+            entered = cause != OVERFLOW
+            self.flow.count_queue(sent[entered], departure[entered])
+        else:
+            self.flow.count_queue(sent, departure)
+        started = waited >= 0
+        started &= sent + waited < self.network.kernel.until
+        self.flow.count_waited(waited[started], batch.first_sent[started])
 
     def _fault_at_start(self, local: np.ndarray, start: np.ndarray) -> np.ndarray:
         """Per transmission starting at ``start``: ``OK``, or why it cannot start: the sender
@@ -323,19 +370,21 @@ class Link:
             cause[self.network.timeline.node_down(self.sender.id, local, start)] = _SENDER_DOWN
         return cause
 
-    def _queue(self, local: np.ndarray, sent: np.ndarray,
-               size: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """FIFO per sender instance: a transmission starts at max(sent, end of the previous
-        one) and ends ``size × 8 / bandwidth`` later, its departure.
+    def _queue(self, local: np.ndarray, sent: np.ndarray, size: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """FIFO per sender instance (or one shared by all): a transmission starts at
+        max(sent, end of the previous one) and ends ``size × 8 / bandwidth`` later, its
+        departure.
 
         A fault that holds at the start, or begins before the end, loses the message (see
         "a message's fate on a link" in docs/simulation.md): the link is free again from the
         moment of the fault, and what is queued behind meets the same fault. Returns the
-        departures, the causes and when each fate was decided (the start, or the fault).
+        departures, the causes, when each fate was decided (the start, or the fault, or the
+        arrival of a message a full buffer refused) and how long each waited before its
+        transmission started (-1 when it did not start).
         """
         busy = self._busy_until
         serialisation = self._serialisation(size)
-        departure = np.empty(len(local), dtype=np.int64)
         faulty = (self._may_be_cut or self._sender_may_be_down) and len(local) > 0
         if faulty:
             longest = int(serialisation.max())
@@ -344,6 +393,10 @@ class Link:
             latest = min(max(int(busy.max()), int(sent[-1])) + total, SATURATED_NS)
             faulty = self.network.timeline.disturbs(self.sender.id, self.receiver.id,
                                                     int(sent[0]), latest + 1)
+        if self._shared or self._limit is not None:
+            return self._walk(local, sent, size, serialisation, faulty)
+        departure = np.empty(len(local), dtype=np.int64)
+        waited = np.empty(len(local), dtype=np.int64)
         cause = np.zeros(len(local), dtype=np.int8)
         decided = departure if not faulty else np.empty(len(local), dtype=np.int64)
         rank = occurrence_rank(local)
@@ -355,10 +408,73 @@ class Link:
                 self._phases.serialisation(size[rows], start, self._serialisation)
             done = np.minimum(start, SATURATED_NS - took) + took  # start + took, saturated
             if faulty:
-                done, cause[rows], decided[rows] = self._interrupted(who, start, done)
+                done, cause[rows], decided[rows], started = self._interrupted(who, start, done)
+                waited[rows] = np.where(started, start - sent[rows], -1)
+            else:
+                waited[rows] = start - sent[rows]
             busy[who] = done
             departure[rows] = done
-        return departure, cause, decided
+        return departure, cause, decided, waited
+
+    def _walk(self, local: np.ndarray, sent: np.ndarray, size: np.ndarray,
+              serialisation: np.ndarray, faulty: bool
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``_queue`` message by message, for a shared FIFO or a finite buffer (drop-tail).
+
+        Which messages a finite buffer admits depends on which it admitted before, and a
+        shared FIFO is one queue however many senders feed it: both are sequential by nature,
+        so they are walked in order, at a cost paid only by the links that have them. A
+        message arriving at ``t`` finds in the FIFO the admitted messages that leave it after
+        ``t`` (their transmission ends, or a fault drops them, later), the one being
+        serialised included; it is refused (``OVERFLOW``) when they already number
+        ``buffer`` messages, or when its bytes would take theirs past ``buffer`` bytes.
+        """
+        count = len(local)
+        departure = np.empty(count, dtype=np.int64)
+        decided = np.empty(count, dtype=np.int64)
+        waited = np.full(count, -1, dtype=np.int64)
+        cause = np.zeros(count, dtype=np.int8)
+        most_messages, most_bytes = self._limit or (None, None)
+        shared = self._shared
+        busy = self._busy_until
+        free = busy.tolist()
+        rows = zip(local.tolist(), sent.tolist(), size.tolist(), serialisation.tolist(),
+                   strict=True)
+        for row, (who, at, nbytes, took) in enumerate(rows):
+            fifo = 0 if shared else who
+            if self._limit is not None:
+                inside = self._inside.get(fifo)
+                if inside is None:
+                    inside = self._inside[fifo] = deque()
+                    self._inside_bytes[fifo] = 0
+                while inside and inside[0][0] <= at:
+                    self._inside_bytes[fifo] -= inside.popleft()[1]
+                if ((most_messages is not None and len(inside) >= most_messages)
+                        or (most_bytes is not None
+                            and self._inside_bytes[fifo] + nbytes > most_bytes)):
+                    cause[row] = OVERFLOW
+                    departure[row] = decided[row] = at
+                    continue
+            start = max(at, free[fifo])
+            if self._phases is not None:  # the bandwidth of the phase it starts in
+                took = int(self._phases.serialisation(np.array([nbytes]), np.array([start]),
+                                                      self._serialisation)[0])
+            done = min(start, SATURATED_NS - took) + took
+            if faulty:
+                gone, why, when, started = self._interrupted(
+                    np.array([who]), np.array([start]), np.array([done]))
+                done, cause[row], decided[row] = int(gone[0]), why[0], when[0]
+                if started[0]:
+                    waited[row] = start - at
+            else:
+                decided[row] = done
+                waited[row] = start - at
+            departure[row] = free[fifo] = done
+            if self._limit is not None:
+                inside.append((done, nbytes))
+                self._inside_bytes[fifo] += nbytes
+        busy[:] = free
+        return departure, cause, decided, waited
 
     def _serialisation(self, size: np.ndarray, exact: NsPerByte | None = None) -> np.ndarray:
         """⌈size × 8 × 10^9 / bandwidth⌉ ns per message, exact in integers, at most
@@ -378,13 +494,15 @@ class Link:
         took = [min(-(-int(value) * num // den), SATURATED_NS) for value in values]
         return np.array(took, dtype=np.int64)[where]
 
-    def _interrupted(self, who: np.ndarray, start: np.ndarray,
-                     end: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _interrupted(self, who: np.ndarray, start: np.ndarray, end: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Transmissions over [start, end) against the fault timeline: when each frees the
-        link, why it failed (``OK`` if it did not), when its fate was decided."""
+        link, why it failed (``OK`` if it did not), when its fate was decided, and whether
+        it started at all (no fault held at its start)."""
         timeline = self.network.timeline
         cause = self._fault_at_start(who, start)
-        free = np.where(cause == OK, end, start)
+        started = cause == OK
+        free = np.where(started, end, start)
         decided = start.copy()
         when = np.full(len(start), NEVER, dtype=np.int64)
         why = np.zeros(len(start), dtype=np.int8)
@@ -395,9 +513,9 @@ class Link:
             cut_at, cut_cause = timeline.first_cut(self.sender.id, self.receiver.id, start, end)
             earlier = cut_at < when
             when[earlier], why[earlier] = cut_at[earlier], cut_cause[earlier]
-        broken = (cause == OK) & (when != NEVER)
+        broken = started & (when != NEVER)
         cause[broken], free[broken], decided[broken] = why[broken], when[broken], when[broken]
-        return free, cause, decided
+        return free, cause, decided, started
 
     def _failed(self, batch: MessageBatch, cause: np.ndarray) -> None:
         """QoS 1 messages with retries left wait for their retry; the others are lost.
@@ -409,7 +527,8 @@ class Link:
         if retry.any():
             again = batch.select(retry)
             again = again.copy_with(sent=again.sent + self.retry_interval_ns,
-                                    attempt=again.attempt + 1)
+                                    attempt=again.attempt + 1,
+                                    waited=constant(_NOT_STARTED, len(again)))
             until = self.network.kernel.until
             if self._sender_may_be_down:
                 forgotten = self.network.timeline.down_during(
@@ -419,7 +538,11 @@ class Link:
                     self._lose(again.select(forgotten),
                                np.full(int(forgotten.sum()), NODE_DOWN, np.int8))
                     again = again.select(~forgotten)
-            again = again.select(again.sent < until)  # else in flight
+            late = again.sent >= until
+            if late.any():  # in flight: the run ends before the retry is due
+                if self.network.recorder is not None:
+                    self._record_in_flight(again.select(late))
+                again = again.select(~late)
             if len(again):
                 self._add_retries(again)
         final = ~retry
@@ -594,3 +717,14 @@ def take_before(chunks: list[MessageBatch],
     arrival = np.concatenate([chunk.arrival for chunk in taken])
     order = arrival_order(arrival, np.concatenate([chunk.id for chunk in taken]))
     return MessageBatch.concat(taken, order), kept
+
+
+def _fifo_limit(*buffers: Buffer | None) -> tuple[int | None, int | None] | None:
+    """The tightest of ``buffers`` on one FIFO, in messages and in bytes (either may be
+    ``None``: no such limit), or ``None`` when none is finite."""
+    given = [buffer for buffer in buffers if buffer is not None]
+    if not given:
+        return None
+    messages = [b.messages for b in given if b.messages is not None]
+    sizes = [b.size_bytes for b in given if b.size_bytes is not None]
+    return (min(messages) if messages else None, min(sizes) if sizes else None)

@@ -156,7 +156,7 @@ def test_bad_records_are_a_located_error_and_nothing_is_written(tmp_path: Path,
     result = xedge("calibrate", run, "--scenario", source / "known.yaml", "-o", out)
     assert result.exit_code == 2
     assert f"error: {run / 'records.csv'}:4:" in result.output
-    assert "'status' must be delivered or lost, found 'arrived'" in result.output
+    assert "'status' must be delivered, lost or in_flight, found 'arrived'" in result.output
     assert not out.exists() and "Traceback" not in result.output
 
 
