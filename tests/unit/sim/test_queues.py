@@ -9,12 +9,13 @@ import textwrap
 
 import numpy as np
 
+from xedgesim.compare.stats import t_quantile
 from xedgesim.scenario import load_scenario_text
 from xedgesim.simulation import simulate
 
-# Student's t quantile t(0.9995, 9): the two-sided 99.9 % interval of a mean over 10 seeds.
-# A deterministic test cannot be allowed the 5 % misses of a 95 % interval.
-T_9995_DOF9 = 4.781
+# The two-sided 99.9 % Student-t interval of a mean over seeds: a deterministic test cannot
+# be allowed the 5 % misses of a 95 % interval.
+CONFIDENCE = 0.999
 MS = 1_000_000
 
 
@@ -22,7 +23,7 @@ def _mean_and_half_width(values: list[float]) -> tuple[float, float]:
     n = len(values)
     mean = sum(values) / n
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    return mean, T_9995_DOF9 * sd / math.sqrt(n)
+    return mean, t_quantile(CONFIDENCE, n - 1) * sd / math.sqrt(n)
 
 
 def _drop_tail(sent: list[int], took: int, capacity: int) -> tuple[list[int], list[int]]:
