@@ -102,7 +102,7 @@ def test_simulate_writes_run_directory_and_table(tmp_path: Path) -> None:
     records = (out / "records.csv").read_text().splitlines()
     delivered = sum(f["delivered"] for f in summary["flows"].values())
     lost = summary["messages"]["lost_random"] + summary["messages"]["lost_to_faults"]
-    assert len(records) - 1 == delivered + lost
+    assert len(records) - 1 == delivered + lost + summary["messages"]["in_flight"]
     nodes = (out / "nodes.csv").read_text().splitlines()
     assert len(nodes) == 1 + 22
     assert nodes[0].startswith("node,group,type,")

@@ -55,7 +55,8 @@ def test_the_proxy_draws_what_the_simulator_draws_on_the_same_link(tmp_path: Pat
         "  - {id: cloud, type: cloud}\n", "same-draws.yaml")
     run_to_directory(scenario, tmp_path / "run", records=True)
     with (tmp_path / "run" / "records.csv").open(newline="") as handle:
-        rows = [r for r in csv.DictReader(handle) if r["flow"] == "sensors->cloud"]
+        rows = [r for r in csv.DictReader(handle)
+                if r["flow"] == "sensors->cloud" and r["status"] == "delivered"]
     rows.sort(key=lambda r: int(r["message_id"]))
     simulated = [int(r["arrival_ns"]) - int(r["first_sent_ns"]) for r in rows]
     assert len(simulated) > 40
