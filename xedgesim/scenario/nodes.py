@@ -36,7 +36,7 @@ from xedgesim.scenario.model import (
     Trace,
     instance_id,
 )
-from xedgesim.scenario.queues import UNLIMITED, read_buffer
+from xedgesim.scenario.queues import read_buffer
 from xedgesim.scenario.reader import Reader, did_you_mean, english_list, label
 from xedgesim.scenario.service import read_compute, read_service
 from xedgesim.scenario.traffic import TRACE_WINDOW_NS, read_payload, read_process
@@ -557,7 +557,7 @@ def _publishing(
     if buffer_node is not None and buffer is None:
         return None
     return Publishing(target, topic, qos, retain, payload[0], retry_interval, max_retries,
-                      payload[1], None if buffer == UNLIMITED else cast(Buffer, buffer))
+                      payload[1], buffer if isinstance(buffer, Buffer) else None)  # unlimited: none
 
 
 def _subscription(reader: Reader, draft: NodeDraft, index: NodeIndex) -> Subscription | None:
