@@ -300,6 +300,26 @@ def test_md1k_blocking_probability_matches_the_embedded_chain() -> None:
     assert 0.05 < theory < 0.15
 
 
+def test_mm1k_blocking_probability_with_exponential_sizes_matches_theory() -> None:
+    """M/M/1/K: as the M/D/1/K test, with ``payload: {exponential: 90B}``. Sizes are drawn
+    rounded up to whole bytes (at least 1), so a message of k bytes (0.1 ms per byte at
+    80 kbit/s) has probability e^(-(k-1)/90) - e^(-k/90): the exact service law, given to
+    the M/G/1/K chain (ρ ≈ 0.905; M/M/1/K's closed form (1 - ρ) ρ^K / (1 - ρ^(K+1)) at the
+    continuous law gives nearly the same, see the test of the chain above). The theory must
+    lie in the 99.9 % Student-t interval of 10 seeds of 100 s."""
+    fractions = _blocking_per_seed(
+        "  - {id: s, type: sensor, count: 100, interval: 1s, process: poisson, "
+        "payload: {exponential: 90B}, to: cloud}\n  - {id: cloud, type: cloud}\n",
+        "{between: [s, cloud], bandwidth: 80kbit, queue: shared, buffer: 4}", "s->cloud",
+        "100s")
+    sizes = np.arange(1, 90 * 30)
+    law = np.exp(-(sizes - 1) / 90) - np.exp(-sizes / 90)
+    theory = _mg1k_blocking(100.0, dict(zip((sizes * 1e-4).tolist(), law.tolist(),
+                                            strict=True)), 4)
+    mean, half = _mean_and_half_width(fractions)
+    assert abs(mean - theory) <= half, (mean, half, theory)
+
+
 def test_mg1k_blocking_probability_with_mixed_sizes_matches_the_embedded_chain() -> None:
     """M/G/1/K: four fleets of 25 Poisson sensors at 1/s each, payloads 30, 60, 120 and
     150 B, publish with no delay to a broker, whose arrivals are then one Poisson stream at
