@@ -112,3 +112,10 @@ def test_a_sender_buffer_without_a_queue_of_its_own_is_refused_where_written(
   - {id: cloud, type: cloud}
 """)
     _problem_at(text, "buffer: 4", "4}", message)
+
+
+def test_a_schedule_that_gives_a_link_a_bandwidth_gives_it_a_queue() -> None:
+    scenario = load(scenario_text(network="""
+        default: {buffer: 8, schedule: [{at: 5s, bandwidth: 32kbit}]}
+        """))
+    assert scenario.network.default.buffer == Buffer(messages=8)
