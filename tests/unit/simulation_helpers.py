@@ -270,7 +270,7 @@ def check_accounting(run: Run) -> None:
         assert len(set(finished)) == len(finished), f"{name}: a message with two fates"
         assert set(finished) <= set(sent_keys), f"{name}: a fate for a message never sent"
         assert len(set(sent_keys) - set(finished)) == flow.in_flight(), name
-        travelling = [r.key for r in run.in_flight if r.flow == name]
+        travelling = [r.key for r in measured(run.in_flight) if r.flow == name]
         assert len(travelling) == flow.in_flight(), f"{name}: in-flight rows"
         assert set(travelling) == set(sent_keys) - set(finished), name
         for row in delivered:
