@@ -96,6 +96,9 @@ class _Waits:
     def lost(self, flow, batch, causes) -> None:
         raise AssertionError("nothing is lost on this link")
 
+    def in_flight(self, flow, batch) -> None:
+        pass  # what the end of the run leaves travelling has no wait to measure
+
     def waits(self, start: int, end: int, ns_per_byte: int) -> np.ndarray:
         """Time in the queue (latency less serialisation) of messages first sent in
         [start, end)."""

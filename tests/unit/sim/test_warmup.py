@@ -96,6 +96,9 @@ class _AllDeliveries:
     def lost(self, flow: object, batch: MessageBatch, causes: np.ndarray) -> None:
         pass
 
+    def in_flight(self, flow: object, batch: MessageBatch) -> None:
+        pass
+
 
 MD1 = """
     seed: {seed}
