@@ -9,21 +9,11 @@ import textwrap
 
 import numpy as np
 
-from xedgesim.compare.stats import t_quantile
+from tests.theory import mean_and_half_width
 from xedgesim.scenario import load_scenario_text
 from xedgesim.simulation import simulate
 
-# The two-sided 99.9 % Student-t interval of a mean over seeds: a deterministic test cannot
-# be allowed the 5 % misses of a 95 % interval.
-CONFIDENCE = 0.999
 MS = 1_000_000
-
-
-def _mean_and_half_width(values: list[float]) -> tuple[float, float]:
-    n = len(values)
-    mean = sum(values) / n
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    return mean, t_quantile(CONFIDENCE, n - 1) * sd / math.sqrt(n)
 
 
 def _drop_tail(sent: list[int], took: int, capacity: int) -> tuple[list[int], list[int]]:
@@ -295,7 +285,7 @@ def test_md1k_blocking_probability_matches_the_embedded_chain() -> None:
         "{between: [s, cloud], bandwidth: 80kbit, queue: shared, buffer: 4}", "s->cloud",
         "100s")
     theory = _mg1k_blocking(100.0, {0.009: 1.0}, 4)
-    mean, half = _mean_and_half_width(fractions)
+    mean, half = mean_and_half_width(fractions)
     assert abs(mean - theory) <= half, (mean, half, theory)
     assert 0.05 < theory < 0.15
 
@@ -316,7 +306,7 @@ def test_mm1k_blocking_probability_with_exponential_sizes_matches_theory() -> No
     law = np.exp(-(sizes - 1) / 90) - np.exp(-sizes / 90)
     theory = _mg1k_blocking(100.0, dict(zip((sizes * 1e-4).tolist(), law.tolist(),
                                             strict=True)), 4)
-    mean, half = _mean_and_half_width(fractions)
+    mean, half = mean_and_half_width(fractions)
     assert abs(mean - theory) <= half, (mean, half, theory)
 
 
@@ -337,7 +327,7 @@ def test_mg1k_blocking_probability_with_mixed_sizes_matches_the_embedded_chain()
         nodes, "{between: [broker, cloud], bandwidth: 80kbit, buffer: 3}", "broker->cloud",
         "40s")
     theory = _mg1k_blocking(100.0, {size * 8 / 80_000: 0.25 for size in sizes}, 3)
-    mean, half = _mean_and_half_width(fractions)
+    mean, half = mean_and_half_width(fractions)
     assert abs(mean - theory) <= half, (mean, half, theory)
 
 
@@ -363,5 +353,5 @@ def test_poisson_senders_into_one_shared_queue_wait_as_md1_at_the_summed_rate() 
         waits.append(flow["queueing_ms"]["mean"])
     rate, service = 100.0, 0.006
     theory_ms = rate * service ** 2 / (2 * (1 - rate * service)) * 1e3
-    mean, half = _mean_and_half_width(waits)
+    mean, half = mean_and_half_width(waits)
     assert abs(mean - theory_ms) <= half, (mean, half, theory_ms)
