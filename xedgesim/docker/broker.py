@@ -25,6 +25,10 @@ from xedgesim.sim.kernel import DELIVERY
 from xedgesim.sim.messages import MessageBatch
 
 MQTT_PORT = 1883
+# Origins cross a real broker as instants of the 2000s in ns (19 digits), as a fleet run's
+# do (its run's epoch, xedgesim/fleetrun/broker.py): a reading or aggregate is then as many
+# bytes in a hybrid simulation as on a fleet, and byte rates compare (docs/parity.md).
+ORIGIN_OFFSET_NS = 10**18
 
 
 class MosquittoBroker(Node):
@@ -78,7 +82,7 @@ class MosquittoBroker(Node):
                 payload.encode(
                     id=int(block.id[row]), value=float(block.value[row]),
                     vmin=float(block.vmin[row]), vmax=float(block.vmax[row]),
-                    n=int(block.n[row]), origin_ns=int(block.origin[row]),
+                    n=int(block.n[row]), origin_ns=int(block.origin[row]) + ORIGIN_OFFSET_NS,
                 ),
                 qos=int(block.qos[row]),
                 retain=bool(block.retain[row]),
@@ -95,7 +99,8 @@ class MosquittoBroker(Node):
         return MessageBatch.one(
             id=fields["id"], src=self.group.first,
             topic=self.context.topics.intern(message.topic), size=len(message.payload),
-            qos=message.qos, retain=bool(message.retain), origin=fields["origin_ns"], sent=now,
+            qos=message.qos, retain=bool(message.retain),
+            origin=fields["origin_ns"] - ORIGIN_OFFSET_NS, sent=now,
             value=fields["value"], vmin=fields["vmin"], vmax=fields["vmax"], n=fields["n"],
         )
 
