@@ -166,8 +166,7 @@ def simulate(
                              seed=scenario.seed)
     counters = {g.id: NodeCounters(g.id, g.count) for g in topology.groups.values()}
     energy = energy_accounts(scenario)
-    network = Network(scenario.network, topology, timeline, kernel, scenario.seed, counters,
-                      recorder, reported_causes(scenario), energy, scenario.warmup_ns)
+    network = Network(scenario, topology, timeline, kernel, counters, recorder, energy)
     context = SimContext(scenario, kernel, topology, timeline, network, counters)
     if recorder is not None:
         recorder.start(topology.instance_ids, context.topics.names)

@@ -26,7 +26,7 @@ from xedgesim.metrics import NodeCounters
 from xedgesim.models.base import Node, SimContext
 from xedgesim.registry import node_class
 from xedgesim.scenario.model import Scenario
-from xedgesim.sim.faults import FaultTimeline, reported_causes
+from xedgesim.sim.faults import FaultTimeline
 from xedgesim.sim.kernel import FAULT, Kernel
 from xedgesim.sim.network import Network, Recorder
 from xedgesim.sim.pacing import DEFAULT_MAX_LAG_NS, Pacer
@@ -65,9 +65,8 @@ class HostWorkload:
         self.topology = Topology(scenario)
         self.timeline = FaultTimeline(scenario.faults, self.topology)
         self.counters = {g.id: NodeCounters(g.id, g.count) for g in self.topology.groups.values()}
-        self.network = Network(scenario.network, self.topology, self.timeline, self.kernel,
-                               scenario.seed, self.counters, recorder,
-                               reported_causes(scenario), warmup_ns=scenario.warmup_ns)
+        self.network = Network(scenario, self.topology, self.timeline, self.kernel,
+                               self.counters, recorder)
         self.context = SimContext(scenario, self.kernel, self.topology, self.timeline,
                                   self.network, self.counters)
         self.context.pacer = Pacer(speed, max_lag_ns)

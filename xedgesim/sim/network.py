@@ -23,11 +23,10 @@ from typing import Protocol
 import numpy as np
 
 from xedgesim.metrics import FlowStats, Histogram, NodeCounters, exact_sum
-from xedgesim.scenario.model import Buffer, LinkSpec, NetworkSpec
+from xedgesim.scenario.model import Buffer, LinkSpec, Scenario
 from xedgesim.sim.distributions import sample
 from xedgesim.sim.energy import LOST, MADE, EnergyAccount
 from xedgesim.sim.faults import (
-    ALWAYS_REPORTED,
     BATTERY,
     CAUSES,
     NODE_DOWN,
@@ -35,6 +34,7 @@ from xedgesim.sim.faults import (
     OVERFLOW,
     RANDOM,
     FaultTimeline,
+    reported_causes,
 )
 from xedgesim.sim.kernel import DELIVERY, NEVER, TIMER, Kernel
 from xedgesim.sim.loss import GilbertChannel
@@ -90,28 +90,26 @@ class Recorder(Protocol):
 class Network:
     def __init__(
         self,
-        spec: NetworkSpec,
+        scenario: Scenario,
         topology: Topology,
         timeline: FaultTimeline,
         kernel: Kernel,
-        seed: int,
         counters: dict[str, NodeCounters],
         recorder: Recorder | None = None,
-        causes: tuple[str, ...] = ALWAYS_REPORTED,
         energy: dict[str, EnergyAccount] | None = None,
-        warmup_ns: int = 0,
     ) -> None:
-        """``causes``: the loss causes the run reports (``reported_causes``); ``energy``: the
-        accounts of the nodes with ``energy:``, charged by their links and mailboxes;
-        ``warmup_ns``: the flows' counts leave out messages first sent before it."""
+        """The links of ``scenario``'s network, drawing from its seed's streams, counting the
+        loss causes it reports and leaving its ``warmup`` out of the flows' counts; ``energy``:
+        the accounts of the nodes with ``energy:``, charged by their links and mailboxes."""
+        spec = scenario.network
         self.spec = spec
-        self.causes = causes
+        self.seed = scenario.seed
+        self.causes = reported_causes(scenario)
+        self.warmup_ns = scenario.warmup_ns
         self.energy = energy or {}
-        self.warmup_ns = warmup_ns
         self.topology = topology
         self.timeline = timeline
         self.kernel = kernel
-        self.seed = seed
         self.counters = counters
         self.recorder = recorder
         self.flows: dict[tuple[str, str], FlowStats] = {}
