@@ -24,12 +24,7 @@ def read_failures(reader: Reader, node: YNode, context: str) -> Failures | None:
     if ymap is None:
         return None
     reader.check_keys(ymap, FAILURE_KEYS, what)
-    means = []
-    for key in FAILURE_KEYS:
-        value = reader.require(ymap, key, what)
-        means.append(None if value is None
-                     else reader.duration(value, f"'{key}' of {what}", positive=True))
-    mtbf, mttr = means
+    mtbf, mttr = reader.positive_durations(ymap, FAILURE_KEYS, what)
     if mtbf is None or mttr is None:
         return None
     return Failures(mtbf, mttr)

@@ -267,6 +267,21 @@ class Reader:
             return None
         return None if value is None else int(value)
 
+    def positive_durations(self, ymap: YMap, keys: Iterable[str], what: str,
+                           reported: Collection[str] = ()) -> list[int | None]:
+        """Each of ``keys`` of ``ymap`` as a duration > 0 (the means of a model's random
+        periods): None for one that is wrong or missing, a missing one reported unless it is
+        in ``reported`` (its absence already explained)."""
+        found: list[int | None] = []
+        for key in keys:
+            if key not in ymap and key in reported:
+                found.append(None)
+                continue
+            value = self.require(ymap, key, what)
+            found.append(None if value is None
+                         else self.duration(value, f"'{key}' of {what}", positive=True))
+        return found
+
     def size(self, node: YNode, what: str, positive: bool = True) -> int | None:
         """Whole bytes; ``positive`` refuses zero (a payload; a distribution's std may be 0)."""
         value = self._quantity(node, what, "size")

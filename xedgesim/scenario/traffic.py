@@ -97,15 +97,8 @@ def _on_off(reader: Reader, node: YNode, what: str, count: int) -> OnOff | None:
         reader.report(key_node, f"unknown key '{key_node.text}' in {what}",
                       f"write {key_node.text}_time: YAML reads a bare on or off as true or false")
     reader.check_keys(ymap, (*ON_OFF_KEYS, True, False), what)
-    means = []
-    for key in ON_OFF_KEYS:
-        if key not in ymap and any(f"{node.text}_time" == key for node in bare):
-            means.append(None)  # reported as the bare key already
-            continue
-        value = reader.require(ymap, key, what)
-        means.append(None if value is None
-                     else reader.duration(value, f"'{key}' of {what}", positive=True))
-    on_ns, off_ns = means
+    on_ns, off_ns = reader.positive_durations(
+        ymap, ON_OFF_KEYS, what, reported={f"{node.text}_time" for node in bare})
     if on_ns is None or off_ns is None:
         return None
     return OnOff(on_ns, off_ns)
