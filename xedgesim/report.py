@@ -19,7 +19,7 @@ import csv
 import io
 import math
 from collections.abc import Iterable
-from itertools import islice, repeat
+from itertools import repeat
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -70,32 +70,44 @@ def write_run(directory: Path, result: RunResult) -> None:
 
 def write_node_counters(handle: TextIO, result: RunResult) -> None:
     """One row per node instance; a counter a node does not have is left empty. A run with
-    ``energy:`` adds ``ENERGY_COLUMNS`` after the counters."""
+    ``energy:`` adds ``ENERGY_COLUMNS`` after the counters.
+
+    Rows are made with one ``%`` format per node rather than a ``csv.writer``: nothing in
+    them needs quoting (node ids are letters, digits, ``_.-``; the rest are numbers), and a
+    million sensors' rows then cost a third of the time, instance ids included."""
     names = sorted({name for c in result.counters.values() for name in c.values})
-    writer = csv.writer(handle, lineterminator="\n")
     # How a node ran (python_model, docker) is left out on purpose: the same scenario run
     # either way must give the same bytes.
-    writer.writerow(["node", "group", "type", *names,
-                     *(ENERGY_COLUMNS if result.energy else ())])
+    csv.writer(handle, lineterminator="\n").writerow(
+        ["node", "group", "type", *names, *(ENERGY_COLUMNS if result.energy else ())])
     for spec in result.scenario.nodes:
         counters = result.counters[spec.id]
-        fixed = (spec.id, spec.type)
-        instance_ids = iter(spec.instance_ids)  # made in sequence: cheaper than by index
+        present = [name for name in names if name in counters.values]
         energy = _energy_columns(result, spec.id, spec.count) if result.energy else []
+        row = _row_format(spec.id, spec.type, spec.count,
+                          ["%s" if name in counters.values else "" for name in names]
+                          + ["%s"] * len(energy))
         # A slice of rows at a time: a million sensors' counters as Python lists would take
         # more memory than the whole run.
         for start in range(0, spec.count, _ROWS_AT_ONCE):
             stop = min(start + _ROWS_AT_ONCE, spec.count)
-            columns = [
-                counters.values[name][start:stop].tolist() if name in counters.values
-                else [""] * (stop - start)
-                for name in names
-            ] + [column[start:stop] for column in energy]
-            writer.writerows(
-                (instance, *fixed, *values)
-                for instance, *values in zip(islice(instance_ids, stop - start), *columns,
-                                             strict=True)
-            )
+            columns = [counters.values[name][start:stop].tolist() for name in present]
+            columns += [column[start:stop] for column in energy]
+            rows = zip(range(start, stop), *columns, strict=True)
+            handle.write("".join(map(row.__mod__, rows)))
+
+
+def _row_format(node_id: str, node_type: str, count: int, fields: list[str]) -> str:
+    """The ``%`` format of one node's rows, fed (instance index, *column values): the
+    instance id is made from the index as ``instance_id`` makes it; a single instance's id is
+    the node id, and ``%.0s`` consumes its index without printing it."""
+    def literal(text: str) -> str:
+        return text.replace("%", "%%")
+
+    width = len(str(count - 1))
+    instance = (f"{literal(node_id)}%.0s" if count == 1
+                else f"{literal(node_id)}-%0{width}d")
+    return ",".join([instance, literal(node_id), literal(node_type), *fields]) + "\n"
 
 
 _ROWS_AT_ONCE = 1 << 16

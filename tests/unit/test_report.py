@@ -109,3 +109,39 @@ def test_json_is_always_valid(tmp_path: Path) -> None:
 def test_any_text_is_one_field_that_reads_back(texts: list[str]) -> None:
     line = ",".join(["1", *(csv_field(text) for text in texts), "2"]) + "\n"
     assert next(csv.reader(io.StringIO(line, newline=""))) == ["1", *texts, "2"]
+
+
+def test_nodes_csv_is_what_a_csv_writer_writes() -> None:
+    """``nodes.csv`` rows are made by ``%`` formats, not ``csv.writer``: read back and written
+    again by the csv module, the file is unchanged (nothing needed quoting), and the instance
+    ids are the ones the scenario names (a fleet's padded ids, a single node's own id), with
+    counters a node lacks and energy columns in their places."""
+    from xedgesim.report import write_node_counters
+    from xedgesim.scenario import load_scenario_text
+    from xedgesim.simulation import simulate
+
+    scenario = load_scenario_text("""
+        seed: 3
+        duration: 5s
+        nodes:
+          - {id: probes, type: sensor, count: 11, interval: 1s, to: gw,
+             energy: {battery: 1J}}
+          - {id: gw, type: gateway, aggregate_every: 2s, to: cloud}
+          - {id: cloud, type: cloud}
+    """.replace("\n        ", "\n"))
+    result = simulate(scenario)
+    handle = io.StringIO()
+    write_node_counters(handle, result)
+    written = handle.getvalue()
+    rows = list(csv.reader(io.StringIO(written)))
+    again = io.StringIO()
+    csv.writer(again, lineterminator="\n").writerows(rows)
+    assert again.getvalue() == written
+    header, *body = rows
+    assert [row[0] for row in body] == [*(f"probes-{i:02d}" for i in range(11)), "gw", "cloud"]
+    assert {len(row) for row in body} == {len(header)}
+    gateway = dict(zip(header, body[11], strict=True))
+    assert gateway["group"] == "gw" and gateway["energy_j"] == ""
+    sensor = dict(zip(header, body[0], strict=True))
+    assert sensor["group"] == "probes" and sensor["aggregates_sent"] == ""
+    assert int(sensor["sent"]) == 5 and sensor["energy_j"] and sensor["battery_left_j"]
