@@ -713,7 +713,8 @@ def take_before(chunks: list[MessageBatch],
     if len(taken) == 1:
         return taken[0], kept
     arrival = np.concatenate([chunk.arrival for chunk in taken])
-    order = arrival_order(arrival, np.concatenate([chunk.id for chunk in taken]))
+    order = arrival_order(arrival, np.concatenate([chunk.id for chunk in taken]),
+                          sorted_runs=True)
     return MessageBatch.concat(taken, order), kept
 
 

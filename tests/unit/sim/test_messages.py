@@ -69,16 +69,18 @@ def test_a_window_of_readings_keeps_one_array_per_distinct_field() -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(0, 2**62), min_size=2, max_size=300), st.integers(0, 10**6),
-       st.booleans(), st.data())
+       st.booleans(), st.booleans(), st.data())
 def test_arrival_order_is_the_two_key_sort_whatever_the_span_and_the_ties(
-        base: list[int], spread: int, narrow: bool, data: st.DataObject) -> None:
+        base: list[int], spread: int, narrow: bool, sorted_runs: bool,
+        data: st.DataObject) -> None:
     """(arrival, id) order, whichever way it is computed: the packed-key sort (a narrow span,
     the usual case), the plain stable sort (a span too wide to pack), ties with ids in or out
-    of order."""
+    of order, and the merge a mailbox asks for (``sorted_runs``: the input need not hold runs
+    for the order to be right, only for it to be fast)."""
     arrival = np.array([value % (spread + 1) if narrow else value for value in base],
                        dtype=np.int64)
     ids = np.array(data.draw(st.permutations(range(len(arrival)))), dtype=np.int64)
-    order = arrival_order(arrival, ids)
+    order = arrival_order(arrival, ids, sorted_runs=sorted_runs)
     expected = np.lexsort((ids, arrival))
     found = np.arange(len(arrival)) if order is None else order
     assert found.tolist() == expected.tolist()
