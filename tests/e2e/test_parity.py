@@ -122,8 +122,12 @@ def test_stage_with_a_scenario_records_a_passing_parity(staged: tuple[Path, Any]
     assert document["scenario"]["sha256"] == manifest.scenario_entry(SCENARIO)["sha256"]
     [record] = document["parity"]
     assert record["verdict"] == "pass" and record["scenario"] == document["scenario"]
-    assert record["compare_report"] == str(run_dir / "parity" / "compare.json")
-    assert record["fleet_run"] == str(fleet_run) and record["tolerance"] is None
+    # (paths relative to the run directory, the report's hash and counts: it travels with it)
+    assert record["compare_report"] == "parity/compare.json"
+    assert record["compare_report_sha256"] == manifest.scenario_entry(
+        run_dir / "parity" / "compare.json")["sha256"]
+    assert record["counts"] == report["counts"]
+    assert record["fleet_run"] == "fleet-run" and record["tolerance"] is None
     # ... and the stage's JUnit report holds one testcase per compared metric
     root = ElementTree.parse(run_dir / "verify" / "junit.xml").getroot()
     [parity] = [s for s in root.iter("testsuite") if s.get("name") == "parity"]

@@ -13,16 +13,18 @@ one gateway is not vouched for next to another.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import xedgesim
 from xedgesim import atomic
+from xedgesim.compare.verdicts import BREACH, PASS, SKIPPED
 from xedgesim.deploy.errors import ReleaseRefused, UsageError
 from xedgesim.deploy.release import Release
 
@@ -56,7 +58,12 @@ class ParityRecord:
     """Proof that a release, staged with a scenario, behaved on the fleet as simulated: the
     scenario's hash, the fleet run, the ``xedge compare`` report and its verdict, and the
     tolerance file's hash. A manifest keeps a list of them (``parity``), one per comparison;
-    ``xedge deploy --require-parity`` looks for a passing one for its scenario's bytes."""
+    ``xedge deploy --require-parity`` looks for a passing one for its scenario's bytes.
+
+    The record travels with the release (a manifest copied with its run directory, or to
+    another machine), so it says what it proves by itself: the report's sha256 (a copy of the
+    report can be checked against it) and its verdict counts, and paths into the run directory
+    relative to it (``portable_path``). Records written before those fields have None there."""
 
     scenario_sha256: str
     fleet_run: str  # the fleet run's directory
@@ -67,16 +74,20 @@ class ParityRecord:
     tolerance_sha256: str | None = None  # None: the default tolerances
     simulation_run: str | None = None  # the other side of the comparison
     recorded: str = ""
+    compare_report_sha256: str | None = None  # of the report's bytes
+    counts: Mapping[str, int] | None = None  # the report's metrics per verdict (VERDICTS)
 
     @property
     def passed(self) -> bool:
-        return self.verdict == "pass"
+        return self.verdict == PASS
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "scenario": {"path": self.scenario_path, "sha256": self.scenario_sha256},
             "fleet_run": self.fleet_run, "simulation_run": self.simulation_run,
-            "compare_report": self.compare_report, "verdict": self.verdict,
+            "compare_report": self.compare_report,
+            "compare_report_sha256": self.compare_report_sha256, "verdict": self.verdict,
+            "counts": None if self.counts is None else dict(self.counts),
             "tolerance": (None if self.tolerance_sha256 is None else
                           {"path": self.tolerance_path, "sha256": self.tolerance_sha256}),
             "recorded": self.recorded,
@@ -84,13 +95,16 @@ class ParityRecord:
 
     @classmethod
     def from_dict(cls, document: Mapping[str, Any]) -> ParityRecord:
-        """The record ``as_dict`` wrote; a malformed one is a UsageError."""
+        """The record ``as_dict`` wrote (or an older one, without the report's hash and
+        counts); a malformed one is a UsageError."""
         try:
             scenario = document["scenario"]
             tolerance = document.get("tolerance") or {}
             verdict = str(document["verdict"])
-            if verdict not in ("pass", "breach"):
+            if verdict not in (PASS, BREACH):
                 raise ValueError(f"verdict {verdict!r}")
+            report_sha256 = document.get("compare_report_sha256")
+            counts = document.get("counts")
             return cls(scenario_sha256=str(scenario["sha256"]),
                        scenario_path=str(scenario.get("path") or ""),
                        fleet_run=str(document["fleet_run"]),
@@ -98,29 +112,72 @@ class ParityRecord:
                        tolerance_path=tolerance.get("path"),
                        tolerance_sha256=tolerance.get("sha256"),
                        simulation_run=document.get("simulation_run"),
-                       recorded=str(document.get("recorded") or ""))
+                       recorded=str(document.get("recorded") or ""),
+                       compare_report_sha256=None if report_sha256 is None
+                       else str(report_sha256),
+                       counts=None if counts is None else verdict_counts(counts))
         except (KeyError, TypeError, AttributeError, ValueError) as error:
             raise UsageError(f"not a parity record: {type(error).__name__} {error}") from None
+
+    def anchored(self, run_dir: Path) -> ParityRecord:
+        """This record with its paths into the run (fleet run, simulation, report) joined to
+        ``run_dir``: for a manifest of another run, where ``fleet-run`` would name that run's."""
+        return replace(self, fleet_run=str(run_dir / self.fleet_run),
+                       compare_report=str(run_dir / self.compare_report),
+                       simulation_run=None if self.simulation_run is None
+                       else str(run_dir / self.simulation_run))
+
+
+VERDICTS = (PASS, BREACH, SKIPPED)
+
+
+def verdict_counts(counts: Any) -> dict[str, int]:
+    """A compare report's ``counts``: how many metrics passed, breached and were skipped; a
+    ValueError for anything else."""
+    if not isinstance(counts, Mapping) or not all(
+            type(counts.get(name)) is int and counts[name] >= 0 for name in VERDICTS):
+        raise ValueError(f"counts {counts!r}: wanted a count for each of {', '.join(VERDICTS)}")
+    return {name: counts[name] for name in VERDICTS}
+
+
+def portable_path(path: Path, run_dir: Path | None) -> str:
+    """``path`` as a record keeps it: relative to the run directory when it lies inside it, so
+    a manifest copied with its run, or to another machine, still points at its evidence; else
+    as given. Never made absolute for the record: a path given relative keeps no trace of the
+    machine's directories (its user's home)."""
+    if run_dir is not None:
+        with contextlib.suppress(ValueError):
+            return path.resolve().relative_to(run_dir.resolve()).as_posix()
+    return str(path)
 
 
 def parity_record(scenario: Path, fleet_run: Path, compare_report: Path,
                   tolerance: Path | None = None, simulation_run: Path | None = None,
-                  now: float | None = None) -> ParityRecord:
-    """The parity record of one comparison: hashes the scenario and the tolerance file and
-    takes the verdict from the compare report's JSON (``verdict``: pass or breach)."""
+                  now: float | None = None, run_dir: Path | None = None) -> ParityRecord:
+    """The parity record of one comparison: hashes the scenario, the tolerance file and the
+    compare report, and takes the verdict and its counts from the report's JSON (``verdict``:
+    pass or breach; ``counts``). ``run_dir`` is the run directory whose manifest gets the
+    record: paths inside it are recorded relative to it (``portable_path``)."""
     try:
-        report = json.loads(compare_report.read_text())
+        data = compare_report.read_bytes()
+        report = json.loads(data)
         verdict = report["verdict"]
+        counts = verdict_counts(report["counts"])
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise UsageError(f"compare report {compare_report}: cannot read its verdict "
+        raise UsageError(f"compare report {compare_report}: cannot read its verdict and counts "
                          f"({type(error).__name__})") from None
-    tolerance_entry = scenario_entry(tolerance) if tolerance is not None else None
+    tolerance_sha256 = scenario_entry(tolerance)["sha256"] if tolerance is not None else None
     return ParityRecord(
-        scenario_sha256=scenario_entry(scenario)["sha256"], scenario_path=str(scenario),
-        fleet_run=str(fleet_run), compare_report=str(compare_report), verdict=str(verdict),
-        tolerance_path=tolerance_entry["path"] if tolerance_entry else None,
-        tolerance_sha256=tolerance_entry["sha256"] if tolerance_entry else None,
-        simulation_run=str(simulation_run) if simulation_run is not None else None,
+        scenario_sha256=scenario_entry(scenario)["sha256"],
+        scenario_path=portable_path(scenario, run_dir),
+        fleet_run=portable_path(fleet_run, run_dir),
+        compare_report=portable_path(compare_report, run_dir),
+        compare_report_sha256=hashlib.sha256(data).hexdigest(),
+        verdict=str(verdict), counts=counts,
+        tolerance_path=portable_path(tolerance, run_dir) if tolerance is not None else None,
+        tolerance_sha256=tolerance_sha256,
+        simulation_run=(portable_path(simulation_run, run_dir) if simulation_run is not None
+                        else None),
         recorded=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)))
 
 
@@ -140,13 +197,24 @@ def attach_parity(document: Mapping[str, Any], record: ParityRecord) -> dict[str
 def record_parity(release_id: str, record: ParityRecord, store: Path,
                   run_dir: Path | None = None) -> Path:
     """Attach ``record`` to the stored manifest of ``release_id`` (and to the run
-    directory's copy, when given); return the stored manifest's path."""
-    document = attach_parity(find(release_id, store), record)
-    stored = write_json(store / f"{release_id}.json", document)
+    directory's copy, when given); return the stored manifest's path. The record's paths are
+    relative to ``run_dir`` (``parity_record``); when the stored manifest is another run's
+    (the release staged again since), they are joined to ``run_dir`` there."""
+    document = find(release_id, store)
+    in_store = record
+    if run_dir is not None and not same_run(document, run_dir):
+        in_store = record.anchored(run_dir)
+    stored = write_json(store / f"{release_id}.json", attach_parity(document, in_store))
     if run_dir is not None and (run_dir / FILE_NAME).is_file():
         write_json(run_dir / FILE_NAME, attach_parity(
             json.loads((run_dir / FILE_NAME).read_text()), record))
     return stored
+
+
+def same_run(document: Mapping[str, Any], run_dir: Path) -> bool:
+    """Is ``document`` the manifest of the stage run in ``run_dir`` (its ``stage.run``)?"""
+    run = (document.get("stage") or {}).get("run")
+    return isinstance(run, str) and Path(run).resolve() == run_dir.resolve()
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,7 @@ def stage(options: StageOptions, say: Callable[[str], None] = print) -> StageOut
 
             load_tolerances(options.tolerance)
             run_state.tolerance = str(options.tolerance.resolve())
+            run_state.as_written["tolerance"] = str(options.tolerance)
             run_state.save()
         sequence = tuple(step for step in STEPS if step in options.steps)
     else:
@@ -185,6 +186,9 @@ def begin(options: StageOptions, project: Path) -> StageState:
         release=staged.to_dict()["images"],
         scenario=str(options.scenario.resolve()) if options.scenario is not None else None,
         tolerance=str(options.tolerance.resolve()) if options.tolerance is not None else None,
+        as_written={option: str(path) for option, path in
+                    (("scenario", options.scenario), ("tolerance", options.tolerance))
+                    if path is not None},
         parity_seeds=options.parity_seeds,
     )
     if options.inventory is not None:

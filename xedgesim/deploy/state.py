@@ -42,6 +42,9 @@ class StageState:
     release: dict[str, Any] | None = None  # {arch: {name: {tag, id}}}
     scenario: str | None = None  # --scenario: the workload step runs it against the fleet
     tolerance: str | None = None  # --tolerance: the parity step's compare tolerance file
+    # --scenario and --tolerance as the user wrote them (the two above are absolute, so a later
+    # --step finds the files from any directory): what the manifest's parity record shows
+    as_written: dict[str, str] = field(default_factory=dict)
     parity_seeds: int = 3  # --parity-seeds: seeds of the simulation the parity step runs
     containers: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)

@@ -77,9 +77,12 @@ def parity_suites(run_dir: Path) -> list[ElementTree.Element]:
     return [s for s in root.iter("testsuite") if s.get("name") == parity.SUITE_NAME]
 
 
-def test_a_fleet_run_within_the_simulation_passes_and_leaves_its_proof(tmp_path: Path) -> None:
+def test_a_fleet_run_within_the_simulation_passes_and_leaves_its_proof(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
     scenario = scenario_file(tmp_path)
     ctx = context(tmp_path, scenario)
+    ctx.state.as_written["scenario"] = scenario.name  # `--scenario parity-5s.yaml`
     fleet_run(ctx.run_dir, scenario, seed=99)  # a seed the sweep (3, 4, 5) does not have
     outcome = parity.execute(ctx)
     assert outcome.passed, outcome.summary
@@ -92,12 +95,17 @@ def test_a_fleet_run_within_the_simulation_passes_and_leaves_its_proof(tmp_path:
     assert sorted(p.name for p in (ctx.run_dir / "parity" / "simulation").iterdir()
                   if not p.name.startswith(".")) == \
         ["seed-3", "seed-4", "seed-5", "sweep.json"]
-    # the record the manifest gets: this scenario's bytes, this report, default tolerances
+    # the record the manifest gets: this scenario's bytes, as the user named it; this report
+    # (its hash and counts) and the runs, relative to the run directory; default tolerances
     [record] = stage.parity_of(ctx.state)
     assert record.passed and record.tolerance_sha256 is None
     assert record.scenario_sha256 == manifest.scenario_entry(scenario)["sha256"]
-    assert Path(record.compare_report) == ctx.run_dir / "parity" / "compare.json"
-    assert Path(record.simulation_run) == ctx.run_dir / "parity" / "simulation"
+    assert record.scenario_path == "parity-5s.yaml"
+    assert (record.fleet_run, record.compare_report, record.simulation_run) == (
+        "fleet-run", "parity/compare.json", "parity/simulation")
+    assert record.compare_report_sha256 == manifest.scenario_entry(
+        ctx.run_dir / "parity" / "compare.json")["sha256"]
+    assert record.counts == report["counts"]
     document = manifest.build(RELEASE, manifest.Verification(True, 1, 0, 0, 0, "verify/j.xml"),
                               stage={}, scenario=scenario, parity=stage.parity_of(ctx.state))
     assert document["parity"] == [record.as_dict()]
@@ -148,7 +156,10 @@ def test_the_tolerance_file_decides_and_is_hashed_into_the_record(tmp_path: Path
     assert outcome.passed, outcome.summary  # what breached above is ignored here
     [record] = stage.parity_of(ctx.state)
     assert record.tolerance_sha256 == manifest.scenario_entry(tolerance)["sha256"]
-    assert record.tolerance_path == str(tolerance)
+    assert record.tolerance_path == str(tolerance)  # as the state has it: none written
+    # written relative, but run from another directory now: the state's absolute path
+    assert parity.as_written(tolerance, "parity.yaml") == tolerance
+    assert parity.as_written(tolerance, str(tolerance)) == tolerance
 
 
 def test_without_a_fleet_run_there_is_no_verdict(tmp_path: Path) -> None:

@@ -221,11 +221,14 @@ def stored(tmp_path: Path, *records: manifest.ParityRecord) -> Path:
 
 
 def record(tmp_path: Path, verdict: str, scenario_file: Path = FLEET_SCENARIO,
-           tolerance: Path | None = None) -> manifest.ParityRecord:
+           tolerance: Path | None = None, run_dir: Path | None = None) -> manifest.ParityRecord:
     report = tmp_path / f"compare-{verdict}.json"
-    report.write_text(json.dumps({"verdict": verdict, "metrics": []}))
+    breaches = int(verdict == "breach")
+    report.write_text(json.dumps({"verdict": verdict, "metrics": [], "counts": {
+        "pass": 30 - breaches, "breach": breaches, "skipped": 2}}))
     return manifest.parity_record(scenario_file, tmp_path / "fleet-run", report,
-                                  tolerance=tolerance, simulation_run=tmp_path / "sim", now=0)
+                                  tolerance=tolerance, simulation_run=tmp_path / "sim", now=0,
+                                  run_dir=run_dir)
 
 
 def test_a_parity_record_travels_in_the_manifest(tmp_path: Path) -> None:
@@ -245,6 +248,80 @@ def test_a_parity_record_travels_in_the_manifest(tmp_path: Path) -> None:
     again = manifest.attach_parity(json.loads((store / f"{RELEASE.id}.json").read_text()),
                                    made)
     assert len(again["parity"]) == 1
+
+
+def test_a_record_inside_its_run_is_relative_to_it_and_holds_the_reports_hash_and_counts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "runs" / "stage-1"
+    (run / "parity").mkdir(parents=True)
+    Path("parity.yaml").write_text("metrics: {}\n")
+    shutil.copy(FLEET_SCENARIO, "fleet_parity.yaml")
+    made = record(run / "parity", "pass", scenario_file=Path("fleet_parity.yaml"),
+                  tolerance=Path("parity.yaml"), run_dir=run)
+    report = run / "parity" / "compare-pass.json"
+    assert (made.fleet_run, made.compare_report, made.simulation_run) == (
+        "parity/fleet-run", "parity/compare-pass.json", "parity/sim")
+    # outside the run: as given, a relative path not made absolute (no home in the manifest)
+    assert (made.scenario_path, made.tolerance_path) == ("fleet_parity.yaml", "parity.yaml")
+    assert made.compare_report_sha256 == scenario_config.file_sha256(report)
+    assert made.counts == {"pass": 30, "breach": 0, "skipped": 2}
+    assert str(tmp_path) not in json.dumps(made.as_dict())
+    assert manifest.ParityRecord.from_dict(made.as_dict()) == made
+    assert manifest.portable_path(tmp_path / "elsewhere", run) == str(tmp_path / "elsewhere")
+
+
+def test_a_manifest_copied_with_its_run_still_says_and_proves_what_it_proves(
+        tmp_path: Path) -> None:
+    run = tmp_path / "stage-1"
+    (run / "parity").mkdir(parents=True)
+    made = record(run / "parity", "pass", run_dir=run)
+    manifest.write_json(run / manifest.FILE_NAME, manifest.build(
+        RELEASE, manifest.Verification(True, 1, 0, 0, 0, "verify/junit.xml"),
+        stage={"run": str(run)}, scenario=FLEET_SCENARIO, parity=[made]))
+    copy = shutil.copytree(run, tmp_path / "another-machine" / "stage-1")
+    shutil.rmtree(run)
+    [entry] = json.loads((copy / manifest.FILE_NAME).read_text())["parity"]
+    moved = manifest.ParityRecord.from_dict(entry)
+    assert moved.passed and moved.counts == {"pass": 30, "breach": 0, "skipped": 2}
+    assert scenario_config.file_sha256(copy / moved.compare_report) == \
+        moved.compare_report_sha256
+
+
+def test_a_record_written_before_the_reports_hash_and_counts_is_still_read(
+        tmp_path: Path) -> None:
+    old = {"scenario": {"path": "/home/me/s.yaml", "sha256": "82a2"},
+           "fleet_run": "/home/me/runs/stage-1/fleet-run", "simulation_run": None,
+           "compare_report": "/home/me/runs/stage-1/parity/compare.json", "verdict": "pass",
+           "tolerance": None, "recorded": "2026-11-29T16:40:00Z"}
+    read = manifest.ParityRecord.from_dict(old)
+    assert read.passed and read.compare_report_sha256 is None and read.counts is None
+    assert read.compare_report == "/home/me/runs/stage-1/parity/compare.json"
+    with pytest.raises(UsageError, match="not a parity record: ValueError counts"):
+        manifest.ParityRecord.from_dict({**old, "counts": {"pass": 3, "breach": -1}})
+    report = tmp_path / "compare.json"
+    report.write_text(json.dumps({"verdict": "pass", "metrics": []}))  # no counts
+    with pytest.raises(UsageError, match="cannot read its verdict and counts"):
+        manifest.parity_record(FLEET_SCENARIO, tmp_path, report)
+
+
+def test_parity_attached_to_another_runs_stored_manifest_names_its_own_run(
+        tmp_path: Path) -> None:
+    store = tmp_path / "releases"
+    older, newer = tmp_path / "stage-1", tmp_path / "stage-2"
+    verification = manifest.Verification(True, 1, 0, 0, 0, "verify/junit.xml")
+    for run in (older, newer):  # the same release staged twice: the store keeps the newer
+        (run / "parity").mkdir(parents=True)
+        manifest.record(manifest.build(RELEASE, verification, stage={"run": str(run)},
+                                       parity=[record(run / "parity", "pass", run_dir=run)]),
+                        run, store)
+    again = record(older / "parity", "pass", run_dir=older)  # --step parity on the older run
+    manifest.record_parity(RELEASE.id, again, store, run_dir=older)
+    in_store = json.loads((store / f"{RELEASE.id}.json").read_text())["parity"]
+    assert [entry["fleet_run"] for entry in in_store] == [
+        "parity/fleet-run", str(older / "parity" / "fleet-run")]  # the newer run's, the older's
+    in_run = json.loads((older / manifest.FILE_NAME).read_text())["parity"]
+    assert in_run == [again.as_dict()]  # its own manifest: relative, replacing its record
 
 
 def test_parity_is_never_attached_to_a_changed_release_record(tmp_path: Path) -> None:

@@ -156,3 +156,22 @@ def test_staging_onto_an_inventory_without_certificates_is_refused(
         stage_module.stage(options)
     assert "--insecure-plaintext" not in str(refused.value)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_tolerance_given_to_a_step_is_kept_absolute_and_as_written(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from xedgesim.deploy.release import ImageRef, Release
+
+    fake_steps(monkeypatch, {})
+    monkeypatch.chdir(tmp_path)
+    Path("parity.yaml").write_text("metrics: {}\n")
+    release = Release((ImageRef("broker", "amd64", "b:1", "sha256:" + "b" * 64),))
+    run = tmp_path / "runs" / "stage-1"
+    run.mkdir(parents=True)
+    StageState(str(run), "x", 1, "amd64", True, release=release.to_dict()["images"]).save()
+    stage_module.stage(stage_module.StageOptions(out=run, steps=("parity",),
+                                                 tolerance=Path("parity.yaml")),
+                       say=lambda line: None)
+    again = state.load(run)
+    assert again.tolerance == str(tmp_path / "parity.yaml")  # a later --step finds it anywhere
+    assert again.as_written == {"tolerance": "parity.yaml"}  # what the manifest shows

@@ -13,8 +13,10 @@ them): the verdict is about these images. Everything lands in ``<run>/parity/``:
 ``simulation/`` (the sweep, seeds one after another: parallel paced runs on a small machine
 lose their pace), ``compare.json``, ``junit.xml``; the comparison's testsuite is
 also added to the verify step's JUnit report, so the stage's one report carries both. The
-step leaves a ``manifest.ParityRecord`` in the state (``results["parity"]["records"]``),
-which the manifest records; a breach fails the step and the stage, naming each metric.
+step leaves a ``manifest.ParityRecord`` in the state (``results["parity"]["records"]``; its
+paths into the run relative to the run directory, the scenario and tolerance file as the user
+named them), which the manifest records; a breach fails the step and the stage, naming each
+metric.
 """
 
 from __future__ import annotations
@@ -94,8 +96,11 @@ def judge(ctx: StageContext, scenario_path: Path, fleet_run: Path, out: Path,
     for note in notes:
         ctx.say(f"  {note}")
     verify_junit = add_to_junit(ctx.run_dir, junit_suite(comparison))
-    record = manifest.parity_record(scenario_path, fleet_run, report, tolerance=tolerance,
-                                    simulation_run=simulation)
+    written = ctx.state.as_written
+    record = manifest.parity_record(
+        as_written(scenario_path, written.get("scenario")), fleet_run, report,
+        tolerance=as_written(tolerance, written.get("tolerance")) if tolerance else None,
+        simulation_run=simulation, run_dir=ctx.run_dir)
     breaches = [v for v in comparison.verdicts if v.verdict == BREACH]
     counts = {"pass": comparison.count(PASS), "breach": len(breaches),
               "skipped": comparison.count(SKIPPED)}
@@ -115,6 +120,15 @@ def judge(ctx: StageContext, scenario_path: Path, fleet_run: Path, out: Path,
             f"; report {report}")
     text += "".join(f"\n  BREACH {v.metric}: {v.reason}" for v in breaches)
     return StepOutcome(comparison.passed, text, details)
+
+
+def as_written(path: Path, written: str | None) -> Path:
+    """``path`` as the user wrote it on the command line when that still names the same file
+    from here, for the manifest's record (a relative path keeps this machine's home out of
+    it); else the absolute path the state keeps (a later ``--step`` from another directory)."""
+    if written is not None and Path(written).resolve() == path.resolve():
+        return Path(written)
+    return path
 
 
 def with_release_images(scenario: Any, release: Release) -> Any:
