@@ -174,3 +174,21 @@ def test_every_path_gives_the_draws_of_the_definition(
             drawn[instance] += 1
             expected.append(_splitmix_draw(5, "node:s:value", instance, drawn[instance]))
         assert streams.uniform(np.array(instances)).tolist() == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(count=st.integers(1, 6), data=st.data())
+def test_windows_of_every_instance_in_one_order_give_the_one_by_one_draws(
+        count: int, data: st.DataObject) -> None:
+    """A periodic fleet asks for every instance in one order, window after window; the
+    stream then draws straight in that order (keys laid out once). Whatever mixes of such
+    windows, other orders and partial or repeated requests come, every draw is the one a
+    one-at-a-time caller would get."""
+    orders = [data.draw(st.permutations(range(count))) for _ in range(2)]
+    request = st.one_of(st.sampled_from(orders),
+                        st.lists(st.integers(0, count - 1), max_size=2 * count))
+    requests = data.draw(st.lists(request, max_size=12))
+    batched, reference = Streams(3, "window", count), Streams(3, "window", count)
+    for instances in requests:
+        expected = [float(_draws(reference, [i])[0]) for i in instances]
+        np.testing.assert_array_equal(_draws(batched, list(instances)), expected)
