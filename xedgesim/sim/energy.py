@@ -60,16 +60,20 @@ class EnergyAccount:
                 + self._idle_rest_pw * rest // NS_PER_S)
 
     def transmit(self, local: np.ndarray, sent: np.ndarray, size: np.ndarray,
-                 first: np.ndarray) -> np.ndarray | None:
+                 first: np.ndarray, refused: np.ndarray | None = None) -> np.ndarray | None:
         """Charge transmissions (rows in order of ``sent``) to their senders ``local``.
 
         Without a battery every one is made: returns None. With one, the verdict of each row:
         ``MADE``; ``SILENT``, a first transmission of an instance already dead (it is never
         emitted); ``LOST``, a transmission the battery could not power, or a retry (``first``
-        false) of a dead instance.
+        false) of a dead instance. ``refused``: the rows a full buffer turns away, which never
+        go on air: they cost nothing to transmit, only a first send's processing on the device,
+        done before the buffer refused it (their verdict is ``MADE`` if that was powered).
         """
         spec = self.spec
         cost = self._costs(spec.tx_per_message_pj, spec.tx_per_byte_pj, size)
+        if refused is not None:
+            cost[refused] = 0
         if self.processing_pj and len(cost):
             if int(cost.max()) + self.processing_pj > INT64_MAX:
                 raise self._overflow(int(cost.max()) + self.processing_pj)

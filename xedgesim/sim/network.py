@@ -227,7 +227,8 @@ class Link:
         if self._retries is not None:
             due = self._take_due_retries(before=int(batch.sent[-1]) + 1)
         if self._energy is not None:
-            batch, due = self._powered(batch, due)
+            self._send_powered(batch, due)
+            return
         self._count_sent(batch)
         if due is not None:
             self._count_retransmissions(due)
@@ -244,38 +245,54 @@ class Link:
         self.flow.count_retransmissions(due.first_sent)
         self.network.counters[self.sender.id].add("retransmissions", due.src - self.sender.first)
 
-    def _powered(self, first: MessageBatch | None,
-                 due: MessageBatch | None) -> tuple[MessageBatch, MessageBatch | None]:
+    def _send_powered(self, first: MessageBatch | None, due: MessageBatch | None) -> None:
         """Charge first transmissions and due retries to the sender's energy account, in
-        send-time order; return those its battery lets it make (docs/simulation.md, "Energy
+        send-time order, and send those its battery lets it make (docs/simulation.md, "Energy
         and battery").
 
         A first transmission of an instance already dead is dropped: it never happened. One
         its battery cannot power counts as sent and is lost as ``battery``, as is every retry
-        of a dead instance; these are not retransmissions.
+        of a dead instance; these are not retransmissions. On a link with a finite buffer the
+        walk through the FIFO charges each message as the buffer admits or refuses it: a
+        refused one never goes on air and costs no transmission, so the battery's verdicts
+        depend on the buffer's, message by message.
         """
         parts = [part for part in (due, first) if part is not None]
         batch = MessageBatch.concat(parts)
         if len(parts) > 1:
             batch = batch.select(np.lexsort((batch.id, batch.sent)))
+        local = batch.src - self.sender.first
         is_first = batch.attempt == 0
-        verdict = self._energy.transmit(batch.src - self.sender.first, batch.sent, batch.size,
-                                        is_first)
-        if verdict is None or not verdict.any():  # all made (MADE is 0), the usual case
-            return (first if first is not None else batch.select(slice(0, 0))), due
-        lost = verdict == LOST
-        if lost.any():
-            self._count_sent(batch.select(lost & is_first))
-            self._lose(batch.select(lost), np.full(int(lost.sum()), BATTERY, np.int8))
-        made = verdict == MADE
-        retries = made & ~is_first
-        return batch.select(made & is_first), batch.select(retries) if retries.any() else None
+        queued = None
+        if self._limit is None:
+            verdict = self._energy.transmit(local, batch.sent, batch.size, is_first)
+        else:
+            *queued, verdict = self._queue(local, batch.sent, batch.size, is_first)
+        if verdict is not None and verdict.any():  # not all made (MADE is 0)
+            lost = verdict == LOST
+            if lost.any():
+                self._count_sent(batch.select(lost & is_first))
+                self._lose(batch.select(lost), np.full(int(lost.sum()), BATTERY, np.int8))
+            made = verdict == MADE
+            batch, is_first = batch.select(made), is_first[made]
+            if queued is not None:
+                queued = [column[made] for column in queued]
+        self._count_sent(batch.select(is_first))
+        retries = ~is_first
+        if retries.any():
+            self._count_retransmissions(batch.select(retries))
+        if len(batch):
+            self._transmit(batch, queued)
 
-    def _transmit(self, batch: MessageBatch) -> None:
+    def _transmit(self, batch: MessageBatch, queued: list[np.ndarray] | None = None) -> None:
+        """Send ``batch`` through the FIFO and over the link; ``queued``: its walk through
+        the FIFO when the caller made it already (``_send_powered``)."""
         network = self.network
         local = batch.src - self.sender.first
         if self._busy_until is not None:
-            departure, cause, decided, waited = self._queue(local, batch.sent, batch.size)
+            departure, cause, decided, waited = (
+                queued if queued is not None
+                else self._queue(local, batch.sent, batch.size)[:4])
             self._count_queue(batch, departure, cause, waited)
             if network.recorder is not None:
                 batch = batch.copy_with(waited=waited)
@@ -368,8 +385,9 @@ class Link:
             cause[self.network.timeline.node_down(self.sender.id, local, start)] = _SENDER_DOWN
         return cause
 
-    def _queue(self, local: np.ndarray, sent: np.ndarray, size: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _queue(self, local: np.ndarray, sent: np.ndarray, size: np.ndarray,
+               first: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """FIFO per sender instance (or one shared by all): a transmission starts at
         max(sent, end of the previous one) and ends ``size × 8 / bandwidth`` later, its
         departure.
@@ -379,7 +397,9 @@ class Link:
         moment of the fault, and what is queued behind meets the same fault. Returns the
         departures, the causes, when each fate was decided (the start, or the fault, or the
         arrival of a message a full buffer refused) and how long each waited before its
-        transmission started (-1 when it did not start).
+        transmission started (-1 when it did not start), then the energy verdicts when
+        ``first`` (whether each is a first send) asks the walk of a finite buffer to charge
+        the sender's account (see ``_walk``), else None.
         """
         busy = self._busy_until
         serialisation = self._serialisation(size)
@@ -392,7 +412,7 @@ class Link:
             faulty = self.network.timeline.disturbs(self.sender.id, self.receiver.id,
                                                     int(sent[0]), latest + 1)
         if self._shared or self._limit is not None:
-            return self._walk(local, sent, size, serialisation, faulty)
+            return self._walk(local, sent, size, serialisation, faulty, first)
         departure = np.empty(len(local), dtype=np.int64)
         waited = np.empty(len(local), dtype=np.int64)
         cause = np.zeros(len(local), dtype=np.int8)
@@ -412,11 +432,11 @@ class Link:
                 waited[rows] = start - sent[rows]
             busy[who] = done
             departure[rows] = done
-        return departure, cause, decided, waited
+        return departure, cause, decided, waited, None
 
     def _walk(self, local: np.ndarray, sent: np.ndarray, size: np.ndarray,
-              serialisation: np.ndarray, faulty: bool
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+              serialisation: np.ndarray, faulty: bool, first: np.ndarray | None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """``_queue`` message by message, for a shared FIFO or a finite buffer (drop-tail).
 
         Which messages a finite buffer admits depends on which it admitted before, and a
@@ -426,12 +446,18 @@ class Link:
         ``t`` (their transmission ends, or a fault drops them, later), the one being
         serialised included; it is refused (``OVERFLOW``) when they already number
         ``buffer`` messages, or when its bytes would take theirs past ``buffer`` bytes.
+
+        With ``first`` (a finite buffer on a link whose sender has an energy account), each
+        message is charged as it arrives, after the buffer's decision: a refused one costs no
+        transmission; one the battery does not power (verdict not ``MADE``) never enters the
+        FIFO. Returns the verdicts then.
         """
         count = len(local)
         departure = np.empty(count, dtype=np.int64)
         decided = np.empty(count, dtype=np.int64)
         waited = np.full(count, -1, dtype=np.int64)
         cause = np.zeros(count, dtype=np.int8)
+        verdict = None if first is None else np.full(count, MADE, dtype=np.int8)
         most_messages, most_bytes = self._limit or (None, None)
         shared = self._shared
         busy = self._busy_until
@@ -447,9 +473,18 @@ class Link:
                     self._inside_bytes[fifo] = 0
                 while inside and inside[0][0] <= at:
                     self._inside_bytes[fifo] -= inside.popleft()[1]
-                if ((most_messages is not None and len(inside) >= most_messages)
+                full = ((most_messages is not None and len(inside) >= most_messages)
                         or (most_bytes is not None
-                            and self._inside_bytes[fifo] + nbytes > most_bytes)):
+                            and self._inside_bytes[fifo] + nbytes > most_bytes))
+                if verdict is not None:
+                    made = self._energy.transmit(local[row:row + 1], sent[row:row + 1],
+                                                 size[row:row + 1], first[row:row + 1],
+                                                 np.array([full]))
+                    if made is not None and made[0] != MADE:
+                        verdict[row] = made[0]
+                        departure[row] = decided[row] = at
+                        continue
+                if full:
                     cause[row] = OVERFLOW
                     departure[row] = decided[row] = at
                     continue
@@ -472,7 +507,7 @@ class Link:
                 inside.append((done, nbytes))
                 self._inside_bytes[fifo] += nbytes
         busy[:] = free
-        return departure, cause, decided, waited
+        return departure, cause, decided, waited, verdict
 
     def _serialisation(self, size: np.ndarray, exact: NsPerByte | None = None) -> np.ndarray:
         """⌈size × 8 × 10^9 / bandwidth⌉ ns per message, exact in integers, at most
@@ -585,8 +620,8 @@ class Link:
             return 0
         retries = len(due)
         if self._energy is not None:
-            _, due = self._powered(None, due)
-        if due is not None:
+            self._send_powered(None, due)
+        else:
             self._count_retransmissions(due)
             self._transmit(due)
         return retries

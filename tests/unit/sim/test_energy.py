@@ -259,3 +259,74 @@ def test_processing_on_the_device_is_paid_with_the_first_transmission(sim) -> No
     assert run.result.energy["s"].used(until).tolist() == expected
     assert run.counters("s", "processing_energy_pj").tolist() == \
         [f * 2 * 10**9 for f in first.tolist()]
+
+
+_SLOW_MESSAGE_PJ = 1_536_000 + 100 * 153_600  # the default costs, 100-byte readings
+
+
+def _buffered(energy: str, compute: str = "") -> str:
+    """A reading a second into a link that takes 2.5 s to serialise one (100 B at 320 bit/s)
+    and holds one message: of the readings at 0, 1, 2, 3 … s the buffer admits those at 0, 3,
+    6 … s (each finds the one before gone, at 2.5, 5.5 … s) and refuses the others."""
+    return f"""
+        duration: 20s
+        network: {{default: {{bandwidth: 320bit, buffer: 1}}}}
+        nodes:
+          - {{id: s, type: sensor, interval: 1s, phase: 0s, payload: 100B, to: cloud,
+             energy: {energy} {compute}}}
+          - {{id: cloud, type: cloud}}
+        """
+
+
+def test_a_message_a_full_buffer_refuses_costs_no_transmission(sim) -> None:
+    """Of 20 readings a full buffer refuses 13 (``overflow``): they never go on air, so the
+    sensor pays for the 7 it transmitted and its idle drain, exactly (20 transmissions' worth
+    if the refused ones were charged). Processed on the device, every reading costs its
+    processing, refused or not: it was processed before the buffer refused it."""
+    run = sim.run_yaml(_buffered("{idle: 4.5uW}"))
+    flow = run.flow("s->cloud")
+    assert (flow["sent"], flow["lost"]["overflow"]) == (20, 13)
+    radio = 7 * _SLOW_MESSAGE_PJ + _idle(_IDLE_PW, 20 * S)
+    assert run.result.energy["s"].used(20 * S).tolist() == [radio]
+    run = sim.run_yaml(_buffered(
+        "{idle: 4.5uW}", ", compute: {at: device, time: {constant: 10ms}, energy: 2mJ}"))
+    assert run.flow("s->cloud")["lost"]["overflow"] == 13
+    assert run.result.energy["s"].used(20 * S).tolist() == [radio + 20 * 2 * 10**9]
+
+
+def test_a_full_buffer_does_not_drain_the_battery(sim) -> None:
+    """A battery for three transmissions and the idle drain up to 9 s: the readings at 0, 3
+    and 6 s go on air, those the buffer refuses in between cost nothing, and the one at 9 s,
+    which the buffer admits, is the one the battery cannot power: it runs out at 9 s (at 3 s
+    if refused readings were charged)."""
+    capacity = 3 * _SLOW_MESSAGE_PJ + _idle(_IDLE_PW, 9 * S)
+    run = sim.run_yaml(_buffered(f"{{idle: 4.5uW, battery: {capacity}pJ}}"))
+    flow = run.flow("s->cloud")
+    assert (flow["sent"], flow["delivered"]) == (10, 3)
+    assert (flow["lost"]["overflow"], flow["lost"]["battery"]) == (6, 1)
+    account = run.result.energy["s"]
+    assert account.depleted_at.tolist() == [9 * S]
+    assert account.used(20 * S).tolist() == [capacity]
+
+
+def test_energy_counts_what_a_shared_buffer_lets_on_air(sim) -> None:
+    """Poisson sensors sharing a link with a byte buffer: each instance pays, exactly, for
+    its readings less those the buffer refused (QoS 0: each refusal is one ``overflow``
+    loss), plus its idle drain."""
+    run = sim.run_yaml("""
+        seed: 6
+        duration: 30s
+        network: {default: {bandwidth: 8kbit, queue: shared, buffer: 300B}}
+        nodes:
+          - {id: s, type: sensor, count: 12, interval: 1s, process: poisson,
+             payload: {uniform: [20B, 120B]}, to: cloud, energy: {idle: 4.5uW}}
+          - {id: cloud, type: cloud}
+        """)
+    until = 30 * S
+    assert run.flow("s->cloud")["lost"]["overflow"] > 0
+    refused = {(row.sender, row.id) for row in run.lost if row.cause == "overflow"}
+    expected = [_idle(_IDLE_PW, until)] * 12
+    for row in run.sent_on("s->cloud"):
+        if (row.sender, row.id) not in refused:
+            expected[int(row.sender.rsplit("-", 1)[1])] += 1_536_000 + row.size * 153_600
+    assert run.result.energy["s"].used(until).tolist() == expected
