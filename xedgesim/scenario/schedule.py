@@ -16,6 +16,7 @@ from array import array
 from collections.abc import Callable
 
 from xedgesim.scenario import limits
+from xedgesim.scenario.csv_rows import Field, located_rows
 from xedgesim.scenario.model import LinkSchedule, Location
 from xedgesim.scenario.reader import Reader, did_you_mean, label
 from xedgesim.scenario.yaml_tree import YNode, YScalar, describe
@@ -27,7 +28,6 @@ TRACE_COLUMNS = ("time", *PROPERTIES)
 EXAMPLE = "[{at: 30s, latency: 80ms}, {at: 1min, bandwidth: 1Mbit, loss: 0.05}]"
 _NOT_SCHEDULED = {"jitter": "'jitter' does not change over time: a schedule changes latency, "
                             "bandwidth and loss, and the link's jitter applies throughout"}
-_TRACE_PROBLEMS = 10  # a trace written in the wrong format stops here, not at a million lines
 _INTEGER = re.compile(r"[-+]?[0-9]+")
 
 
@@ -77,31 +77,15 @@ def read_trace(reader: Reader, node: YNode, context: str) -> LinkSchedule | None
 def _read_csv(reader: Reader, text: str, path: str, what: str) -> LinkSchedule | None:
     """``time,latency,bandwidth,loss`` (a header naming ``time`` and any of the others, in any
     order), one change per line; ``#`` starts a comment line, an empty cell keeps a value."""
-    before = len(reader.problems)
     rows = _Rows(reader)
-    header: list[str] | None = None
-    for number, line in enumerate(text.splitlines(), start=1):
-        if len(reader.problems) - before >= _TRACE_PROBLEMS:
-            reader.report(Location(path, number, 1), f"{what}: too many mistakes, the rest of "
-                                                     "the file is not checked")
-            return None
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        cells = _cells(path, number, line)
-        if header is None:
-            header = _header(reader, cells, what)
-            if header is None:
-                return None
-            continue
-        if rows.count == limits.MAX_SCHEDULE_ROWS:
-            reader.report(cells[0], f"{what} has more than {limits.MAX_SCHEDULE_ROWS:,} rows",
-                          "see 'Limits' in docs/scenario.md")
-            return None
-        if len(cells) != len(header):
-            reader.report(cells[0], f"this line of {what} has {len(cells)} cells, the header "
-                                    f"{len(header)} ({','.join(header)})")
-            continue
-        by_column = dict(zip(header, cells, strict=True))
+
+    def header(number: int, fields: list[Field]) -> list[str] | None:
+        return _header(reader, [_cell(path, number, field) for field in fields], what)
+
+    for number, fields in located_rows(reader, path, text, what, limits.MAX_SCHEDULE_ROWS,
+                                       header, "it needs a header, time,latency,bandwidth,"
+                                               "loss, and a row per change"):
+        by_column = {key: _cell(path, number, field) for key, field in fields.items()}
         time_cell = by_column.pop("time")
         if time_cell.value == "":
             reader.report(time_cell, f"'time' in {what} is missing", "every row needs its time")
@@ -109,10 +93,6 @@ def _read_csv(reader: Reader, text: str, path: str, what: str) -> LinkSchedule |
         rows.add(time_cell, f"'time' in {what}",
                  {key: (None if cell.value == "" else cell, f"'{key}' in {what}")
                   for key, cell in by_column.items()})
-    if header is None:
-        reader.report(Location(path, 0, 0), f"{what} is empty",
-                      "it needs a header, time,latency,bandwidth,loss, and a row per change")
-        return None
     return rows.schedule(Location(path, 1, 1)) if rows.complete else None
 
 
@@ -135,17 +115,11 @@ def _header(reader: Reader, cells: list[YScalar], what: str) -> list[str] | None
     return names if fine else None
 
 
-def _cells(path: str, line_number: int, line: str) -> list[YScalar]:
-    """The comma-separated cells of a line, each typed as a YAML plain scalar would be (so the
-    readers' messages are the scenario's: a bare number, a wrong unit) and located."""
-    cells = []
-    column = 1
-    for raw in line.split(","):
-        text = raw.strip()
-        here = Location(path, line_number, column + len(raw) - len(raw.lstrip()))
-        cells.append(YScalar(here, _typed(text), text, True))
-        column += len(raw) + 1
-    return cells
+def _cell(path: str, line_number: int, field: Field) -> YScalar:
+    """A cell typed as a YAML plain scalar would be (so the readers' messages are the
+    scenario's: a bare number, a wrong unit) and located."""
+    column, text = field
+    return YScalar(Location(path, line_number, column + 1), _typed(text), text, True)
 
 
 def _typed(text: str) -> object:

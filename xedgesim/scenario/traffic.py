@@ -14,6 +14,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
 from xedgesim.scenario import limits
+from xedgesim.scenario.csv_rows import Field, located_rows
 from xedgesim.scenario.distributions import reach, read_distribution
 from xedgesim.scenario.model import Distribution, Location, OnOff, Process, Trace
 from xedgesim.scenario.reader import Reader, english_list
@@ -24,8 +25,6 @@ ON_OFF_KEYS = ("on_time", "off_time")
 TRACE_COLUMNS = ("time_s", "instance")
 TRACE_WINDOW_NS = 1_000_000_000
 """A trace's emissions go out one second at a time (a window; it changes no result)."""
-MAX_TRACE_PROBLEMS = 10
-"""Rows reported of one bad trace before the rest is left unread: not a million messages."""
 _NS_PER_S = Decimal(1_000_000_000)
 
 
@@ -118,27 +117,17 @@ def _trace_rows(reader: Reader, path: str, text: str, count: int) -> Trace | Non
     and blank lines are skipped. Every problem is located ``file:line:column``."""
     before = len(reader.problems)
     times, instances = array("q"), array("q")
-    columns: list[str] | None = None
+    columns: list[str] = []
     last_ns, last_line = 0, 0
-    for number, line in enumerate(text.splitlines(), 1):
-        if len(reader.problems) - before >= MAX_TRACE_PROBLEMS:
-            reader.report(Location(path, number, 1), "the rest of the trace is not checked "
-                          f"after {MAX_TRACE_PROBLEMS} problems")
-            return None
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        fields = _fields(line)
-        if columns is None:
-            columns = _header(reader, path, number, fields)
-            if columns is None:
-                return None
-            continue
-        if len(fields) != len(columns):
-            reader.report(Location(path, number, 1), f"a row of the trace has {len(fields)} "
-                          f"fields, the header {len(columns)} ({','.join(columns)})")
-            continue
-        row = dict(zip(columns, fields, strict=True))
+
+    def header(number: int, fields: list[Field]) -> list[str] | None:
+        names = _header(reader, path, number, fields)
+        columns.extend(names or ())
+        return names
+
+    for number, row in located_rows(reader, path, text, "the trace", limits.MAX_TRACE_ROWS,
+                                    header, "a trace starts with the header time_s (or "
+                                            "time_s,instance)"):
         time_ns = _time(reader, path, number, row["time_s"])
         instance = 0
         if "instance" in row:
@@ -152,32 +141,14 @@ def _trace_rows(reader: Reader, path: str, text: str, count: int) -> Trace | Non
                           "rows are emissions in time order")
             continue
         last_ns, last_line = time_ns, number
-        if len(times) == limits.MAX_TRACE_ROWS:
-            reader.report(Location(path, number, 1), f"the trace has more than "
-                          f"{limits.MAX_TRACE_ROWS:,} rows", "see 'Limits' in docs/scenario.md")
-            return None
         times.append(time_ns)
         instances.append(instance)
-    if columns is None:
-        reader.report(Location(path, 0, 0), "the trace is empty",
-                      "a trace starts with the header time_s (or time_s,instance)")
-        return None
     if len(reader.problems) > before:
         return None
     return Trace(path, times, instances if "instance" in columns else None)
 
 
-def _fields(line: str) -> list[tuple[int, str]]:
-    """(0-based column, text without surrounding blanks) of each comma-separated field."""
-    fields, start = [], 0
-    for part in line.split(","):
-        fields.append((start + len(part) - len(part.lstrip()), part.strip()))
-        start += len(part) + 1
-    return fields
-
-
-def _header(reader: Reader, path: str, number: int,
-            fields: list[tuple[int, str]]) -> list[str] | None:
+def _header(reader: Reader, path: str, number: int, fields: list[Field]) -> list[str] | None:
     names = [text for _, text in fields]
     problem = None
     if "time_s" not in names:
@@ -196,7 +167,7 @@ def _header(reader: Reader, path: str, number: int,
     return names
 
 
-def _time(reader: Reader, path: str, number: int, field: tuple[int, str]) -> int | None:
+def _time(reader: Reader, path: str, number: int, field: Field) -> int | None:
     """Seconds as a decimal number, read exactly and rounded to the nearest nanosecond."""
     column, text = field
     try:
@@ -211,8 +182,7 @@ def _time(reader: Reader, path: str, number: int, field: tuple[int, str]) -> int
     return int((seconds * _NS_PER_S).to_integral_value())
 
 
-def _instance(reader: Reader, path: str, number: int, field: tuple[int, str],
-              count: int) -> int | None:
+def _instance(reader: Reader, path: str, number: int, field: Field, count: int) -> int | None:
     column, text = field
     if not (text.isascii() and text.isdigit()) or len(text) > 18 or int(text) >= count:
         reader.report(Location(path, number, column + 1),

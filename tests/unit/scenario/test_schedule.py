@@ -74,8 +74,8 @@ def test_a_trace_is_read_relative_to_its_scenario(tmp_path: Path,
                                        "must be later than the one before (2s), found '1s'"),
     ("time,latency\n1s,5ms\n1s,6ms\n", "t.csv:3:1: 'time' in the trace of the default link "
                                        "must be later than the one before (1s)"),
-    ("time,latency\n1s,5ms,7\n", "t.csv:2:1: this line of the trace of the default link has "
-                                 "3 cells, the header 2 (time,latency)"),
+    ("time,latency\n1s,5ms,7\n", "t.csv:2:1: a row of the trace of the default link has "
+                                 "3 fields, the header 2 (time,latency)"),
     ("time,latncy\n", "t.csv:1:6: unknown column 'latncy' in the trace of the default link "
                       "(columns: time, latency, bandwidth, loss) (did you mean 'latency'?)"),
     ("time\n1s\n", "t.csv:1:1: the header of the trace of the default link must name 'time' "
@@ -100,7 +100,8 @@ def test_a_trace_of_many_bad_rows_stops_after_a_few(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError) as info:
         load_scenario(_write(tmp_path, trace))
     assert len(info.value.problems) == 11
-    assert "too many mistakes" in info.value.problems[-1].message
+    assert info.value.problems[-1].message == (
+        "the rest of the trace of the default link is not checked after 10 problems")
 
 
 def test_a_trace_longer_than_the_limit_is_refused(tmp_path: Path,
