@@ -18,6 +18,7 @@ back inside the block: the result equals an event-by-event run, in far fewer ste
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -413,26 +414,26 @@ class Link:
                                                     int(sent[0]), latest + 1)
         if self._shared or self._limit is not None:
             return self._walk(local, sent, size, serialisation, faulty, first)
-        departure = np.empty(len(local), dtype=np.int64)
-        waited = np.empty(len(local), dtype=np.int64)
         cause = np.zeros(len(local), dtype=np.int8)
-        decided = departure if not faulty else np.empty(len(local), dtype=np.int64)
-        rank = occurrence_rank(local)
-        for r in range(int(rank.max()) + 1 if len(rank) else 0):
-            rows = np.flatnonzero(rank == r)
-            who = local[rows]
-            start = np.maximum(sent[rows], busy[who])
-            took = serialisation[rows] if self._phases is None else \
-                self._phases.serialisation(size[rows], start, self._serialisation)
-            done = np.minimum(start, SATURATED_NS - took) + took  # start + took, saturated
-            if faulty:
-                done, cause[rows], decided[rows], started = self._interrupted(who, start, done)
-                waited[rows] = np.where(started, start - sent[rows], -1)
-            else:
-                waited[rows] = start - sent[rows]
-            busy[who] = done
-            departure[rows] = done
-        return departure, cause, decided, waited, None
+        if self._phases is None:
+            def took(rows: np.ndarray, _: np.ndarray) -> np.ndarray:
+                return serialisation[rows]
+        else:  # the bandwidth of the phase each starts in
+            def took(rows: np.ndarray, start: np.ndarray) -> np.ndarray:
+                return self._phases.serialisation(size[rows], start, self._serialisation)
+        if not faulty:
+            start, departure = fifo_per_instance(local, sent, busy, took)
+            return departure, cause, departure, start - sent, None
+        decided = np.empty(len(local), dtype=np.int64)
+        started = np.empty(len(local), dtype=bool)
+
+        def interrupted(rows: np.ndarray, who: np.ndarray, start: np.ndarray,
+                        end: np.ndarray) -> np.ndarray:
+            free, cause[rows], decided[rows], started[rows] = self._interrupted(who, start, end)
+            return free
+
+        start, departure = fifo_per_instance(local, sent, busy, took, interrupted)
+        return departure, cause, decided, np.where(started, start - sent, -1), None
 
     def _walk(self, local: np.ndarray, sent: np.ndarray, size: np.ndarray,
               serialisation: np.ndarray, faulty: bool, first: np.ndarray | None
@@ -724,6 +725,38 @@ class Mailbox:
         network.counters[self.node.id].add("received", 0, len(block))
         if self._energy is not None:
             self._energy.receive(0, len(block), exact_sum(block.size))
+
+
+def fifo_per_instance(local: np.ndarray, arrival: np.ndarray, free: np.ndarray,
+                      service: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                      cut_short: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+                                          np.ndarray] | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end of each row's service in a FIFO of its own instance ``local``, whose
+    server is free from ``free`` (per instance, updated in place): a link's per-sender queue,
+    a device's processor.
+
+    A row starts at max(its arrival, the end of its instance's row before) and ends
+    ``service(rows, start)`` ns later, at most at ``SATURATED_NS`` (time never wraps). The rows
+    of one instance are in arrival order; all instances advance at once, a vector step per
+    row an instance has in the batch (one, for a periodic sender). ``cut_short(rows, who,
+    start, end)``: when each service really frees its server, if something (a fault) can end
+    it early; that is its end.
+    """
+    start = np.empty(len(local), dtype=np.int64)
+    end = np.empty(len(local), dtype=np.int64)
+    rank = occurrence_rank(local)
+    for step in range(int(rank.max()) + 1 if len(rank) else 0):
+        rows = np.flatnonzero(rank == step)
+        who = local[rows]
+        begin = np.maximum(arrival[rows], free[who])
+        took = service(rows, begin)
+        done = np.minimum(begin, SATURATED_NS - took) + took  # begin + took, saturated
+        if cut_short is not None:
+            done = cut_short(rows, who, begin, done)
+        free[who] = done
+        start[rows], end[rows] = begin, done
+    return start, end
 
 
 def take_before(chunks: list[MessageBatch],

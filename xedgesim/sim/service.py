@@ -26,8 +26,7 @@ from xedgesim.sim.distributions import sample
 from xedgesim.sim.faults import FaultTimeline
 from xedgesim.sim.kernel import NEVER
 from xedgesim.sim.messages import MessageBatch, arrival_order
-from xedgesim.sim.network import SATURATED_NS, take_before
-from xedgesim.sim.rng import occurrence_rank
+from xedgesim.sim.network import SATURATED_NS, fifo_per_instance, take_before
 from xedgesim.sim.streams import RandomStreams
 
 # What a node that processes counts (nodes.csv): only such nodes have these columns.
@@ -245,23 +244,19 @@ class DeviceProcessing:
         local = readings.src - self.first
         measured = readings.origin
         work = _draw(self.compute.time, self._stream.uniform(local))
-        start = np.empty(len(local), dtype=np.int64)
-        end = np.empty(len(local), dtype=np.int64)
         discarded = np.zeros(len(local), dtype=bool)
-        rank = occurrence_rank(local)
-        for step in range(int(rank.max()) + 1):
-            rows = np.flatnonzero(rank == step)
-            who = local[rows]
-            begin = np.maximum(measured[rows], self._free[who])
-            took = work[rows]
-            done = np.minimum(begin, SATURATED_NS - took) + took
-            self._free[who] = done
-            if self._may_crash:  # the device is idle from the crash on
-                crash = self.timeline.first_crash(self.node_id, who, measured[rows], done + 1)
-                hit = crash != NEVER
-                discarded[rows] = hit
-                self._free[who[hit]] = crash[hit]
-            start[rows], end[rows] = begin, done
+
+        def crashed(rows: np.ndarray, who: np.ndarray, _: np.ndarray,
+                    done: np.ndarray) -> np.ndarray:
+            """A crash discards the reading in processing: the device is idle from then on."""
+            crash = self.timeline.first_crash(self.node_id, who, measured[rows], done + 1)
+            hit = crash != NEVER
+            discarded[rows] = hit
+            return np.where(hit, crash, done)
+
+        start, end = fifo_per_instance(local, measured, self._free,
+                                       lambda rows, _: work[rows],
+                                       crashed if self._may_crash else None)
         if discarded.any():
             self.counters.add("discarded_in_processing", local[discarded])
         rows = np.flatnonzero(~discarded & (end < self.until))
