@@ -32,7 +32,7 @@ import numpy as np
 
 from xedgesim.calibrate.records import FlowRecords
 from xedgesim.compare.runs import CompareInputError
-from xedgesim.scenario.model import BrokerParams, LinkSpec, NetworkSpec, Publishing, Scenario
+from xedgesim.scenario.model import BrokerParams, LinkSpec, Publishing, Scenario
 from xedgesim.sim.faults import RANDOM, FaultTimeline
 from xedgesim.sim.kernel import NEVER
 from xedgesim.sim.topology import Topology
@@ -73,14 +73,15 @@ def link_samples(flows: Mapping[str, FlowRecords], scenario: Scenario,
     delays: dict[frozenset[str], list[np.ndarray]] = {}
     for flow in flows.values():
         pair = frozenset((flow.sender, flow.receiver))
-        spec = link_spec(scenario.network, flow.sender, flow.receiver)
+        spec = scenario.network.between(flow.sender, flow.receiver)
         if spec.schedule is not None:
             raise CompareInputError(
                 f"{spec.schedule.location}: the link {flow.sender}–{flow.receiver} changes over "
                 "time (a schedule or trace); calibration fits one latency, jitter and loss per "
                 "link, which it does not have: calibrate a run without its schedule")
         if pair not in links:
-            a, b = _written_order(scenario.network, flow.sender, flow.receiver)
+            written = scenario.network.override(flow.sender, flow.receiver)
+            a, b = (flow.sender, flow.receiver) if written is None else (written.a, written.b)
             links[pair] = LinkSamples(a, b, spec, np.empty(0, np.int64), 0, 0, [])
             delays[pair] = []
         share, flow_delays = _flow_share(flow, scenario, spec, timeline,
@@ -93,21 +94,6 @@ def link_samples(flows: Mapping[str, FlowRecords], scenario: Scenario,
     for pair, link in links.items():
         link.delays_ns = np.concatenate(delays[pair]) if delays[pair] else link.delays_ns
     return list(links.values())
-
-
-def link_spec(network: NetworkSpec, a: str, b: str) -> LinkSpec:
-    """The specification the simulator uses between ``a`` and ``b``."""
-    for override in network.links:
-        if {override.a, override.b} == {a, b}:
-            return override.spec
-    return network.default
-
-
-def _written_order(network: NetworkSpec, sender: str, receiver: str) -> tuple[str, str]:
-    for override in network.links:
-        if {override.a, override.b} == {sender, receiver}:
-            return override.a, override.b
-    return sender, receiver
 
 
 def retry_policy(scenario: Scenario, sender: str) -> tuple[int, int]:

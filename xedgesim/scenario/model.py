@@ -168,10 +168,15 @@ class NetworkSpec:
     def between(self, a: str, b: str) -> LinkSpec:
         """The link joining nodes ``a`` and ``b`` (either way round): an override, or the
         default."""
+        override = self.override(a, b)
+        return self.default if override is None else override.spec
+
+    def override(self, a: str, b: str) -> LinkOverride | None:
+        """The link written for nodes ``a`` and ``b`` (either way round), if one is."""
         for override in self.links:
             if {override.a, override.b} == {a, b}:
-                return override.spec
-        return self.default
+                return override
+        return None
 
 
 @dataclass(frozen=True)

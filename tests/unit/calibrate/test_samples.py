@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from xedgesim.calibrate.records import FlowRecords
-from xedgesim.calibrate.samples import link_samples, link_spec
+from xedgesim.calibrate.samples import link_samples
 from xedgesim.scenario import load_scenario_text
 
 MS, S = 1_000_000, 1_000_000_000
@@ -86,4 +86,4 @@ def test_both_directions_of_a_link_are_pooled_and_other_links_kept_apart() -> No
     assert [(link.a, link.b, len(link.flows)) for link in links] == [
         ("gw1", "sensors", 2), ("gw1", "cloud", 1)]
     assert links[0].delays_ns.tolist() == [3 * MS, 4 * MS]  # no size known: nothing subtracted
-    assert link_spec(scenario.network, "cloud", "gw1").latency_ns == 5 * MS
+    assert scenario.network.between("cloud", "gw1").latency_ns == 5 * MS
