@@ -28,7 +28,7 @@ import numpy as np
 from xedgesim import atomic
 from xedgesim.metrics import FlowStats
 from xedgesim.sim.energy import joules_text
-from xedgesim.sim.faults import CAUSES
+from xedgesim.sim.faults import ALWAYS_REPORTED, CAUSES, FAULT_CAUSES
 from xedgesim.sim.messages import MessageBatch
 from xedgesim.simulation import RunResult
 from xedgesim.timeseries import write_timeseries
@@ -226,14 +226,20 @@ def csv_field(text: str) -> str:
 def format_summary(result: RunResult, out: Path | None) -> str:
     """The human summary table printed after a run."""
     summary = result.summary()
-    rows = [("flow", "sent", "delivered", "lost (rand/fault)", "in flight", "p50 ms", "p95 ms",
-             "p99 ms", "max ms", "msg/s")]
+    messages = summary["messages"]
+    # The causes a model feature adds (a battery, a buffer) have a place of their own after
+    # random and fault losses, in the runs that report them.
+    added = [cause for cause in CAUSES
+             if cause not in ALWAYS_REPORTED and cause in messages["lost"]]
+    rows = [("flow", "sent", "delivered", f"lost ({'/'.join(['rand', 'fault', *added])})",
+             "in flight", "p50 ms", "p95 ms", "p99 ms", "max ms", "msg/s")]
     for name, flow in summary["flows"].items():
         lost = flow["lost"]
-        faults = sum(v for k, v in lost.items() if k != "random")
+        counts = [lost["random"], sum(lost[cause] for cause in FAULT_CAUSES),
+                  *(lost[cause] for cause in added)]
         latency = flow["latency_ms"]
         rows.append((name, f"{flow['sent']:,}", f"{flow['delivered']:,}",
-                     f"{lost['random']:,}/{faults:,}", f"{flow['in_flight']:,}",
+                     "/".join(f"{count:,}" for count in counts), f"{flow['in_flight']:,}",
                      f"{latency['p50']:.3f}", f"{latency['p95']:.3f}", f"{latency['p99']:.3f}",
                      f"{latency['max']:.3f}", f"{flow['throughput']['messages_per_s']:,.1f}"))
     for node, latency in summary["end_to_end_ms"].items():
@@ -247,14 +253,14 @@ def format_summary(result: RunResult, out: Path | None) -> str:
         for row in rows
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    messages = summary["messages"]
     rate = result.events / result.wall_s if result.wall_s > 0 else 0.0
     lines.append("")
     lines.append(
         f"{summary['scenario']} (seed {summary['seed']}, {summary['duration_s']:g}s virtual): "
         f"{messages['delivered']:,} delivered, {messages['lost_random']:,} lost at random, "
-        f"{messages['lost_to_faults']:,} lost to faults, {messages['retransmissions']:,} "
-        f"retransmissions"
+        f"{messages['lost_to_faults']:,} lost to faults, "
+        + "".join(f"{messages['lost'][cause]:,} lost to {cause}, " for cause in added)
+        + f"{messages['retransmissions']:,} retransmissions"
     )
     if "energy" in summary:
         energy = summary["energy"]

@@ -145,3 +145,29 @@ def test_nodes_csv_is_what_a_csv_writer_writes() -> None:
     sensor = dict(zip(header, body[0], strict=True))
     assert sensor["group"] == "probes" and sensor["aggregates_sent"] == ""
     assert int(sensor["sent"]) == 5 and sensor["energy_j"] and sensor["battery_left_j"]
+
+
+def test_the_summary_table_gives_losses_to_a_full_buffer_their_own_place(tmp_path: Path) -> None:
+    """A buffer's ``overflow`` losses are neither random nor faults: the table shows them
+    after those (readings at 0 … 19 s into a link that serialises one in 2.5 s and holds
+    one: 13 refused), and a crash's ``node_down`` losses stay faults."""
+    path = tmp_path / "s.yaml"
+    path.write_text("""\
+name: full
+duration: 20s
+network: {default: {bandwidth: 320bit, buffer: 1}}
+faults:
+  - {at: 9500ms, node: s, action: crash, for: 2s}
+nodes:
+  - {id: s, type: sensor, interval: 1s, phase: 0s, payload: 100B, to: cloud}
+  - {id: cloud, type: cloud}
+""")
+    result = CliRunner().invoke(main, ["simulate", str(path), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    header, _, row = result.output.splitlines()[:3]
+    assert "lost (rand/fault/overflow)" in header
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    lost = summary["flows"]["s->cloud"]["lost"]
+    assert (lost["node_down"], lost["overflow"]) == (1, 11), lost
+    assert row.split()[3] == "0/1/11"
+    assert ", 1 lost to faults, 11 lost to overflow, " in result.output
