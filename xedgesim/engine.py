@@ -21,10 +21,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from xedgesim.errors import XedgeError
 from xedgesim.project import setup_command
@@ -177,3 +177,26 @@ def first_line(error: BaseException) -> str:
     """An SDK error's gist: its first line, bounded (they quote whole HTTP exchanges)."""
     text = str(error).strip().splitlines()
     return (text[0][:300] if text else type(error).__name__)
+
+
+# The engine can lose the whole output of a short-lived exec: the process runs and exits
+# before its stream is attached, more often on a loaded machine (docker/docker-py#2042,
+# moby/moby#27289), and the exec reports success with no output. So a command whose output is
+# read prints an end marker after it, and a run whose marker did not arrive is run again.
+_END_MARKER = "@xedgesim-exec-end@"
+_WITH_END_MARKER = f'"$@"; status=$?; printf "\\n{_END_MARKER}\\n"; exit $status'
+
+
+def read_in_container(container: Any, command: Sequence[str], attempts: int = 5
+                      ) -> tuple[int, str]:
+    """Exit code and output (stdout and stderr) of ``command`` run in ``container``, none of
+    it lost. Only for commands that read: one whose output went missing is run again. Needs a
+    POSIX ``sh`` in the container."""
+    for _ in range(attempts):
+        result = container.exec_run(["sh", "-c", _WITH_END_MARKER, "sh", *command])
+        output = result.output.decode(errors="replace")
+        body, marker, rest = output.rpartition(f"\n{_END_MARKER}\n")
+        if marker and not rest:
+            return result.exit_code, body
+    raise XedgeError(f"{getattr(container, 'name', container)}: {' '.join(command)}: the "
+                     f"engine lost its output {attempts} times in a row")

@@ -49,6 +49,7 @@ from xedgesim.deploy import deploy as deploy_module
 from xedgesim.deploy.events import Record, TaskStarted
 from xedgesim.deploy.fleet import wait_for_ssh
 from xedgesim.deploy.inventory import StagingHost
+from xedgesim.engine import read_in_container
 
 pytestmark = pytest.mark.e2e
 
@@ -130,6 +131,14 @@ def on_device(fleet: Fleet, name: str, *command: str) -> str:
     return output
 
 
+def read_device(fleet: Fleet, name: str, *command: str) -> str:
+    """``on_device`` for a command that only reads: its output, which the engine can lose
+    (``read_in_container`` runs it again then)."""
+    exit_code, output = read_in_container(fleet.containers[name], command)
+    assert exit_code == 0, f"{name}: {' '.join(command)}: {output}"
+    return output
+
+
 def engine_back(fleet: Fleet, name: str, within_s: float = 90.0) -> None:
     """Wait until the device's engine answers again: the deploy reports the host as soon as
     its task fails, while the engine the fault restarted may still be starting (its own
@@ -160,14 +169,14 @@ def whole_release(fleet: Fleet, name: str, timeout_s: float = 90) -> dict[str, A
     while True:
         running: dict[str, list[str]] = {}
         for service in ("broker", "gateway"):
-            ids = on_device(fleet, name, "docker", "ps", "-q", "--no-trunc", "--filter",
-                            f"label=org.xedgesim.service={service}").split()
-            running[service] = [on_device(fleet, name, "docker", "inspect", "--format",
-                                          "{{.Image}}", cid).strip() for cid in ids]
+            ids = read_device(fleet, name, "docker", "ps", "-q", "--no-trunc", "--filter",
+                              f"label=org.xedgesim.service={service}").split()
+            running[service] = [read_device(fleet, name, "docker", "inspect", "--format",
+                                            "{{.Image}}", cid).strip() for cid in ids]
         if all(len(ids) == 1 for ids in running.values()) or time.monotonic() > deadline:
             break
         time.sleep(1)
-    record = json.loads(on_device(fleet, name, "cat", f"{RELEASE_DIR}/current.json"))
+    record = json.loads(read_device(fleet, name, "cat", f"{RELEASE_DIR}/current.json"))
     assert {service: ids for service, ids in running.items()} == {
         service: [image] for service, image in record["images"].items()}, (
         f"{name} is in a half state: its record names {record['id']} {record['images']}, "
@@ -218,8 +227,8 @@ def watcher(fleet: Fleet, name: str, script: str) -> Iterator[Callable[[], dict[
     fleet.containers[name].exec_run(["python3", "-c", WATCH_PRELUDE + script], detach=True)
 
     def result() -> dict[str, Any]:
-        found = fleet.containers[name].exec_run(["cat", WATCH_RESULT])
-        return json.loads(found.output) if found.exit_code == 0 else {}
+        exit_code, output = read_in_container(fleet.containers[name], ["cat", WATCH_RESULT])
+        return json.loads(output) if exit_code == 0 else {}
 
     try:
         yield result
@@ -382,7 +391,7 @@ def test_a_disk_that_fills_during_docker_load(
         assert "no space left on device" in record["outcome_details"][CANARY]["failure"]
         untouched()
         assert whole_release(fleet, CANARY)["id"] == before["id"]
-        assert on_device(fleet, CANARY, "find", ARCHIVE_DIR, "-type", "f") == "", (
+        assert read_device(fleet, CANARY, "find", ARCHIVE_DIR, "-type", "f") == "", (
             "the archive that did not load is still on the full device")
         resumed = resume(run_xedge, fleet, tag, tmp_path / "resume", "--serial", "1,2")
     print(f"chaos (c) disk full: faulted deploy {seconds:.1f}s, resume {resumed:.1f}s")

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 import xedgesim
+from xedgesim.engine import read_in_container
 from xedgesim.images import naming
 from xedgesim.services import payload
 
@@ -328,7 +329,7 @@ def test_the_arm64_image_serves_under_qemu(
                      "XEDGESIM_PUBLISH_TOPIC": topic, "XEDGESIM_WINDOW": f"{WINDOW_S:g}s"},
     )
     print(f"arm64 gateway start-to-healthy: {wait_healthy(gateway, HEALTHY_WITHIN):.2f}s")
-    assert gateway.exec_run(["uname", "-m"]).output.decode().strip() == "aarch64"
+    assert read_in_container(gateway, ["uname", "-m"]) == (0, "aarch64\n")
     port = host_port(broker)
     upstream = Upstream(port, topic)
     try:

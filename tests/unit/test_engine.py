@@ -15,6 +15,7 @@ import socketserver
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -227,3 +228,47 @@ def test_every_command_uses_the_one_connect(monkeypatch: pytest.MonkeyPatch,
         with pytest.raises(error, match=rf"tried:\n  DOCKER_HOST: {tmp_path}/missing.sock: "
                                         "no such socket"):
             connect()
+
+
+class _LosingContainer:
+    """A container whose engine loses the output of the first ``lose`` execs (reports
+    success with nothing), as a loaded engine can; then runs the command for real."""
+
+    name = "edge-9"
+
+    def __init__(self, lose: int) -> None:
+        self.lose = lose
+        self.commands: list[list[str]] = []
+
+    def exec_run(self, command: list[str]) -> Any:
+        import subprocess
+        from types import SimpleNamespace
+
+        self.commands.append(command)
+        if len(self.commands) <= self.lose:
+            return SimpleNamespace(exit_code=0, output=b"")
+        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              check=False)  # one stream in time order, as the engine's
+        return SimpleNamespace(exit_code=done.returncode, output=done.stdout)
+
+
+def test_a_read_whose_output_the_engine_lost_is_run_again() -> None:
+    from xedgesim.engine import read_in_container
+
+    container = _LosingContainer(lose=2)
+    assert read_in_container(container, ["printf", "ssh-ed25519 AAAA\n"]) == (
+        0, "ssh-ed25519 AAAA\n")
+    assert len(container.commands) == 3
+    # an empty output that is really empty, and the command's own exit code
+    assert read_in_container(_LosingContainer(lose=0), ["true"]) == (0, "")
+    code, output = read_in_container(_LosingContainer(lose=0), ["cat", "/nonexistent/x"])
+    assert code == 1 and "No such file" in output
+
+
+def test_a_read_the_engine_keeps_losing_is_an_error_not_an_empty_answer() -> None:
+    from xedgesim.engine import read_in_container
+    from xedgesim.errors import XedgeError
+
+    with pytest.raises(XedgeError, match="edge-9: cat /etc/hostname: the engine lost its "
+                                         "output 5 times"):
+        read_in_container(_LosingContainer(lose=99), ["cat", "/etc/hostname"])

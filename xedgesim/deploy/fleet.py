@@ -29,6 +29,7 @@ from xedgesim.deploy.errors import DeployError
 from xedgesim.deploy.inventory import StagingHost
 from xedgesim.deploy.state import StageState
 from xedgesim.docker.containers import LABEL_NODE, log_tail, run_labels
+from xedgesim.engine import read_in_container
 from xedgesim.images import edge_host, naming
 
 SSH_PORT = 22
@@ -147,9 +148,9 @@ def wait_ready(name: str, container: Any, timeout_s: float = READY_TIMEOUT_S) ->
 
 def read_host_key(name: str, container: Any) -> str:
     """The host's ed25519 public host key (made when it started)."""
-    result = container.exec_run(["cat", HOST_KEY])
-    key = result.output.decode(errors="replace").strip()
-    if result.exit_code != 0 or not key.startswith("ssh-ed25519 "):
+    exit_code, output = read_in_container(container, ["cat", HOST_KEY])
+    key = output.strip()
+    if exit_code != 0 or not key.startswith("ssh-ed25519 "):
         raise DeployError(f"{name}: no ed25519 host key at {HOST_KEY}: {key[:200]}")
     return key
 
