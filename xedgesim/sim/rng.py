@@ -50,7 +50,7 @@ class Streams:
         # and a window asks for all of them in one order again and again (a periodic fleet:
         # its phase order), that order and the keys laid out in it are kept, so the draws
         # are made straight in the order asked: no gather of a million keys, no check for
-        # repeats (a third of a million-sensor run's time went there).
+        # repeats (a fifth of a million-sensor run's time went there).
         self._common: int | None = 0
         self._order: np.ndarray | None = None
         self._keys_in_order: np.ndarray | None = None
