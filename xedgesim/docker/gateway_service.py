@@ -50,7 +50,7 @@ class ServiceGatewayNode(Node):
             environment["XEDGESIM_PUBLISH_TOPIC"] = render(params.publish.topic, spec.id, 0)
         if context.containers is None or spec.image is None:
             raise ContainerError(f"node {spec.id!r}: a docker gateway needs an image")
-        from xedgesim.linkproxy.hybrid import proxy_to_broker
+        from xedgesim.linkproxy.hybrid import proxy_to_broker, unreached_hint
 
         # Its MQTT crosses the scenario link gateway-broker (docs/link-emulation.md).
         self.proxied_link = f"{spec.id}–{subscription.broker}"
@@ -59,6 +59,12 @@ class ServiceGatewayNode(Node):
         try:
             self.container = context.containers.start(
                 ContainerSpec(node=spec.id, image=spec.image, environment=environment))
+        except ContainerError as error:  # not healthy: say so if it never reached the proxy
+            hint = unreached_hint(self.link_proxy, environment["XEDGESIM_BROKER"])
+            self.link_proxy.close()
+            if not hint:
+                raise
+            raise ContainerError(f"{error}\n  {hint}") from None
         except BaseException:
             self.link_proxy.close()
             raise

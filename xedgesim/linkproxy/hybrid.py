@@ -68,7 +68,7 @@ def proxy_place(engine: Any, network_name: str,
     * **The host cannot take that address** (``EADDRNOTAVAIL``: another VM engine, such as
       Colima): listen on 127.0.0.1 and give ``host.docker.internal``, which VM engines
       forward to this host's loopback. An engine with neither (rootless, remote) leaves the
-      gateway without its broker; the run's ``link_proxies`` then shows no connection.
+      gateway without its broker: it never becomes healthy, and ``unreached_hint`` says why.
 
     Never 0.0.0.0: the proxy is not for other machines. ``bind_error`` (tests) says what
     binding an address on this host fails with, None when it works.
@@ -118,6 +118,21 @@ def proxy_to_broker(context: SimContext, client: str, broker: str,
         proxy.close()
         raise
     return proxy, f"{place.advertised}:{proxy.address[1]}"
+
+
+def unreached_hint(proxy: Proxy, address: str) -> str:
+    """Why a client container that never became healthy may not have: it never reached its
+    link proxy at ``address`` (an engine whose containers cannot reach this host there, such
+    as a rootless or a remote one). Empty when the proxy did see a connection."""
+    try:
+        accepted = proxy.stats().accepted
+    except LinkProxyError:
+        return ""
+    if accepted:
+        return ""
+    return (f"it never reached its link proxy at {address}: this engine's containers cannot "
+            "reach this host at that address (docs/link-emulation.md, \"Where the proxy "
+            "listens\")")
 
 
 def _broker_address(session: Any, broker: str, port: int) -> tuple[str, int]:

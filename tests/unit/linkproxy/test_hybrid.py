@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from xedgesim.linkproxy import CUT, LinkProxyError
-from xedgesim.linkproxy.hybrid import ProxyPlace, proxy_place, schedule_faults
+from xedgesim.linkproxy.hybrid import ProxyPlace, proxy_place, schedule_faults, unreached_hint
 from xedgesim.scenario import load_scenario_text
 from xedgesim.sim.faults import FaultTimeline
 from xedgesim.sim.kernel import Kernel
@@ -136,3 +136,24 @@ def test_this_hosts_loopback_binds_and_an_address_it_lacks_does_not() -> None:
     assert _bind_error("127.0.0.1") is None
     lacking = _bind_error("192.0.2.1")  # TEST-NET-1: no host has it
     assert lacking is not None and lacking.errno == errno.EADDRNOTAVAIL
+
+
+class _Proxy:
+    def __init__(self, accepted: int | None) -> None:
+        self.accepted = accepted
+
+    def stats(self) -> Any:
+        if self.accepted is None:
+            raise LinkProxyError("its loop died")
+        return SimpleNamespace(accepted=self.accepted)
+
+
+def test_a_gateway_that_never_reached_its_proxy_is_told_apart() -> None:
+    """A service-mode gateway that never became healthy gets this hint in its error when the
+    proxy saw no connection (its engine's containers cannot reach this host there); not when
+    it did, nor when the proxy cannot say."""
+    hint = unreached_hint(_Proxy(0), "host.docker.internal:41234")
+    assert hint.startswith("it never reached its link proxy at host.docker.internal:41234")
+    assert "Where the proxy listens" in hint
+    assert unreached_hint(_Proxy(2), "172.18.0.1:41234") == ""
+    assert unreached_hint(_Proxy(None), "172.18.0.1:41234") == ""
