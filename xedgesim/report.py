@@ -27,6 +27,7 @@ import numpy as np
 
 from xedgesim import atomic
 from xedgesim.metrics import FlowStats
+from xedgesim.scenario.model import instance_id_format
 from xedgesim.sim.energy import joules_text
 from xedgesim.sim.faults import ALWAYS_REPORTED, CAUSES, FAULT_CAUSES
 from xedgesim.sim.messages import MessageBatch
@@ -99,15 +100,9 @@ def write_node_counters(handle: TextIO, result: RunResult) -> None:
 
 def _row_format(node_id: str, node_type: str, count: int, fields: list[str]) -> str:
     """The ``%`` format of one node's rows, fed (instance index, *column values): the
-    instance id is made from the index as ``instance_id`` makes it; a single instance's id is
-    the node id, and ``%.0s`` consumes its index without printing it."""
-    def literal(text: str) -> str:
-        return text.replace("%", "%%")
-
-    width = len(str(count - 1))
-    instance = (f"{literal(node_id)}%.0s" if count == 1
-                else f"{literal(node_id)}-%0{width}d")
-    return ",".join([instance, literal(node_id), literal(node_type), *fields]) + "\n"
+    instance id is made from the index by ``instance_id_format``."""
+    return ",".join([instance_id_format(node_id, count), node_id.replace("%", "%%"),
+                     node_type.replace("%", "%%"), *fields]) + "\n"
 
 
 _ROWS_AT_ONCE = 1 << 16

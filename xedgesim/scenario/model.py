@@ -343,10 +343,16 @@ class NodeSpec:
 def instance_id(node_id: str, count: int, index: int) -> str:
     """The id of instance ``index`` of a node with ``count`` instances: the node's own id when
     it has one, else ``<id>-<index>`` with the index zero-padded to the widest (``sensors-07``)."""
-    if count == 1:
-        return node_id
-    return f"{node_id}-{index:0{len(str(count - 1))}d}"
+    return instance_id_format(node_id, count) % index
 
+
+def instance_id_format(node_id: str, count: int) -> str:
+    """``instance_id`` as a ``%`` format of the index, for making ids of many instances in one
+    go (``nodes.csv``): ``%.0s`` takes a single instance's index and prints nothing."""
+    literal = node_id.replace("%", "%%")
+    if count == 1:
+        return f"{literal}%.0s"
+    return f"{literal}-%0{len(str(count - 1))}d"
 
 
 class InstanceIds(LazyNames):
@@ -367,12 +373,7 @@ class InstanceIds(LazyNames):
         return instance_id(self.node_id, self.count, index)
 
     def __iter__(self) -> Iterator[str]:
-        if self.count == 1:
-            yield self.node_id
-            return
-        prefix, width = f"{self.node_id}-", len(str(self.count - 1))
-        for index in range(self.count):
-            yield f"{prefix}{index:0{width}d}"
+        yield from map(instance_id_format(self.node_id, self.count).__mod__, range(self.count))
 
     def index(self, value: object, start: int = 0, stop: int | None = None) -> int:
         """Where ``value`` is, found from its shape (``ValueError`` when it is none of these)."""
