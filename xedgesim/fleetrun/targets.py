@@ -87,6 +87,36 @@ def fleet_shape(scenario: Scenario) -> tuple[str, list[str]]:
     return brokers[0].id, [spec.id for spec in gateways]
 
 
+def device_hops(scenario: Scenario) -> dict[str, list[str]]:
+    """Per gateway–broker link (``"gw1-broker"``), what the scenario's model gives it that a
+    fleet run does not impose: ``latency``, ``jitter``, ``loss``, ``bandwidth``, ``schedule``,
+    ``buffer``. Links with none are left out.
+
+    Why not imposed: on a fleet that hop runs between two containers on the device, for
+    real. The sensors are the model's, so their way in crosses the model's link, and the
+    cloud is this machine's, so the aggregates cross the model's link out. The gateway's hop
+    is evidence, not model: a fleet run measures it as the device has it, ``compare`` judges
+    the difference, and its cuts are realised (``faults``). Said at the start of the run and
+    kept in the summary (``fleet.device_hops``), so a difference it explains is not a
+    surprise.
+    """
+    broker, gateway_ids = fleet_shape(scenario)
+    found = {}
+    for gateway in gateway_ids:
+        link = scenario.network.between(gateway, broker)
+        given = [name for name, present in (
+            ("latency", link.highest_latency_ns() > 0),
+            ("jitter", link.jitter is not None),
+            ("loss", link.ever_lossy() or link.gilbert is not None),
+            ("bandwidth", link.slowest_bandwidth_bps() is not None),
+            ("schedule", link.schedule is not None),
+            ("buffer", link.buffer is not None),
+        ) if present]
+        if given:
+            found[f"{gateway}-{broker}"] = given
+    return found
+
+
 def probe_targets(scenario: Scenario, hosts: Sequence[tuple[str, Endpoint, Device]],
                   users: Mapping[str, Login], probe_user: str, probe_topic: str) -> list[
                       HostTarget]:

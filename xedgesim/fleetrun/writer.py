@@ -9,7 +9,9 @@ The run directory (written whole or not at all, :mod:`xedgesim.rundir`)::
     summary.json   the simulation's schema over the whole fleet (counts add up across hosts,
                    histograms merge), "mode": "fleet", plus "hosts" (each host's flows,
                    end-to-end ages, messages and pacing) and "fleet" (what each host ran,
-                   the faults applied on it, bridged messages that were not the run's)
+                   the faults applied on it, bridged messages that were not the run's, and
+                   ``device_hops``: what the model gives the gateway's hop that the device's
+                   real hop replaces, ``targets.device_hops``)
     nodes.csv      the simulation's columns, counters summed across hosts
     records.csv    the simulation's columns, every host's records one after the other
     timing.json    wall time
@@ -39,7 +41,7 @@ import numpy as np
 from xedgesim import __version__
 from xedgesim.errors import BadInput, NodeFailure
 from xedgesim.fleetrun import faults
-from xedgesim.fleetrun.targets import HostTarget
+from xedgesim.fleetrun.targets import HostTarget, device_hops
 from xedgesim.fleetrun.workload import HostRun, HostWorkload
 from xedgesim.metrics import FlowStats, Histogram, NodeCounters
 from xedgesim.report import RecordWriter, write_json, write_node_counters
@@ -103,6 +105,9 @@ def run(scenario: Scenario, targets: Sequence[HostTarget], out: Path, *,
     ``extra`` goes into the summary's ``fleet`` section (the inventory, the stage run).
     """
     check(scenario, len(targets))
+    for hop, given in device_hops(scenario).items():
+        say(f"  note: {hop} runs on the device, for real: the model's {', '.join(given)} for "
+            "it is not imposed (docs/parity.md, \"What is real and what is modelled\")")
     run_id = secrets.token_hex(4)
     base_ns = time.time_ns()
     identity = RunIdentity(RUN_KIND, scenario.name, seed=scenario.seed)
@@ -191,6 +196,7 @@ def write(directory: Path, scenario: Scenario, runs: list[HostRun], extra: dict[
                         for host, s in per_host.items()}
     summary["fleet"] = {
         **extra,
+        "device_hops": device_hops(scenario),
         "hosts": {r.target.host: host_record(r) for r in runs},
     }
     write_json(directory / "summary.json", summary)

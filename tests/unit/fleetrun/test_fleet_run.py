@@ -55,10 +55,16 @@ def world(hosts: tuple[str, ...] = ("edge-1",), text: str = SCENARIO + CRASH):
 
 def test_a_fleet_run_writes_the_simulation_schema_marked_fleet(tmp_path: Path) -> None:
     scenario, broker, devices, targets = world()
-    done = writer.run(scenario, targets, tmp_path / "run", speed=10.0, say=lambda _: None,
+    said: list[str] = []
+    done = writer.run(scenario, targets, tmp_path / "run", speed=10.0, say=said.append,
                       mqtt_module=fake_paho(broker))
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["mode"] == "fleet" and done.summary == summary
+    # the gateway's hop is the device's own: what the model gives it is said and recorded
+    assert summary["fleet"]["device_hops"] == {"gw1-broker": ["latency", "jitter", "loss"]}
+    assert any(line.startswith("  note: gw1-broker runs on the device, for real: the "
+                               "model's latency, jitter, loss for it is not imposed")
+               for line in said)
     assert set(summary["flows"]) == {"sensors->broker", "broker->cloud"}
     sent = summary["flows"]["sensors->broker"]["sent"]
     assert sent == 15  # 5 sensors at 1 Hz for 3 s
@@ -168,6 +174,22 @@ def test_stopping_a_workload_restarts_what_it_stopped(tmp_path: Path) -> None:
     assert type(outcome[0]).__name__ == "Stopped"
     assert devices[0].calls[0] == "stop xedgesim-gateway"
     assert devices[0].calls[-1] == "start xedgesim-gateway" and broker.gateway_up
+
+
+def test_device_hops_name_only_what_the_gateways_link_is_given() -> None:
+    """The gateway's own link decides (an override, else the default); a hop the model gives
+    nothing is not mentioned."""
+    from xedgesim.fleetrun.targets import device_hops
+
+    quiet = SCENARIO.replace("{latency: 5ms, jitter: {exponential: 2ms}, loss: 0.05}",
+                             "{latency: 5ms}\n  links:\n    - {between: [gw1, broker], "
+                             "latency: 0ms}")
+    assert device_hops(load_scenario_text(quiet, "s.yaml")) == {}
+    shaped = SCENARIO.replace("{latency: 5ms, jitter: {exponential: 2ms}, loss: 0.05}",
+                              "{latency: 0ms}\n  links:\n    - {between: [broker, gw1], "
+                              "bandwidth: 1Mbps, buffer: 4}")
+    assert device_hops(load_scenario_text(shaped, "s.yaml")) == {
+        "gw1-broker": ["bandwidth", "buffer"]}
 
 
 def test_a_broker_crash_is_refused_with_its_place() -> None:
