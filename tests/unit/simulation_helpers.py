@@ -67,6 +67,11 @@ class Row:
         return self.arrival - self.first_sent
 
 
+# the MessageBatch columns of a Row, in its field order (src and topic become names)
+_ROW_COLUMNS = ("id", "src", "topic", "origin", "first_sent", "sent", "arrival", "attempt",
+                "qos", "retain", "size", "value", "vmin", "vmax", "n", "waited")
+
+
 class MemoryRecorder:
     """Collects every delivered and lost message, one ``Row`` each."""
 
@@ -76,6 +81,8 @@ class MemoryRecorder:
         self.delivered_rows: list[Row] = []
         self.lost_rows: list[Row] = []
         self.in_flight_rows: list[Row] = []
+        self._senders: dict[int, str] = {}
+        self._topics: dict[int, str] = {}
 
     def start(self, instance_ids: list[str], topic_names: list[str]) -> None:
         self.instance_ids = instance_ids
@@ -83,31 +90,30 @@ class MemoryRecorder:
 
     def rows(self, status: str, flow: str, batch: MessageBatch,
              causes: np.ndarray | None = None) -> list[Row]:
-        out = []
-        for i in range(len(batch)):
-            cause = None if causes is None else CAUSES[int(causes[i]) - 1]
-            out.append(Row(
-                status=status,
-                flow=flow,
-                id=int(batch.id[i]),
-                sender=self.instance_ids[int(batch.src[i])],
-                topic=self.topic_names[int(batch.topic[i])],
-                origin=int(batch.origin[i]),
-                first_sent=int(batch.first_sent[i]),
-                sent=int(batch.sent[i]),
-                arrival=int(batch.arrival[i]),
-                attempt=int(batch.attempt[i]),
-                qos=int(batch.qos[i]),
-                retain=bool(batch.retain[i]),
-                size=int(batch.size[i]),
-                value=float(batch.value[i]),
-                vmin=float(batch.vmin[i]),
-                vmax=float(batch.vmax[i]),
-                n=int(batch.n[i]),
-                waited=int(batch.waited[i]),
-                cause=cause,
-            ))
-        return out
+        """One ``Row`` per message of ``batch``. Columns are turned into Python values once
+        and names looked up once per distinct index: a theory test records millions of
+        messages, and a lookup per message made this harness most of its time."""
+        columns = {name: getattr(batch, name).tolist() for name in _ROW_COLUMNS}
+        senders = [self._sender(i) for i in columns["src"]]
+        topics = [self._topic(i) for i in columns["topic"]]
+        cause_names = ([None] * len(batch) if causes is None
+                       else [CAUSES[code - 1] for code in causes.tolist()])
+        return [Row(status, flow, *values, cause=cause)
+                for *values, cause in zip(
+                    columns["id"], senders, topics,
+                    *(columns[name] for name in _ROW_COLUMNS[3:]), cause_names, strict=True)]
+
+    def _sender(self, index: int) -> str:
+        name = self._senders.get(index)
+        if name is None:
+            name = self._senders[index] = self.instance_ids[index]
+        return name
+
+    def _topic(self, index: int) -> str:
+        name = self._topics.get(index)  # an index's name never changes once interned
+        if name is None:
+            name = self._topics[index] = self.topic_names[index]
+        return name
 
     def delivered(self, flow: FlowStats, block: MessageBatch) -> None:
         self.delivered_rows.extend(self.rows("delivered", flow.name, block))
@@ -155,11 +161,21 @@ class Run:
     result: RunResult
     summary: dict
     network: Network
-    sent: list[Row]
+    recorder: MemoryRecorder
     delivered: list[Row]
     lost: list[Row]
     in_flight: list[Row]
     _flows: dict[str, FlowStats] = field(default_factory=dict)
+    _sent: list[Row] | None = None
+
+    @property
+    def sent(self) -> list[Row]:
+        """Every first transmission on every link, one row each; made when first asked for (a
+        theory test of millions of messages that only counts never asks)."""
+        if self._sent is None:
+            self._sent = [row for flow, batch in self.network.first_sends
+                          for row in self.recorder.rows("sent", flow, batch)]
+        return self._sent
 
     def flow(self, name: str) -> dict:
         """The flow's entry in ``summary.json``."""
@@ -208,18 +224,12 @@ def run_scenario(scenario: Scenario, *, check: bool = True) -> Run:
     recorder = MemoryRecorder()
     with mock.patch.object(simulation, "Network", _CapturingNetwork):
         result = simulation.simulate(scenario, recorder=recorder)
-    network = _CapturingNetwork.last
-    sent = [
-        row
-        for flow, batch in network.first_sends
-        for row in recorder.rows("sent", flow, batch)
-    ]
     run = Run(
         scenario=scenario,
         result=result,
         summary=result.summary(),
-        network=network,
-        sent=sent,
+        network=_CapturingNetwork.last,
+        recorder=recorder,
         delivered=recorder.delivered_rows,
         lost=recorder.lost_rows,
         in_flight=recorder.in_flight_rows,

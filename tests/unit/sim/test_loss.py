@@ -62,7 +62,7 @@ def test_stationary_loss_rate_and_mean_burst_length_match_theory(sim) -> None:
             nodes:
               - {{id: s, type: sensor, count: 500, interval: 100ms, phase: 0s, to: cloud}}
               - {{id: cloud, type: cloud}}
-            """)
+            """, check=False)  # 200,000 messages a seed; accounting is checked elsewhere
         flow = run.flow("s->cloud")
         assert flow["sent"] == 500 * n and flow["in_flight"] == 0
         rates.append(flow["lost"]["random"] / flow["sent"])
