@@ -99,11 +99,14 @@ def staged_fleet(hosts: int, store: Path, where: Path) -> Iterator[Path]:
             fleet.destroy(state.load(run_dir), say=print)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def kept_fleet(images: Any, store: Path,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A staged, passing, kept two-host fleet (its run directory); destroyed afterwards."""
-    with staged_fleet(2, store, tmp_path_factory.mktemp("kept")) as run_dir:
+    """A staged, passing, kept three-host fleet (its run directory), destroyed at the end of
+    the session. test_chaos.py and test_deploy.py share it: staging a fleet costs minutes,
+    and each of their tests leaves every host on one whole release with sshd up (the
+    release itself may differ from the staged one: a test reads what a host runs)."""
+    with staged_fleet(3, store, tmp_path_factory.mktemp("kept")) as run_dir:
         yield run_dir
 
 

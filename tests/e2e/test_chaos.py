@@ -1,5 +1,6 @@
-"""A misbehaving fleet, for real: faults injected into a staged three-host fleet in the middle
-of ``xedge deploy`` (real sshd, real engines, real Ansible over SSH).
+"""A misbehaving fleet, for real: faults injected into a staged three-host fleet (the session's
+``kept_fleet``) in the middle of ``xedge deploy`` (real sshd, real engines, real Ansible over
+SSH).
 
 Each fault hits the canary (edge-1). For each, the deploy exits 1 naming the host, and
 ``deploy.json`` says what became of it; the canary ends on one release whole, its record
@@ -42,7 +43,6 @@ from tests.e2e.conftest import (
     hosts_by_name,
     probe_target,
     queue_a_message,
-    staged_fleet,
 )
 from xedgesim.deploy import commands, snapshot, state
 from xedgesim.deploy import deploy as deploy_module
@@ -77,17 +77,15 @@ class Fleet:
 
 
 @pytest.fixture(scope="module")
-def fleet(images: Any, store: Path, docker_client: Any,
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    """One staged three-host fleet for the whole module: every test leaves it whole (all hosts
-    on one release, sshd up, the engines' disks as they were)."""
-    with staged_fleet(3, store, tmp_path_factory.mktemp("chaos")) as run_dir:
-        run = state.load(run_dir)
-        prefix = f"xedgesim-{run.run_id}-"
-        containers = {name.removeprefix(prefix): docker_client.containers.get(name)
-                      for name in run.containers}
-        inventory = run_dir / "inventory" / "hosts.yml"
-        yield Fleet(run_dir, inventory, containers, hosts_by_name(inventory))
+def fleet(kept_fleet: Path, docker_client: Any) -> Fleet:
+    """The session's staged three-host fleet (``kept_fleet``): every test leaves each host on
+    one whole release, sshd up, the engines' disks as they were."""
+    run = state.load(kept_fleet)
+    prefix = f"xedgesim-{run.run_id}-"
+    containers = {name.removeprefix(prefix): docker_client.containers.get(name)
+                  for name in run.containers}
+    inventory = kept_fleet / "inventory" / "hosts.yml"
+    return Fleet(kept_fleet, inventory, containers, hosts_by_name(inventory))
 
 
 @pytest.fixture

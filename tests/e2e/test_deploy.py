@@ -1,7 +1,10 @@
 """`xedge deploy` against a kept staging fleet: a deliberately broken gateway fails its health
-gate on the canary, which is rolled back; the other host is not touched; the command exits
-non-zero saying so; the broker keeps a QoS 1 message queued before the deploy. A digest that
-never passed staging is refused before anything runs."""
+gate on the canary, which is rolled back to the release it ran; the other hosts are not
+touched; the command exits non-zero saying so; the broker keeps a QoS 1 message queued before
+the deploy. A digest that never passed staging is refused before anything runs.
+
+The fleet is the session's (``kept_fleet``), which test_chaos.py deploys to as well: what a
+host runs before the deploy is read from the host, not assumed to be the staged release."""
 
 from __future__ import annotations
 
@@ -41,10 +44,11 @@ def broken_gateway(kept_fleet: Path, docker_client: Any) -> Iterator[str]:
 def test_broken_gateway_is_rolled_back_on_the_canary(kept_fleet: Path, broken_gateway: str,
                                                      run_xedge: Any, tmp_path: Path) -> None:
     inventory = kept_fleet / "inventory" / "hosts.yml"
-    staged = state.load(kept_fleet).release or {}
-    staged_gateway = staged["amd64"]["gateway"]["id"]
-    staged_release = json.loads((kept_fleet / "manifest.json").read_text())["release"]
     hosts = hosts_by_name(inventory)
+    others = sorted(name for name in hosts if name != "edge-1")
+    ran = {name: (current_release(host)["id"], device.the_service(host, "gateway")["Image"])
+           for name, host in hosts.items()}
+    previous_release, previous_gateway = ran["edge-1"]
     before = snapshot.take(list(hosts.values()))
     canary = probe_target(kept_fleet, inventory, hosts["edge-1"], "edge-1")
     queued = queue_a_message(canary, "xedgesim-e2e-away")
@@ -56,22 +60,26 @@ def test_broken_gateway_is_rolled_back_on_the_canary(kept_fleet: Path, broken_ga
     assert result.exit_code == 1
     assert "FORCED: deploying images" in result.output
     assert "health_gate" in result.output
-    assert f"rolled back to release {staged_release}" in result.output
-    assert "left on their previous release: edge-2" in result.output
+    assert f"rolled back to release {previous_release}" in result.output
+    assert f"left on their previous release: {', '.join(others)}" in result.output
     record = json.loads((tmp_path / "deploy" / "deploy.json").read_text())
     assert record["forced"]
-    assert record["outcomes"] == {"edge-1": "rolled_back", "edge-2": "not_reached"}
-    assert record["outcome_details"]["edge-1"]["rolled_back_to"] == staged_release
+    assert record["outcomes"] == {"edge-1": "rolled_back",
+                                  **{name: "not_reached" for name in others}}
+    assert record["outcome_details"]["edge-1"]["rolled_back_to"] == previous_release
     assert record["failure_budget"]["spent"] and record["failure_budget"]["allowed"] == 0
 
-    # the canary runs the staged gateway again, healthy, and records the staged release
+    # the canary runs its gateway of before again, healthy, and records its release of before
     gateway = device.the_service(hosts["edge-1"], "gateway")
-    assert gateway["Image"] == staged_gateway
-    assert current_release(hosts["edge-1"])["id"] == staged_release
-    # the other host was not touched at all
+    assert gateway["Image"] == previous_gateway
+    assert current_release(hosts["edge-1"])["id"] == previous_release
+    # the other hosts were not touched at all
     after = snapshot.take(list(hosts.values()))
-    assert snapshot.restarted({"edge-2": before["edge-2"]}, {"edge-2": after["edge-2"]}) == []
-    assert device.the_service(hosts["edge-2"], "gateway")["Image"] == staged_gateway
+    assert snapshot.restarted({name: before[name] for name in others},
+                              {name: after[name] for name in others}) == []
+    assert {name: (current_release(hosts[name])["id"],
+                   device.the_service(hosts[name], "gateway")["Image"])
+            for name in others} == {name: ran[name] for name in others}
 
     # the broker never lost the message queued before the deploy
     assert_still_queued(canary, "xedgesim-e2e-away", queued)
