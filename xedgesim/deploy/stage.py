@@ -182,7 +182,7 @@ def begin(options: StageOptions, project: Path) -> StageState:
     run_state = StageState(
         run_dir=str(run_dir.resolve()), run_id=new_run_id(), hosts=hosts,
         arch=",".join(arches), local_fleet=options.inventory is None,
-        overlays=[str(path) for path in overlays],
+        overlays=[str(path.resolve()) for path in overlays],  # a later --step may run elsewhere
         release=staged.to_dict()["images"],
         scenario=str(options.scenario.resolve()) if options.scenario is not None else None,
         tolerance=str(options.tolerance.resolve()) if options.tolerance is not None else None,

@@ -175,3 +175,31 @@ def test_a_tolerance_given_to_a_step_is_kept_absolute_and_as_written(
     again = state.load(run)
     assert again.tolerance == str(tmp_path / "parity.yaml")  # a later --step finds it anywhere
     assert again.as_written == {"tolerance": "parity.yaml"}  # what the manifest shows
+
+
+def test_a_relative_out_still_keeps_every_path_of_the_run_absolute(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``--out runs/x --scenario s.yaml`` from one directory, ``--step verify`` from another:
+    the run's state names its directory and the inventory sources (the production overlay,
+    the overlay rendered from the scenario) absolutely, so the later step finds them."""
+    from xedgesim.deploy.release import ImageRef, Release
+
+    release = Release((ImageRef("broker", "amd64", "b:1", "sha256:" + "b" * 64),))
+    monkeypatch.setattr("xedgesim.deploy.fleet.connect", lambda: None)
+    monkeypatch.setattr("xedgesim.deploy.release.resolve_local", lambda *a, **k: release)
+    monkeypatch.chdir(tmp_path)
+    Path("s.yaml").write_text(
+        "name: s\nduration: 5s\nnodes:\n"
+        "  - {id: sensors, type: sensor, count: 2, interval: 1s, to: broker, topic: 't/{id}'}\n"
+        "  - {id: broker, type: broker, implementation: docker, image: xedgesim/broker:latest}\n"
+        "  - {id: gw1, type: gateway, implementation: docker, image: xedgesim/gateway:latest,\n"
+        "     docker: {mode: service}, subscribe: {broker: broker, topics: ['t/+']},\n"
+        "     aggregate_every: 5s, to: broker, topic: agg/gw1}\n")
+    project = Path(stage_module.__file__).resolve().parents[2]
+    run_state = stage_module.begin(stage_module.StageOptions(
+        hosts=1, out=Path("runs/x"), scenario=Path("s.yaml")), project)
+    assert run_state.run_dir == str(tmp_path / "runs" / "x")
+    assert run_state.overlays and all(Path(path).is_absolute() and Path(path).is_file()
+                                      for path in run_state.overlays)
+    assert str(tmp_path / "runs" / "x" / "scenario" / "fleet-vars.yml") in run_state.overlays
+    assert Path(run_state.secrets or "").is_absolute() and Path(run_state.secrets or "").is_file()
