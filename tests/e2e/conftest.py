@@ -24,7 +24,7 @@ from click.testing import CliRunner, Result
 
 from tests.ci import missing
 from xedgesim.cli import main
-from xedgesim.deploy import commands, device, secrets, smoke, snapshot, state
+from xedgesim.deploy import device, secrets, smoke, snapshot, state
 from xedgesim.deploy.fleet_view import open_fleet
 from xedgesim.deploy.inventory import inventory_dir, mqtt_endpoint
 from xedgesim.deploy.runner import executable_path
@@ -80,34 +80,6 @@ def xedge(command: Any, args: list[str], store: Path) -> Result:
 def run_xedge(store: Path) -> Any:
     """``run_xedge(command, args)``: a deploy command run in-process with the tests' store."""
     return lambda command, args: xedge(command, args, store)
-
-
-@contextlib.contextmanager
-def staged_fleet(hosts: int, store: Path, where: Path) -> Iterator[Path]:
-    """A staged, passing, kept fleet of ``hosts`` hosts (its run directory, under ``where``);
-    destroyed afterwards, pass or fail."""
-    from xedgesim.deploy import fleet
-
-    run_dir = where / "stage"
-    try:
-        result = xedge(commands.stage, ["--hosts", str(hosts), "--keep", "--out", str(run_dir),
-                                        "--no-progress"], store)
-        assert result.exit_code == 0, "staging the kept fleet failed"
-        yield run_dir
-    finally:
-        if (run_dir / state.FILE_NAME).is_file():
-            fleet.destroy(state.load(run_dir), say=print)
-
-
-@pytest.fixture(scope="session")
-def kept_fleet(images: Any, store: Path,
-               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A staged, passing, kept three-host fleet (its run directory), destroyed at the end of
-    the session. test_chaos.py and test_deploy.py share it: staging a fleet costs minutes,
-    and each of their tests leaves every host on one whole release with sshd up (the
-    release itself may differ from the staged one: a test reads what a host runs)."""
-    with staged_fleet(3, store, tmp_path_factory.mktemp("kept")) as run_dir:
-        yield run_dir
 
 
 def derived_gateway(docker_client: Any, base: str, tag: str, lines: str) -> Iterator[str]:

@@ -3,7 +3,7 @@ gate on the canary, which is rolled back to the release it ran; the other hosts 
 touched; the command exits non-zero saying so; the broker keeps a QoS 1 message queued before
 the deploy. A digest that never passed staging is refused before anything runs.
 
-The fleet is the session's (``kept_fleet``), which test_chaos.py deploys to as well: what a
+The fleet is the package's (``kept_fleet``), which test_chaos.py deploys to as well: what a
 host runs before the deploy is read from the host, not assumed to be the staged release."""
 
 from __future__ import annotations

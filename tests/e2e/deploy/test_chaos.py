@@ -1,4 +1,4 @@
-"""A misbehaving fleet, for real: faults injected into a staged three-host fleet (the session's
+"""A misbehaving fleet, for real: faults injected into a staged three-host fleet (the package's
 ``kept_fleet``) in the middle of ``xedge deploy`` (real sshd, real engines, real Ansible over
 SSH).
 
@@ -78,7 +78,7 @@ class Fleet:
 
 @pytest.fixture(scope="module")
 def fleet(kept_fleet: Path, docker_client: Any) -> Fleet:
-    """The session's staged three-host fleet (``kept_fleet``): every test leaves each host on
+    """The package's staged three-host fleet (``kept_fleet``): every test leaves each host on
     one whole release, sshd up, the engines' disks as they were."""
     run = state.load(kept_fleet)
     prefix = f"xedgesim-{run.run_id}-"
