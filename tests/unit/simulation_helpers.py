@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import textwrap
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from unittest import mock
 
@@ -91,29 +92,17 @@ class MemoryRecorder:
     def rows(self, status: str, flow: str, batch: MessageBatch,
              causes: np.ndarray | None = None) -> list[Row]:
         """One ``Row`` per message of ``batch``. Columns are turned into Python values once
-        and names looked up once per distinct index: a theory test records millions of
+        per batch and each name is looked up once per run: a theory test records millions of
         messages, and a lookup per message made this harness most of its time."""
         columns = {name: getattr(batch, name).tolist() for name in _ROW_COLUMNS}
-        senders = [self._sender(i) for i in columns["src"]]
-        topics = [self._topic(i) for i in columns["topic"]]
+        senders = [_name(self._senders, self.instance_ids, i) for i in columns["src"]]
+        topics = [_name(self._topics, self.topic_names, i) for i in columns["topic"]]
         cause_names = ([None] * len(batch) if causes is None
                        else [CAUSES[code - 1] for code in causes.tolist()])
         return [Row(status, flow, *values, cause=cause)
                 for *values, cause in zip(
                     columns["id"], senders, topics,
                     *(columns[name] for name in _ROW_COLUMNS[3:]), cause_names, strict=True)]
-
-    def _sender(self, index: int) -> str:
-        name = self._senders.get(index)
-        if name is None:
-            name = self._senders[index] = self.instance_ids[index]
-        return name
-
-    def _topic(self, index: int) -> str:
-        name = self._topics.get(index)  # an index's name never changes once interned
-        if name is None:
-            name = self._topics[index] = self.topic_names[index]
-        return name
 
     def delivered(self, flow: FlowStats, block: MessageBatch) -> None:
         self.delivered_rows.extend(self.rows("delivered", flow.name, block))
@@ -125,6 +114,14 @@ class MemoryRecorder:
 
     def in_flight(self, flow: FlowStats, batch: MessageBatch) -> None:
         self.in_flight_rows.extend(self.rows("in_flight", flow.name, batch))
+
+
+def _name(cache: dict[int, str], table: Sequence[str], index: int) -> str:
+    """``table[index]``, remembered: an index's name never changes once interned."""
+    name = cache.get(index)
+    if name is None:
+        name = cache[index] = table[index]
+    return name
 
 
 def _copy(batch: MessageBatch) -> MessageBatch:
