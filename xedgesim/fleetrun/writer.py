@@ -102,10 +102,12 @@ def run(scenario: Scenario, targets: Sequence[HostTarget], out: Path, *,
         mqtt_module: Any = None) -> FleetRun:
     """Drive ``scenario`` against every target at once and write the run directory ``out``.
 
-    ``extra`` goes into the summary's ``fleet`` section (the inventory, the stage run).
+    ``extra`` goes into the summary's ``fleet`` section (the inventory, the stage run), with
+    ``device_hops``.
     """
     check(scenario, len(targets))
-    for hop, given in device_hops(scenario).items():
+    hops = device_hops(scenario)
+    for hop, given in hops.items():
         say(f"  note: {hop} runs on the device, for real: the model's {', '.join(given)} for "
             "it is not imposed (docs/parity.md, \"What is real and what is modelled\")")
     run_id = secrets.token_hex(4)
@@ -116,7 +118,8 @@ def run(scenario: Scenario, targets: Sequence[HostTarget], out: Path, *,
         results = _run_hosts(scenario, targets, staging, run_id, base_ns, speed, max_lag_ns,
                              say, mqtt_module)
         wall_s = time.perf_counter() - started
-        summary = write(staging, scenario, results, extra or {}, wall_s)
+        summary = write(staging, scenario, results,
+                        {**(extra or {}), "device_hops": hops}, wall_s)
     return FleetRun(Path(out), summary, tuple(t.host for t in targets), wall_s)
 
 
@@ -196,7 +199,6 @@ def write(directory: Path, scenario: Scenario, runs: list[HostRun], extra: dict[
                         for host, s in per_host.items()}
     summary["fleet"] = {
         **extra,
-        "device_hops": device_hops(scenario),
         "hosts": {r.target.host: host_record(r) for r in runs},
     }
     write_json(directory / "summary.json", summary)
